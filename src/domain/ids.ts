@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Quarry's own object IDs: a kind prefix and 20 lowercase base32 characters,
+ * e.g. `vol-3k9x...`. They never hold `/`, `.` or whitespace, so a checked ID is
+ * always safe as one path component.
+ */
+declare const brand: unique symbol;
+export type VolumeId = string & { readonly [brand]: 'VolumeId' };
+export type SnapshotId = string & { readonly [brand]: 'SnapshotId' };
+export type NodeId = string & { readonly [brand]: 'NodeId' };
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+const BODY_LENGTH = 20;
+const VOLUME_RE = /^vol-[a-z2-7]{20}$/;
+const SNAPSHOT_RE = /^snap-[a-z2-7]{20}$/;
+/** Node IDs come from the admin (usually the Kubernetes node name): DNS-1123-ish, no path characters. */
+const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+function randomBody(): string {
+  const bytes = randomBytes(BODY_LENGTH);
+  let out = '';
+  for (const b of bytes) out += ALPHABET[b & 31];
+  return out;
+}
+
+export const newVolumeId = (): VolumeId => `vol-${randomBody()}` as VolumeId;
+export const newSnapshotId = (): SnapshotId => `snap-${randomBody()}` as SnapshotId;
+
+/** Returns the ID if it has Quarry's syntax, otherwise undefined: a malformed ID names nothing. */
+export function parseVolumeId(raw: string | undefined | null): VolumeId | undefined {
+  return typeof raw === 'string' && VOLUME_RE.test(raw) ? (raw as VolumeId) : undefined;
+}
+
+export function parseSnapshotId(raw: string | undefined | null): SnapshotId | undefined {
+  return typeof raw === 'string' && SNAPSHOT_RE.test(raw) ? (raw as SnapshotId) : undefined;
+}
+
+export function parseNodeId(raw: string | undefined | null): NodeId | undefined {
+  return typeof raw === 'string' && NODE_RE.test(raw) ? (raw as NodeId) : undefined;
+}

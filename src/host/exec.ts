@@ -1,0 +1,74 @@
+import { execa, ExecaError } from 'execa';
+import { Code, QuarryError } from '../domain/errors.js';
+
+/** Default bound for one host command; callers pass a longer one for slow tools (mkfs on big devices, cp). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Exit codes that are answers, not failures (blkid exits 2 for "nothing found"). */
+  okExitCodes?: number[];
+  input?: string;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * Runs one host tool with an argument array (never a shell string) and a timeout.
+ * A missing tool becomes FAILED_PRECONDITION naming the package to install.
+ */
+export async function run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const ok = new Set([0, ...(opts.okExitCodes ?? [])]);
+  try {
+    const r = await execa(tool, [...args], {
+      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      reject: false,
+      stripFinalNewline: true,
+      input: opts.input,
+      env: { LC_ALL: 'C' },
+    });
+    if (r.failed && r.exitCode === undefined) throw r;
+    const exitCode = r.exitCode ?? -1;
+    if (!ok.has(exitCode)) {
+      throw new HostCommandError(tool, args, exitCode, String(r.stderr || r.stdout));
+    }
+    return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode };
+  } catch (err) {
+    if (err instanceof HostCommandError) throw err;
+    if (err instanceof ExecaError) {
+      if (err.code === 'ENOENT') {
+        throw new QuarryError(Code.FAILED_PRECONDITION, `host tool ${tool} is not installed: install ${packageFor(tool)} on this host`);
+      }
+      if (err.timedOut) {
+        throw new QuarryError(Code.DEADLINE_EXCEEDED, `${tool} ${args.join(' ')} did not finish within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+      }
+      throw new QuarryError(Code.INTERNAL, `${tool} failed: ${err.shortMessage}`);
+    }
+    throw err;
+  }
+}
+
+export class HostCommandError extends QuarryError {
+  constructor(
+    readonly tool: string,
+    readonly args: readonly string[],
+    readonly exitCode: number,
+    readonly output: string,
+  ) {
+    super(Code.INTERNAL, `${tool} ${args.join(' ')} exited ${exitCode}: ${output.trim().slice(0, 500)}`);
+  }
+}
+
+const PACKAGES: Record<string, string> = {
+  'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
+  'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', losetup: 'util-linux', blkid: 'util-linux',
+  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux',
+};
+
+function packageFor(tool: string): string {
+  return PACKAGES[tool] ?? `the package that provides ${tool}`;
+}
