@@ -1,0 +1,213 @@
+// Wraps losetup(8): attach, find, list, detach and resize loop devices over image files.
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { bytes, type Bytes } from '../domain/bytes.js';
+import { Code, QuarryError } from '../domain/errors.js';
+import { HostCommandError, run } from './exec.js';
+import { checkAbsolutePath, checkDevicePath, firstLine, mapToolError } from './errors.js';
+
+export interface LoopDevice {
+  /** e.g. /dev/loop3 */
+  device: string;
+  /** The backing file as the kernel reports it, without the " (deleted)" suffix. */
+  backingFile: string;
+  /** The backing file was unlinked while attached (the kernel shows "(deleted)"). */
+  backingFileDeleted: boolean;
+  readOnly: boolean;
+  directIo: boolean;
+  offset: Bytes;
+  sizeLimit: Bytes;
+  autoclear: boolean;
+}
+
+export interface AttachOptions {
+  /** Ask for direct I/O (default true). If the kernel refuses it, the device is attached without it. */
+  directIo?: boolean;
+  readOnly?: boolean;
+}
+
+export interface AttachResult {
+  device: string;
+  /** Whether direct I/O is really on, read back from sysfs. */
+  directIo: boolean;
+  /** Set when direct I/O was asked for and could not be enabled: why. */
+  directIoFallback?: string;
+}
+
+const LOOP_RE = /^\/dev\/loop\d+$/;
+const DELETED = ' (deleted)';
+
+/**
+ * Attaches `imagePath` to a free loop device (`losetup --find --show --direct-io=on`).
+ * If direct I/O cannot be enabled (backing filesystem without O_DIRECT, block-size mismatch),
+ * the device is kept (or attached again) without it and `directIoFallback` says so.
+ */
+export async function attachLoop(imagePath: string, opts: AttachOptions = {}): Promise<AttachResult> {
+  checkAbsolutePath(imagePath, 'image path');
+  const wantDio = opts.directIo ?? true;
+  const base = ['--find', '--show', ...(opts.readOnly ? ['--read-only'] : [])];
+  if (!wantDio) {
+    const device = await attachOnce([...base, '--direct-io=off', imagePath], imagePath);
+    return { device, directIo: await readDio(device) };
+  }
+  let r;
+  try {
+    // Exit 1 with a device on stdout: attached, but setting direct I/O failed afterwards.
+    r = await run('losetup', [...base, '--direct-io=on', imagePath], { okExitCodes: [1] });
+  } catch (err) {
+    throw attachError(err, imagePath);
+  }
+  const device = parseShownDevice(r.stdout);
+  if (r.exitCode === 0 && device) {
+    const dio = await readDio(device);
+    return dio ? { device, directIo: true } : { device, directIo: false, directIoFallback: 'the kernel did not enable direct I/O' };
+  }
+  const why = firstLine(r.stderr || r.stdout) || 'losetup exited 1';
+  if (device && /direct/i.test(r.stderr)) {
+    return { device, directIo: await readDio(device), directIoFallback: why };
+  }
+  if (device) {
+    // Attached but failed for another reason: do not leave it behind.
+    await detachLoop(device).catch(() => undefined);
+    throw new QuarryError(Code.INTERNAL, `losetup attached ${imagePath} to ${device} but failed: ${why}`);
+  }
+  if (/direct|invalid argument/i.test(r.stderr)) {
+    const plain = await attachOnce([...base, '--direct-io=off', imagePath], imagePath);
+    return { device: plain, directIo: await readDio(plain), directIoFallback: why };
+  }
+  throw attachError(new HostCommandError('losetup', [...base, imagePath], 1, r.stderr || r.stdout), imagePath);
+}
+
+async function attachOnce(args: string[], imagePath: string): Promise<string> {
+  let out: string;
+  try {
+    out = (await run('losetup', args)).stdout;
+  } catch (err) {
+    throw attachError(err, imagePath);
+  }
+  const device = parseShownDevice(out);
+  if (!device) throw new QuarryError(Code.INTERNAL, `losetup ${args.join(' ')} printed no device: ${JSON.stringify(out)}`);
+  return device;
+}
+
+function attachError(err: unknown, imagePath: string): QuarryError {
+  if (err instanceof HostCommandError) {
+    if (/could not find any free loop device|no free loop/i.test(err.output)) {
+      return new QuarryError(Code.RESOURCE_EXHAUSTED, `no free loop device to attach ${imagePath}: raise max_loop or load the loop module with more devices`, { cause: err });
+    }
+    if (/no such file/i.test(err.output)) {
+      return new QuarryError(Code.NOT_FOUND, `image ${imagePath} does not exist`, { cause: err });
+    }
+  }
+  return mapToolError(err, `attaching ${imagePath} to a loop device`);
+}
+
+function parseShownDevice(stdout: string): string | undefined {
+  const line = stdout.trim().split('\n').map((l) => l.trim()).find((l) => LOOP_RE.test(l));
+  return line;
+}
+
+async function readDio(device: string): Promise<boolean> {
+  try {
+    return (await readFile(`/sys/block/${basename(device)}/loop/dio`, 'utf8')).trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+interface LosetupJson {
+  loopdevices?: Array<{
+    name: string;
+    'back-file': string | null;
+    ro: boolean | string;
+    dio: boolean | string;
+    offset: number | string | null;
+    sizelimit: number | string | null;
+    autoclear: boolean | string;
+  }>;
+}
+
+const truthy = (v: boolean | string | null | undefined) => v === true || v === '1' || v === 'true';
+const num = (v: number | string | null | undefined) => bytes(v === null || v === undefined ? 0 : Number(v));
+
+/** Parses `losetup --json --list` output. Exported for unit tests. */
+export function parseLosetupJson(text: string): LoopDevice[] {
+  if (!text.trim()) return [];
+  const parsed = JSON.parse(text) as LosetupJson;
+  const out: LoopDevice[] = [];
+  for (const d of parsed.loopdevices ?? []) {
+    const raw = d['back-file'];
+    if (raw === null || raw === undefined || raw === '') continue; // not attached
+    const deleted = raw.endsWith(DELETED);
+    out.push({
+      device: d.name,
+      backingFile: deleted ? raw.slice(0, -DELETED.length) : raw,
+      backingFileDeleted: deleted,
+      readOnly: truthy(d.ro),
+      directIo: truthy(d.dio),
+      offset: num(d.offset),
+      sizeLimit: num(d.sizelimit),
+      autoclear: truthy(d.autoclear),
+    });
+  }
+  return out;
+}
+
+/** Every attached loop device (`losetup --json --list`). */
+export async function listLoops(): Promise<LoopDevice[]> {
+  let out: string;
+  try {
+    out = (await run('losetup', ['--json', '--list'])).stdout;
+  } catch (err) {
+    throw mapToolError(err, 'listing loop devices');
+  }
+  return parseLosetupJson(out);
+}
+
+/**
+ * Loop devices whose backing file is `imagePath`, also those whose file has since been
+ * deleted (the kernel then reports "PATH (deleted)"). Matches the given path and its real path.
+ */
+export async function findLoopsByBackingFile(imagePath: string): Promise<LoopDevice[]> {
+  checkAbsolutePath(imagePath, 'image path');
+  const names = new Set([resolve(imagePath)]);
+  try {
+    names.add(await realpath(imagePath));
+  } catch {
+    // deleted or never existed: its directory may still resolve
+    try {
+      names.add(resolve(await realpath(resolve(imagePath, '..')), basename(imagePath)));
+    } catch {
+      /* nothing more to try */
+    }
+  }
+  return (await listLoops()).filter((l) => names.has(l.backingFile));
+}
+
+/** Detaches a loop device (`losetup -d`). A device that is not attached is already detached: success. */
+export async function detachLoop(device: string): Promise<void> {
+  checkLoopDevice(device);
+  try {
+    await run('losetup', ['-d', device]);
+  } catch (err) {
+    if (err instanceof HostCommandError && /no such device( or address)?|not a loop|ENXIO/i.test(err.output)) return;
+    throw mapToolError(err, `detaching ${device}`);
+  }
+}
+
+/** Makes the loop device pick up a changed size of its backing file (`losetup -c`). */
+export async function refreshLoopCapacity(device: string): Promise<void> {
+  checkLoopDevice(device);
+  try {
+    await run('losetup', ['-c', device]);
+  } catch (err) {
+    throw mapToolError(err, `refreshing the capacity of ${device}`);
+  }
+}
+
+function checkLoopDevice(device: string): void {
+  checkDevicePath(device);
+  if (!LOOP_RE.test(device)) throw new QuarryError(Code.INVALID_ARGUMENT, `not a loop device: ${JSON.stringify(device)}`);
+}
+
+export { loopSizeBytes } from './blockdev.js';

@@ -1,0 +1,141 @@
+// Wraps mount(8) and umount(8); every result is checked against /proc/self/mountinfo.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Code, QuarryError } from '../domain/errors.js';
+import { HostCommandError, run } from './exec.js';
+import { checkAbsolutePath, firstLine, mapToolError } from './errors.js';
+import { canonicalPath, mountsAt, topMountAt, type MountInfoEntry } from './mountinfo.js';
+
+export interface MountRequest {
+  source: string;
+  target: string;
+  fsType?: string;
+  options?: string[];
+  timeoutMs?: number;
+}
+
+const MOUNT_TIMEOUT_MS = 60_000;
+const OPTION_RE = /^[A-Za-z0-9_.=:/+@-]+$/;
+
+function checkOptions(options: readonly string[]): void {
+  for (const o of options) {
+    if (!OPTION_RE.test(o)) throw new QuarryError(Code.INVALID_ARGUMENT, `invalid mount option ${JSON.stringify(o)}`);
+  }
+}
+
+/** `mount [-t TYPE] [-o OPTS] SOURCE TARGET`; returns the new mount as mountinfo shows it. */
+export async function mount(req: MountRequest): Promise<MountInfoEntry> {
+  checkAbsolutePath(req.target, 'mount target');
+  const options = req.options ?? [];
+  checkOptions(options);
+  if (req.fsType !== undefined && !/^[a-z0-9.]+$/.test(req.fsType)) {
+    throw new QuarryError(Code.INVALID_ARGUMENT, `invalid filesystem type ${JSON.stringify(req.fsType)}`);
+  }
+  if (!req.source || req.source.startsWith('-')) {
+    throw new QuarryError(Code.INVALID_ARGUMENT, `invalid mount source ${JSON.stringify(req.source)}`);
+  }
+  const args = [
+    ...(req.fsType ? ['-t', req.fsType] : []),
+    ...(options.length ? ['-o', options.join(',')] : []),
+    '--',
+    req.source,
+    req.target,
+  ];
+  await runMount('mount', args, `mounting ${req.source} at ${req.target}`, req.timeoutMs);
+  const top = await topMountAt(req.target);
+  if (!top) throw new QuarryError(Code.INTERNAL, `mount of ${req.source} at ${req.target} exited 0 but mountinfo shows nothing there`);
+  return top;
+}
+
+export interface BindOptions {
+  readOnly?: boolean;
+  /** Extra per-mount flags applied with the remount (nosuid, nodev, noexec, ...). */
+  options?: string[];
+  timeoutMs?: number;
+}
+
+/**
+ * Bind-mounts `source` at `target`. A read-only bind needs two steps (`mount --bind`, then
+ * `mount -o remount,bind,ro`); the result is verified in mountinfo, and a bind that could not be
+ * made read-only is undone rather than left writable.
+ */
+export async function bindMount(source: string, target: string, opts: BindOptions = {}): Promise<MountInfoEntry> {
+  checkAbsolutePath(source, 'bind source');
+  checkAbsolutePath(target, 'bind target');
+  const extra = opts.options ?? [];
+  checkOptions(extra);
+  await runMount('mount', ['--bind', '--', source, target], `bind-mounting ${source} at ${target}`, opts.timeoutMs);
+  const before = await topMountAt(target);
+  if (!before) throw new QuarryError(Code.INTERNAL, `bind mount of ${source} at ${target} exited 0 but mountinfo shows nothing there`);
+  if (!opts.readOnly && extra.length === 0) return before;
+  const flags = ['remount', 'bind', ...(opts.readOnly ? ['ro'] : []), ...extra];
+  try {
+    await runMount('mount', ['-o', flags.join(','), '--', target], `remounting ${target} with ${flags.join(',')}`, opts.timeoutMs);
+    const after = await topMountAt(target);
+    if (!after || after.mountId !== before.mountId) {
+      throw new QuarryError(Code.INTERNAL, `the bind mount at ${target} changed while it was being remounted`);
+    }
+    if (opts.readOnly && !after.options.includes('ro')) {
+      throw new QuarryError(Code.INTERNAL, `bind mount at ${target} is still writable after remount,ro (options ${after.options.join(',')})`);
+    }
+    return after;
+  } catch (err) {
+    await runMount('umount', ['--', target], `undoing the bind mount at ${target}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface UnmountOptions {
+  /** How many stacked mounts to take off before giving up (default 16). */
+  maxMounts?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * Unmounts everything at `target`, then proves it from mountinfo. Nothing mounted is success;
+ * a zero exit of umount is not taken as proof. Stacked mounts are removed one by one, bounded.
+ */
+export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
+  checkAbsolutePath(target, 'unmount target');
+  const limit = opts.maxMounts ?? 16;
+  const path = await canonicalPath(target);
+  for (let i = 0; i <= limit; i++) {
+    const at = await mountsAt(path);
+    if (at.length === 0) return;
+    if (i === limit) break;
+    try {
+      await run('umount', ['--', path], { timeoutMs: opts.timeoutMs ?? MOUNT_TIMEOUT_MS });
+    } catch (err) {
+      if (err instanceof HostCommandError) {
+        if (/not mounted|no mount point specified|not found/i.test(err.output)) {
+          await sleep(20); // raced with another unmount: mountinfo decides
+          continue;
+        }
+        if (/target is busy|device is busy|EBUSY/i.test(err.output)) {
+          throw new QuarryError(Code.UNAVAILABLE, `${target} is busy (a process still uses it); retry when it is released: ${firstLine(err.output)}`, { cause: err });
+        }
+      }
+      throw mapToolError(err, `unmounting ${target}`);
+    }
+  }
+  const left = await mountsAt(path);
+  throw new QuarryError(
+    Code.INTERNAL,
+    `${target} is still mounted after ${limit} unmounts (${left.map((m) => `${m.source} ${m.fsType}`).join('; ')})`,
+  );
+}
+
+async function runMount(tool: 'mount' | 'umount', args: string[], what: string, timeoutMs = MOUNT_TIMEOUT_MS): Promise<void> {
+  try {
+    await run(tool, args, { timeoutMs });
+  } catch (err) {
+    if (err instanceof HostCommandError) {
+      if (/unknown filesystem type/i.test(err.output)) {
+        throw new QuarryError(Code.FAILED_PRECONDITION, `${what}: the kernel does not support this filesystem type; load its module (${firstLine(err.output)})`, { cause: err });
+      }
+      if (/mount point does not exist|No such file or directory/i.test(err.output)) {
+        throw new QuarryError(Code.NOT_FOUND, `${what}: ${firstLine(err.output)}`, { cause: err });
+      }
+    }
+    throw mapToolError(err, what);
+  }
+}

@@ -1,0 +1,131 @@
+// Reads /proc/self/mountinfo (no tool): the kernel's own word on what is mounted where.
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import { Code, QuarryError } from '../domain/errors.js';
+
+export interface MountInfoEntry {
+  mountId: number;
+  parentId: number;
+  major: number;
+  minor: number;
+  /** The root of the mount within its filesystem ("/" or, for a bind of a subdirectory, that path). */
+  root: string;
+  /** Octal escapes (\040 and friends) decoded. */
+  mountPoint: string;
+  /** Per-mount options: ro/rw, nosuid, nodev, relatime, ... */
+  options: string[];
+  /** Optional fields such as shared:12, master:3. */
+  optionalFields: string[];
+  fsType: string;
+  source: string;
+  /** Per-superblock options. */
+  superOptions: string[];
+}
+
+export const MOUNTINFO_PATH = '/proc/self/mountinfo';
+
+/** Decodes the kernel's octal escapes (space \040, tab \011, newline \012, backslash \134). */
+export function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** Parses mountinfo text; a line that does not have the documented shape is an error, not skipped. */
+export function parseMountInfo(text: string): MountInfoEntry[] {
+  const out: MountInfoEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const fields = line.split(' ');
+    const sepIdx = fields.indexOf('-', 6);
+    if (fields.length < 10 || sepIdx < 0 || fields.length < sepIdx + 4) {
+      throw new QuarryError(Code.INTERNAL, `cannot parse mountinfo line: ${JSON.stringify(line)}`);
+    }
+    const [mountId, parentId, majMin, root, mountPoint, options] = fields as [string, string, string, string, string, string];
+    const [major, minor] = majMin.split(':').map(Number) as [number, number];
+    out.push({
+      mountId: Number(mountId),
+      parentId: Number(parentId),
+      major,
+      minor,
+      root: unescapeMountField(root),
+      mountPoint: unescapeMountField(mountPoint),
+      options: options.split(','),
+      optionalFields: fields.slice(6, sepIdx),
+      fsType: unescapeMountField(fields[sepIdx + 1]!),
+      source: unescapeMountField(fields[sepIdx + 2]!),
+      superOptions: fields.slice(sepIdx + 3).join(' ').split(','),
+    });
+  }
+  return out;
+}
+
+export async function readMountInfo(file = MOUNTINFO_PATH): Promise<MountInfoEntry[]> {
+  return parseMountInfo(await readFile(file, 'utf8'));
+}
+
+/** The absolute, symlink-free form of a path as mountinfo shows it (resolve() when it does not exist). */
+export async function canonicalPath(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** Mounts whose mount point is exactly `path`, bottom first (stacked mounts give several). */
+export async function mountsAt(path: string, entries?: MountInfoEntry[]): Promise<MountInfoEntry[]> {
+  const want = new Set([resolve(path), await canonicalPath(path)]);
+  return (entries ?? (await readMountInfo())).filter((e) => want.has(e.mountPoint));
+}
+
+/** The mount that is visible at `path` (the last one stacked there), if any. */
+export async function topMountAt(path: string, entries?: MountInfoEntry[]): Promise<MountInfoEntry | undefined> {
+  const at = await mountsAt(path, entries);
+  return at[at.length - 1];
+}
+
+export async function isMountPoint(path: string): Promise<boolean> {
+  return (await mountsAt(path)).length > 0;
+}
+
+/** Mounts at `dir` or anywhere below it. */
+export async function mountsUnder(dir: string, entries?: MountInfoEntry[]): Promise<MountInfoEntry[]> {
+  const roots = [...new Set([resolve(dir), await canonicalPath(dir)])];
+  return (entries ?? (await readMountInfo())).filter((e) =>
+    roots.some((r) => e.mountPoint === r || e.mountPoint.startsWith(r === sep ? r : r + sep)),
+  );
+}
+
+/**
+ * Mounts of a block device, given as a path (/dev/loop3) or "major:minor".
+ * Matches major:minor and also the source column: btrfs shows an anonymous device
+ * number (0:NN) in mountinfo, so only the source names its device.
+ */
+export async function mountsOfDevice(device: string, entries?: MountInfoEntry[]): Promise<MountInfoEntry[]> {
+  let major: number | undefined;
+  let minor: number | undefined;
+  const sources = new Set<string>();
+  const mm = /^(\d+):(\d+)$/.exec(device);
+  if (mm) {
+    major = Number(mm[1]);
+    minor = Number(mm[2]);
+  } else {
+    sources.add(device);
+    sources.add(await canonicalPath(device));
+    try {
+      const st = await stat(device, { bigint: true });
+      if (st.isBlockDevice()) ({ major, minor } = splitDev(st.rdev));
+    } catch {
+      /* device node gone: match by source only */
+    }
+  }
+  return (entries ?? (await readMountInfo())).filter(
+    (e) => (major !== undefined && e.major === major && e.minor === minor) || sources.has(e.source),
+  );
+}
+
+/** Linux dev_t → major, minor (glibc's gnu_dev_major/minor). */
+export function splitDev(dev: bigint): { major: number; minor: number } {
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n));
+  return { major, minor };
+}
