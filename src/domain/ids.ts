@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Quarry's own object IDs: a kind prefix and 20 lowercase base32 characters,
@@ -39,3 +39,18 @@ export function parseSnapshotId(raw: string | undefined | null): SnapshotId | un
 export function parseNodeId(raw: string | undefined | null): NodeId | undefined {
   return typeof raw === 'string' && NODE_RE.test(raw) ? (raw as NodeId) : undefined;
 }
+
+/**
+ * The ID for a CO-chosen name. Deriving it from the name makes CreateVolume
+ * idempotent without a separate name index: a crash can never leave a name
+ * pointing at one record and a retry creating another.
+ */
+function bodyForName(name: string): string {
+  const digest = createHash('sha256').update(name, 'utf8').digest();
+  let out = '';
+  for (let i = 0; i < BODY_LENGTH; i++) out += ALPHABET[digest[i]! & 31];
+  return out;
+}
+
+export const volumeIdForName = (name: string): VolumeId => `vol-${bodyForName(name)}` as VolumeId;
+export const snapshotIdForName = (name: string): SnapshotId => `snap-${bodyForName(name)}` as SnapshotId;

@@ -1,0 +1,120 @@
+import { parseArgs } from 'node:util';
+import { isAbsolute, resolve } from 'node:path';
+import { parseNodeId, type NodeId } from '../domain/ids.js';
+
+export type Role = 'controller' | 'node' | 'all';
+export const ROLES: readonly Role[] = ['controller', 'node', 'all'];
+
+export interface PoolSpec {
+  name: string;
+  path: string;
+}
+
+export interface QuarryConfig {
+  role: Role;
+  endpoint: string;
+  nodeId?: NodeId;
+  pools: PoolSpec[];
+  driverName: string;
+  logLevel: string;
+  shared: boolean;
+  overprovisioning: number;
+  maxVolumesPerNode: number;
+  socketMode: number;
+}
+
+/** A flag problem: main prints the one-line message and exits 2. */
+export class UsageError extends Error {}
+
+export const DEFAULT_DRIVER_NAME = 'quarry.csi.dev';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DRIVER_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+export const FLAG_OPTIONS = {
+  endpoint: { type: 'string' },
+  nodeid: { type: 'string' },
+  pool: { type: 'string', multiple: true },
+  drivername: { type: 'string', default: DEFAULT_DRIVER_NAME },
+  'log-level': { type: 'string', default: 'info' },
+  shared: { type: 'boolean', default: false },
+  overprovisioning: { type: 'string', default: '1.0' },
+  'max-volumes-per-node': { type: 'string', default: '0' },
+  'socket-mode': { type: 'string', default: '0600' },
+} as const;
+
+export function parseConfig(role: Role, argv: string[]): QuarryConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAG_OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; run "quarry --help" for the flags`);
+  }
+  const endpoint = values.endpoint;
+  if (!endpoint) throw new UsageError('missing --endpoint: pass --endpoint unix:///path/to/csi.sock');
+  if (!/^unix:\/\//.test(endpoint) && !/^unix:\//.test(endpoint)) {
+    throw new UsageError(`invalid --endpoint ${endpoint}: pass a unix socket such as unix:///run/quarry/csi.sock`);
+  }
+  const pools = (values.pool ?? []).map(parsePoolFlag);
+  const nodeIdRaw = values.nodeid;
+  const nodeId = nodeIdRaw === undefined ? undefined : parseNodeId(nodeIdRaw);
+  if (nodeIdRaw !== undefined && !nodeId) {
+    throw new UsageError(`invalid --nodeid "${nodeIdRaw}": pass letters, digits, "-" or "_" (the Kubernetes node name)`);
+  }
+  const needsNode = role !== 'controller' || (!values.shared && pools.length > 0);
+  if (needsNode && !nodeId) {
+    throw new UsageError(`missing --nodeid: pass --nodeid <this node's name> (needed by ${role === 'controller' ? 'a local-mode controller with pools' : `quarry ${role}`})`);
+  }
+  if (role !== 'controller' && pools.length === 0) {
+    throw new UsageError(`missing --pool: quarry ${role} needs at least one --pool [name=]/path`);
+  }
+  return {
+    role,
+    endpoint,
+    nodeId,
+    pools,
+    driverName: checkDriverName(values.drivername!),
+    logLevel: checkChoice('log-level', values['log-level']!, LOG_LEVELS),
+    shared: values.shared!,
+    overprovisioning: positiveNumber('overprovisioning', values.overprovisioning!),
+    maxVolumesPerNode: nonNegativeInt('max-volumes-per-node', values['max-volumes-per-node']!),
+    socketMode: octalMode(values['socket-mode']!),
+  };
+}
+
+function parsePoolFlag(raw: string): PoolSpec {
+  const eq = raw.indexOf('=');
+  const name = eq > 0 ? raw.slice(0, eq) : 'default';
+  const path = eq > 0 ? raw.slice(eq + 1) : raw;
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) {
+    throw new UsageError(`invalid pool name "${name}" in --pool ${raw}: pass lowercase letters, digits and "-", as --pool fast=/path`);
+  }
+  if (!path) throw new UsageError(`invalid --pool ${raw}: pass --pool [name=]/path/to/pool`);
+  return { name, path: isAbsolute(path) ? path : resolve(path) };
+}
+
+function checkDriverName(name: string): string {
+  if (!DRIVER_NAME_RE.test(name)) throw new UsageError(`invalid --drivername "${name}": pass a DNS name such as quarry.csi.dev`);
+  return name;
+}
+
+function checkChoice(flag: string, v: string, choices: string[]): string {
+  if (!choices.includes(v)) throw new UsageError(`invalid --${flag} "${v}": pass one of ${choices.join(', ')}`);
+  return v;
+}
+
+function positiveNumber(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`invalid --${flag} "${v}": pass a number greater than 0, such as 1.5`);
+  return n;
+}
+
+function nonNegativeInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid --${flag} "${v}": pass a whole number, 0 for no limit`);
+  return n;
+}
+
+function octalMode(v: string): number {
+  if (!/^0?[0-7]{3}$/.test(v)) throw new UsageError(`invalid --socket-mode "${v}": pass an octal mode such as 0600`);
+  return parseInt(v, 8);
+}

@@ -1,0 +1,72 @@
+// `quarry doctor`: checks this host before install and prints one line per check (or JSON).
+import { parseArgs } from 'node:util';
+import { isAbsolute, resolve } from 'node:path';
+import { checkKernelFilesystems } from '../doctor/kernel-fs.js';
+import { checkKubeletDir, DEFAULT_KUBELET_DIR } from '../doctor/kubelet.js';
+import { checkLoop } from '../doctor/loop.js';
+import { checkPool, type PoolSpec } from '../doctor/pool.js';
+import { exitCodeFor, formatJson, formatResults, type CheckResult } from '../doctor/result.js';
+import { checkTools } from '../doctor/tools.js';
+import { UsageError } from './config.js';
+
+export interface DoctorOptions {
+  pools: PoolSpec[];
+  kubeletDir: string;
+  json: boolean;
+}
+
+const OPTIONS = {
+  pool: { type: 'string', multiple: true },
+  'kubelet-dir': { type: 'string', default: DEFAULT_KUBELET_DIR },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const USAGE = 'quarry doctor [--pool [name=]/path ...] [--kubelet-dir DIR] [--json]';
+
+export function parseDoctorArgs(argv: string[]): DoctorOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; pass ${USAGE}`);
+  }
+  const pools = (values.pool ?? []).map(parsePoolFlag);
+  const seen = new Set<string>();
+  for (const p of pools) {
+    if (seen.has(p.name)) throw new UsageError(`pool name "${p.name}" given twice: pass a distinct name for each --pool, as --pool fast=/path`);
+    seen.add(p.name);
+  }
+  const kubeletDir = values['kubelet-dir']!;
+  if (!kubeletDir) throw new UsageError('empty --kubelet-dir: pass --kubelet-dir /var/lib/kubelet (the kubelet --root-dir)');
+  return { pools, kubeletDir: isAbsolute(kubeletDir) ? kubeletDir : resolve(kubeletDir), json: values.json! };
+}
+
+function parsePoolFlag(raw: string): PoolSpec {
+  const eq = raw.indexOf('=');
+  const name = eq > 0 ? raw.slice(0, eq) : 'default';
+  const path = eq > 0 ? raw.slice(eq + 1) : raw;
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) {
+    throw new UsageError(`invalid pool name "${name}" in --pool ${raw}: pass lowercase letters, digits and "-", as --pool fast=/path`);
+  }
+  if (!path) throw new UsageError(`invalid --pool ${raw}: pass --pool [name=]/path/to/pool`);
+  return { name, path: isAbsolute(path) ? path : resolve(path) };
+}
+
+export async function runChecks(opts: DoctorOptions): Promise<CheckResult[]> {
+  const [loop, tools, kernel, kubelet] = await Promise.all([
+    checkLoop(),
+    checkTools(),
+    checkKernelFilesystems(),
+    checkKubeletDir(opts.kubeletDir),
+  ]);
+  const pools: CheckResult[] = [];
+  for (const p of opts.pools) pools.push(...(await checkPool(p)));
+  return [...loop, ...tools, ...kernel, ...pools, kubelet];
+}
+
+export async function doctor(argv: string[]): Promise<number> {
+  const opts = parseDoctorArgs(argv);
+  const results = await runChecks(opts);
+  process.stdout.write(opts.json ? formatJson(results) : formatResults(results));
+  return exitCodeFor(results);
+}

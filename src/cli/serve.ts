@@ -1,0 +1,62 @@
+import { pino, type Logger } from 'pino';
+import { ImagePool } from '../storage/image-pool.js';
+import { PoolSet } from '../storage/pool-set.js';
+import { controllerService } from '../services/controller/index.js';
+import { newRequestLocks, type ServiceContext } from '../services/context.js';
+import { identityService } from '../services/identity.js';
+import { nodeService } from '../services/node/index.js';
+import { packageVersion } from '../version.js';
+import { installSignalHandlers, startCsiServer } from '../wire/server.js';
+import type { QuarryConfig } from './config.js';
+
+const SHUTDOWN_GRACE_MS = 20_000;
+
+/** Opens the pools, builds the services for the role, and serves them until a signal. */
+export async function serve(config: QuarryConfig): Promise<void> {
+  const logger = pino({ level: config.logLevel, base: { role: config.role } });
+  const ctx = await buildContext(config, logger);
+  const servesController = config.role !== 'node';
+  const servesNode = config.role !== 'controller';
+  const server = await startCsiServer({
+    endpoint: config.endpoint,
+    socketMode: config.socketMode,
+    logger,
+    services: {
+      Identity: identityService(ctx, { servesController }),
+      ...(servesController ? { Controller: controllerService(ctx) } : {}),
+      ...(servesNode ? { Node: nodeService(ctx) } : {}),
+    },
+  });
+  installSignalHandlers(server, logger, SHUTDOWN_GRACE_MS);
+  logger.info(
+    { endpoint: config.endpoint, driver: ctx.driverName, version: ctx.version, mode: ctx.mode, nodeId: ctx.nodeId },
+    `quarry ${config.role} serving`,
+  );
+}
+
+export async function buildContext(config: QuarryConfig, logger: Logger): Promise<ServiceContext> {
+  const pools = new Map<string, ImagePool>();
+  for (const spec of config.pools) {
+    const pool = await ImagePool.open(spec.name, spec.path, {
+      overprovisioning: config.overprovisioning,
+      onCorruptRecord: (path, err) => logger.error({ path, err: err.message }, 'skipping corrupt metadata record'),
+    });
+    logger.info(
+      { pool: spec.name, path: spec.path, reflink: pool.reflink },
+      pool.reflink
+        ? `pool ${spec.name}: reflinks supported, snapshots and clones are copy-on-write`
+        : `pool ${spec.name}: no reflink support, snapshots and clones use a sparse copy`,
+    );
+    pools.set(spec.name, pool);
+  }
+  return {
+    driverName: config.driverName,
+    version: packageVersion(),
+    mode: config.shared ? 'shared' : 'local',
+    nodeId: config.nodeId,
+    pools: new PoolSet(pools),
+    logger,
+    maxVolumesPerNode: config.maxVolumesPerNode,
+    locks: newRequestLocks(),
+  };
+}

@@ -1,0 +1,67 @@
+import { invalidArgument } from '../domain/errors.js';
+import { FS_TYPES, isMultiNodeWriter, type AccessMode, type Capability, type FsType } from '../domain/volume.js';
+
+/** The wire shape of a VolumeCapability, as the loader decodes it. */
+export interface WireVolumeCapability {
+  block?: object | null;
+  mount?: { fs_type?: string; mount_flags?: string[]; volume_mount_group?: string } | null;
+  access_mode?: { mode?: string | number } | null;
+  access_type?: string;
+}
+
+const ACCESS_MODES: readonly AccessMode[] = [
+  'SINGLE_NODE_WRITER',
+  'SINGLE_NODE_READER_ONLY',
+  'SINGLE_NODE_SINGLE_WRITER',
+  'SINGLE_NODE_MULTI_WRITER',
+  'MULTI_NODE_READER_ONLY',
+  'MULTI_NODE_SINGLE_WRITER',
+  'MULTI_NODE_MULTI_WRITER',
+];
+
+/** Decodes one capability and applies spec §3's access-mode rules. */
+export function decodeCapability(cap: WireVolumeCapability | null | undefined): Capability {
+  if (!cap) throw invalidArgument('volume capability is missing');
+  const mode = cap.access_mode?.mode;
+  if (typeof mode !== 'string' || !ACCESS_MODES.includes(mode as AccessMode)) {
+    throw invalidArgument('volume capability needs an access_mode (SINGLE_NODE_WRITER, for example)');
+  }
+  const accessMode = mode as AccessMode;
+  if (cap.block) {
+    if (!accessMode.startsWith('SINGLE_NODE_')) {
+      throw invalidArgument(`block volumes support single-node access modes only, not ${accessMode}`);
+    }
+    checkNotMultiWriter(accessMode);
+    return { accessType: 'block', accessMode };
+  }
+  if (cap.mount) {
+    checkNotMultiWriter(accessMode);
+    const fsType = cap.mount.fs_type ?? '';
+    if (fsType && !FS_TYPES.includes(fsType as FsType)) {
+      throw invalidArgument(`filesystem "${fsType}" is not supported; use one of ${FS_TYPES.join(', ')}`);
+    }
+    return { accessType: 'mount', accessMode, fsType, mountFlags: cap.mount.mount_flags ?? [] };
+  }
+  throw invalidArgument('volume capability needs an access_type: mount or block');
+}
+
+export function decodeCapabilities(caps: WireVolumeCapability[] | null | undefined): Capability[] {
+  if (!caps || caps.length === 0) throw invalidArgument('volume_capabilities must not be empty');
+  return caps.map(decodeCapability);
+}
+
+function checkNotMultiWriter(mode: AccessMode): void {
+  if (isMultiNodeWriter(mode)) {
+    throw invalidArgument(
+      `${mode} is refused: a Quarry volume is a local filesystem or block device that only one node may write; use a single-node or read-only access mode`,
+    );
+  }
+}
+
+/** Encodes a decoded capability back into its wire shape (for ValidateVolumeCapabilities). */
+export function encodeCapability(c: Capability): WireVolumeCapability {
+  const access_mode = { mode: c.accessMode };
+  return c.accessType === 'block'
+    ? { block: {}, access_mode }
+    : { mount: { fs_type: c.fsType ?? '', mount_flags: c.mountFlags ?? [] }, access_mode };
+}

@@ -1,0 +1,132 @@
+import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
+import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
+import type { Capability } from '../../domain/volume.js';
+import type { ImagePool } from '../../storage/image-pool.js';
+import type { VolumeRecord } from '../../storage/records.js';
+import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
+import { localTopology, type ServiceContext } from '../context.js';
+import { sizeForRange, sizeSatisfies, type WireCapacityRange } from './capacity-range.js';
+import { parseVolumeParameters, type VolumeParameters } from './parameters.js';
+import { volumeResponse } from './volume-response.js';
+
+export interface CreateVolumeWire {
+  name?: string;
+  capacity_range?: WireCapacityRange | null;
+  volume_capabilities?: WireVolumeCapability[];
+  parameters?: Record<string, string>;
+  volume_content_source?: { snapshot?: { snapshot_id?: string } | null; volume?: { volume_id?: string } | null } | null;
+  accessibility_requirements?: { requisite?: Topology[]; preferred?: Topology[] } | null;
+}
+type Topology = { segments?: Record<string, string> };
+
+interface Source {
+  kind: 'snapshot' | 'volume';
+  id: string;
+  pool: ImagePool;
+  sizeBytes: number;
+  imagePath: string;
+}
+
+export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
+  const name = req.name ?? '';
+  if (!name) throw invalidArgument('name is required');
+  const caps = decodeCapabilities(req.volume_capabilities);
+  const params = parseVolumeParameters(req.parameters);
+  checkCapabilityFsTypes(caps, params);
+  checkTopology(ctx, req.accessibility_requirements);
+  const size = sizeForRange(req.capacity_range);
+  const id = volumeIdForName(name);
+
+  return ctx.locks.run(`volume:${id}`, async () => {
+    const existing = await ctx.pools.findVolume(id);
+    if (existing && existing.record.state === 'ready') {
+      checkCompatible(existing.record, req, params);
+      return volumeResponse(ctx, existing.record);
+    }
+    const source = await findSource(ctx, req.volume_content_source);
+    const pool = existing?.pool ?? (params.pool || !source ? ctx.pools.select(params.pool) : source.pool);
+    if (source) checkSamePool(source.pool, pool, source.kind, source.id);
+    if (existing?.record.state === 'deleting') await pool.deleteVolume(id);
+    if (source && size < source.sizeBytes) {
+      throw outOfRange(`the new volume (${size} bytes) must be at least as large as its ${source.kind} ${source.id} (${source.sizeBytes} bytes)`);
+    }
+    if (size > (await pool.capacity()).maximumVolumeBytes) {
+      throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
+    }
+    const record = await pool.createVolume(
+      {
+        id,
+        name,
+        sizeBytes: size,
+        fsType: params.fsType,
+        provisioning: params.provisioning,
+        accessTypes: [...new Set(caps.map((c) => c.accessType))],
+        source: source ? { kind: source.kind, id: source.id } : undefined,
+        requestKey: requestKey(params, source),
+        parameters: params.defining,
+        kubernetes: params.kubernetes,
+        topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
+      },
+      source ? (partial) => pool.copyImage(source.imagePath, partial) : undefined,
+    );
+    return volumeResponse(ctx, record);
+  }, `volume name ${name}`);
+}
+
+function requestKey(params: VolumeParameters, source: Pick<Source, 'kind' | 'id'> | undefined): string {
+  return JSON.stringify({ fsType: params.fsType, provisioning: params.provisioning, pool: params.pool ?? '', source: source ? `${source.kind}:${source.id}` : '' });
+}
+
+function checkCompatible(record: VolumeRecord, req: CreateVolumeWire, params: VolumeParameters): void {
+  const src = req.volume_content_source;
+  const source = src?.snapshot ? { kind: 'snapshot' as const, id: src.snapshot.snapshot_id ?? '' } : src?.volume ? { kind: 'volume' as const, id: src.volume.volume_id ?? '' } : undefined;
+  if (requestKey(params, source) !== record.requestKey) {
+    throw alreadyExists(`volume ${record.name} already exists with other parameters or source`);
+  }
+  if (!sizeSatisfies(record.sizeBytes, req.capacity_range)) {
+    throw alreadyExists(`volume ${record.name} already exists with size ${record.sizeBytes}, outside the requested capacity range`);
+  }
+}
+
+function checkCapabilityFsTypes(caps: Capability[], params: VolumeParameters): void {
+  for (const c of caps) {
+    if (c.accessType === 'mount' && c.fsType && c.fsType !== params.fsType) {
+      throw invalidArgument(`capability asks for ${c.fsType} but the parameters ask for ${params.fsType}`);
+    }
+  }
+}
+
+/** Local mode: the volume lives on this node, so a requirement that excludes it cannot be met. */
+function checkTopology(ctx: ServiceContext, req: CreateVolumeWire['accessibility_requirements']): void {
+  const ours = localTopology(ctx);
+  if (!ours || !req) return;
+  const terms = (req.requisite?.length ? req.requisite : req.preferred) ?? [];
+  if (terms.length === 0) return;
+  const [[key, value]] = Object.entries(ours) as [[string, string]];
+  if (!terms.some((t) => t.segments?.[key] === value)) {
+    throw resourceExhausted(`this pool is on node ${value}; the accessibility requirements exclude it`);
+  }
+}
+
+async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_content_source']): Promise<Source | undefined> {
+  if (!src) return undefined;
+  if (src.snapshot) {
+    const id = parseSnapshotId(src.snapshot.snapshot_id);
+    const found = id && (await ctx.pools.findSnapshot(id));
+    if (!id || !found || found.record.state !== 'ready') throw notFound(`source snapshot ${src.snapshot.snapshot_id} does not exist`);
+    return { kind: 'snapshot', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.snapshotImagePath(id) };
+  }
+  if (src.volume) {
+    const id = parseVolumeId(src.volume.volume_id);
+    const found = id && (await ctx.pools.findVolume(id));
+    if (!id || !found || found.record.state !== 'ready') throw notFound(`source volume ${src.volume.volume_id} does not exist`);
+    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id) };
+  }
+  throw invalidArgument('volume_content_source must name a snapshot or a volume');
+}
+
+function checkSamePool(sourcePool: ImagePool, target: ImagePool, kind: string, id: string): void {
+  if (sourcePool !== target) {
+    throw invalidArgument(`${kind} ${id} is in pool ${sourcePool.name}; a copy-on-write clone must stay in its pool, so create the volume in pool ${sourcePool.name}`);
+  }
+}

@@ -1,0 +1,15 @@
+import { invalidArgument } from '../../domain/errors.js';
+import { parseVolumeId } from '../../domain/ids.js';
+import type { ServiceContext } from '../context.js';
+
+export async function deleteVolume(ctx: ServiceContext, req: { volume_id?: string }) {
+  if (!req.volume_id) throw invalidArgument('volume_id is required');
+  const id = parseVolumeId(req.volume_id);
+  // A malformed ID names no volume: deleting it has nothing to do (spec §4.1).
+  if (!id) return {};
+  await ctx.locks.run(`volume:${id}`, async () => {
+    const found = await ctx.pools.findVolume(id);
+    if (found) await found.pool.deleteVolume(id);
+  });
+  return {};
+}

@@ -1,0 +1,49 @@
+import { stat } from 'node:fs/promises';
+import { invalidArgument } from '../../domain/errors.js';
+import { refreshLoopCapacity } from '../../host/losetup.js';
+import { topMountAt } from '../../host/mountinfo.js';
+import { growFilesystem } from '../../host/resize.js';
+import { sizeForRange, type WireCapacityRange } from '../controller/capacity-range.js';
+import type { ServiceContext } from '../context.js';
+import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { currentLoop } from './loop-attachment.js';
+import { volumePathOrNotFound } from './paths.js';
+
+export interface ExpandWire {
+  volume_id?: string;
+  volume_path?: string;
+  staging_target_path?: string;
+  capacity_range?: WireCapacityRange | null;
+  volume_capability?: { block?: object | null } | null;
+}
+
+/**
+ * Online expansion on the node. In local mode the node owns the pool, so it
+ * grows the image first (the central resizer's controller holds no pool);
+ * in shared mode ControllerExpandVolume already did. Then the loop device
+ * picks up the size, then the filesystem grows.
+ */
+export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
+  const rawId = requireField(req.volume_id, 'volume_id');
+  requireField(req.volume_path, 'volume_path');
+  const volumePath = volumePathOrNotFound(req.volume_path, 'volume_path');
+  return ctx.locks.run(`volume:${rawId}`, async () => {
+    const vol = await requireVolume(ctx, rawId);
+    const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
+    const size = ctx.mode === 'local' ? (await vol.pool.expandVolume(vol.id, wanted)).sizeBytes : vol.record.sizeBytes;
+    const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
+    if (!device) throw invalidArgument(`volume ${vol.id} is not staged on this node; stage it before expanding`);
+    await refreshLoopCapacity(device);
+    const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
+    if (!isBlock) await growMountedFilesystem(vol, device, volumePath, req.staging_target_path);
+    return { capacity_bytes: size };
+  });
+}
+
+async function growMountedFilesystem(vol: FoundVolume, device: string, volumePath: string, stagingPath?: string) {
+  const mountPath = (await topMountAt(volumePath)) ? volumePath : stagingPath;
+  if (!mountPath || !(await topMountAt(mountPath))) {
+    throw invalidArgument(`volume ${vol.id} is not mounted at ${volumePath}; NodeExpandVolume needs the mounted volume`);
+  }
+  await growFilesystem(vol.record.fsType, device, mountPath);
+}

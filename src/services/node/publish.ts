@@ -1,0 +1,105 @@
+import { mkdir, open } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
+import { isReadOnlyMode, type Capability } from '../../domain/volume.js';
+import { bindMount } from '../../host/mount.js';
+import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
+import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
+import type { ServiceContext } from '../context.js';
+import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { currentLoop } from './loop-attachment.js';
+import { withPublication } from './node-records.js';
+import { checkRequestPath } from './paths.js';
+
+export interface PublishWire {
+  volume_id?: string;
+  staging_target_path?: string;
+  target_path?: string;
+  volume_capability?: WireVolumeCapability | null;
+  readonly?: boolean;
+}
+
+/** Bind the staged filesystem (or the loop device, for block) at the target path. */
+export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
+  const rawId = requireField(req.volume_id, 'volume_id');
+  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
+  const targetPath = checkRequestPath(req.target_path, 'target_path');
+  if (!req.volume_capability) throw invalidArgument('volume_capability is required');
+  const cap = decodeCapability(req.volume_capability);
+  const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);
+  return ctx.locks.run(`volume:${rawId}`, async () => {
+    const vol = await requireVolume(ctx, rawId);
+    checkSingleWriter(vol, cap, targetPath);
+    const source = cap.accessType === 'block' ? await stagedDevice(vol) : await stagedMount(vol, stagingPath);
+    const existing = await topMountAt(targetPath).catch(() => undefined);
+    if (existing) {
+      checkSamePublication(vol, existing, readOnly, targetPath, source);
+      return {};
+    }
+    await prepareTarget(targetPath, cap);
+    await vol.pool.updateVolume(vol.id, (v) =>
+      withPublication(v, {
+        nodeId: ctx.nodeId!,
+        targetPath,
+        readOnly,
+        accessType: cap.accessType,
+        accessMode: cap.accessMode,
+        mountFlags: cap.mountFlags ?? [],
+      }),
+    );
+    await bindMount(source.path, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
+    return {};
+  });
+}
+
+interface Source {
+  path: string;
+  /** Whether a mount at the target shows this source. */
+  shownBy(m: MountInfoEntry): boolean;
+}
+
+async function stagedMount(vol: FoundVolume, stagingPath: string): Promise<Source> {
+  const m = await topMountAt(stagingPath).catch(() => undefined);
+  if (!m) throw failedPrecondition(`volume ${vol.id} is not staged at ${stagingPath}; call NodeStageVolume first`);
+  return { path: stagingPath, shownBy: (t) => t.major === m.major && t.minor === m.minor };
+}
+
+async function stagedDevice(vol: FoundVolume): Promise<Source> {
+  const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
+  if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; call NodeStageVolume first`);
+  // A bind of a device node shows the devtmpfs mount whose root is the node's name.
+  return { path: device, shownBy: (t) => t.root === `/${basename(device)}` };
+}
+
+/** Same target, same volume and same read-only flag: done already. Anything else: ALREADY_EXISTS. */
+function checkSamePublication(vol: FoundVolume, m: MountInfoEntry, readOnly: boolean, target: string, source: Source) {
+  const isRo = m.options.includes('ro');
+  if (!source.shownBy(m) || isRo !== readOnly) {
+    throw alreadyExists(`${target} is already published with another volume or other capabilities than volume ${vol.id} now asks for`);
+  }
+}
+
+/** SINGLE_NODE_SINGLE_WRITER allows one publication, on one target path. */
+function checkSingleWriter(vol: FoundVolume, cap: Capability, targetPath: string) {
+  const others = vol.record.publications.filter((p) => p.targetPath !== targetPath);
+  const single = cap.accessMode === 'SINGLE_NODE_SINGLE_WRITER' || others.some((p) => p.accessMode === 'SINGLE_NODE_SINGLE_WRITER');
+  if (single && others.length > 0) {
+    throw failedPrecondition(`volume ${vol.id} is SINGLE_NODE_SINGLE_WRITER and already published at ${others[0]!.targetPath}`);
+  }
+}
+
+async function prepareTarget(targetPath: string, cap: Capability) {
+  if (cap.accessType === 'mount') {
+    await mkdir(targetPath, { recursive: true });
+    return;
+  }
+  await mkdir(dirname(targetPath), { recursive: true });
+  const fd = await open(targetPath, 'a', 0o600);
+  await fd.close();
+}
+
+/** Per-mount flags that a bind mount can carry; filesystem options were applied at stage. */
+function mountFlagsForBind(cap: Capability): string[] {
+  const perMount = new Set(['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime']);
+  return (cap.mountFlags ?? []).filter((f) => perMount.has(f));
+}

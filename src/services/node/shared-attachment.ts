@@ -1,0 +1,22 @@
+import { failedPrecondition } from '../../domain/errors.js';
+import type { VolumeRecord } from '../../storage/records.js';
+import type { ServiceContext } from '../context.js';
+
+/** publish_context key under which ControllerPublishVolume hands the node its attachment token. */
+export const ATTACHMENT_TOKEN_KEY = 'quarry.csi.dev/attachment-token';
+
+/**
+ * Shared mode fencing: a node stages only what the pool records as attached to
+ * it, with the token of the current attachment. A node that was cut off and
+ * replaced holds an old token and is refused.
+ */
+export function checkAttachment(ctx: ServiceContext, record: VolumeRecord, publishContext: Record<string, string> | undefined): void {
+  if (ctx.mode !== 'shared') return;
+  const attachment = record.attachments.find((a) => a.nodeId === ctx.nodeId);
+  if (!attachment) {
+    throw failedPrecondition(`volume ${record.id} is not attached to node ${ctx.nodeId}; ControllerPublishVolume must grant it first`);
+  }
+  if (publishContext?.[ATTACHMENT_TOKEN_KEY] !== attachment.token) {
+    throw failedPrecondition(`the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`);
+  }
+}

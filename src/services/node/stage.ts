@@ -1,0 +1,102 @@
+import { mkdir } from 'node:fs/promises';
+import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
+import type { Capability, FsType } from '../../domain/volume.js';
+import { probeDevice, describeProbe } from '../../host/blkid.js';
+import { makeFilesystem } from '../../host/mkfs.js';
+import { mount } from '../../host/mount.js';
+import { topMountAt } from '../../host/mountinfo.js';
+import { growFilesystem } from '../../host/resize.js';
+import { filesystemStats } from '../../host/statfs.js';
+import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
+import type { ServiceContext } from '../context.js';
+import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
+import { withStaging, withoutStaging } from './node-records.js';
+import { checkRequestPath } from './paths.js';
+import { checkAttachment } from './shared-attachment.js';
+
+export interface StageWire {
+  volume_id?: string;
+  staging_target_path?: string;
+  volume_capability?: WireVolumeCapability | null;
+  publish_context?: Record<string, string>;
+  volume_context?: Record<string, string>;
+}
+
+/**
+ * Attach the image, give a blank device its filesystem, mount it at the
+ * staging path. The staging entry is recorded first, so DeleteVolume refuses
+ * a volume that a crash left half-staged, and a retry finishes the job.
+ */
+export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
+  const rawId = requireField(req.volume_id, 'volume_id');
+  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
+  if (!req.volume_capability) throw invalidArgument('volume_capability is required');
+  const cap = decodeCapability(req.volume_capability);
+  return ctx.locks.run(`volume:${rawId}`, async () => {
+    const vol = await requireVolume(ctx, rawId);
+    checkAttachment(ctx, vol.record, req.publish_context);
+    const fsType = chooseFsType(vol, cap);
+    const nodeId = ctx.nodeId!;
+    await vol.pool.updateVolume(vol.id, (v) =>
+      withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
+    );
+    try {
+      const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), false);
+      if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, cap);
+      await vol.pool.updateVolume(vol.id, (v) =>
+        withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device }),
+      );
+    } catch (err) {
+      await rollback(ctx, vol, stagingPath);
+      throw err;
+    }
+    return {};
+  });
+}
+
+function chooseFsType(vol: FoundVolume, cap: Capability): FsType {
+  if (cap.accessType === 'mount' && cap.fsType && cap.fsType !== vol.record.fsType) {
+    throw invalidArgument(`volume ${vol.id} is ${vol.record.fsType}; it cannot be staged as ${cap.fsType}`);
+  }
+  return vol.record.fsType;
+}
+
+async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType, cap: Capability) {
+  await mkdir(stagingPath, { recursive: true });
+  const current = await topMountAt(stagingPath);
+  if (current) {
+    if (current.source !== device) {
+      throw alreadyExists(`${stagingPath} already has ${current.source} mounted, not volume ${vol.id}`);
+    }
+    return; // already staged: idempotent
+  }
+  const probe = await probeDevice(device);
+  if (probe.kind === 'blank') {
+    await makeFilesystem(device, fsType);
+  } else if (probe.kind !== 'filesystem' || probe.fsType !== fsType) {
+    throw failedPrecondition(
+      `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
+    );
+  }
+  await mount({ source: device, target: stagingPath, fsType, options: cap.mountFlags ?? [] });
+  await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/** A volume restored or cloned into a larger size gets its filesystem grown on first stage. */
+async function growIfSmaller(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType) {
+  const stats = await filesystemStats(stagingPath);
+  // Filesystems keep some space for metadata; only a clearly smaller one is grown.
+  if (stats.totalBytes < vol.record.sizeBytes * 0.9) await growFilesystem(fsType, device, stagingPath);
+}
+
+async function rollback(ctx: ServiceContext, vol: FoundVolume, stagingPath: string) {
+  try {
+    if (!(await topMountAt(stagingPath))) {
+      await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
+      await vol.pool.updateVolume(vol.id, (v) => withoutStaging(v, ctx.nodeId!, stagingPath));
+    }
+  } catch (err) {
+    ctx.logger.warn({ volume_id: vol.id, err: (err as Error).message }, 'could not roll back a failed stage; a retry or unstage will');
+  }
+}

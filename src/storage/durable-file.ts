@@ -1,0 +1,46 @@
+import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** fsync a directory so that a rename or unlink inside it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fd = await open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Write-temp, fsync, rename, fsync-dir: readers see the old or the new content, never a mix. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = await open(tmp, 'wx', 0o600);
+  try {
+    await fd.writeFile(data);
+    await fd.sync();
+  } catch (err) {
+    await fd.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fd.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+/** Remove one file (never a directory) and make the removal durable. */
+export async function removeFileDurable(path: string): Promise<void> {
+  await rm(path, { force: true, recursive: false });
+  await syncDir(dirname(path));
+}
+
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}

@@ -1,0 +1,260 @@
+import { access, constants, rm, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Bytes } from '../domain/bytes.js';
+import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
+import type { VolumeId } from '../domain/ids.js';
+import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
+import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
+import { faultPoint } from './fault-points.js';
+import { createImage, growImage, imageSize, noSpace, publishImage } from './image-file.js';
+import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
+import { PoolLock } from './pool-lock.js';
+import { RecordStore } from './record-store.js';
+import type { SnapshotRecord, VolumeRecord } from './records.js';
+
+export interface PoolOptions {
+  overprovisioning: number;
+  lockWaitMs?: number;
+  onCorruptRecord?: (path: string, err: Error) => void;
+}
+
+export type NewVolume = Omit<VolumeRecord, 'format' | 'kind' | 'state' | 'pool' | 'createdAt' | 'staging' | 'publications' | 'attachments'>;
+
+/**
+ * A directory of sparse images with one record per object (spec §1). Every
+ * record change happens under the pool lock; long work (allocating, copying)
+ * happens outside it, bracketed by records that make a retry finish the job.
+ */
+export class ImagePool {
+  readonly volumes: RecordStore<VolumeRecord>;
+  readonly snapshots: RecordStore<SnapshotRecord>;
+  private readonly lock: PoolLock;
+
+  private constructor(
+    readonly name: string,
+    readonly root: string,
+    readonly reflink: boolean,
+    private readonly opts: PoolOptions,
+  ) {
+    const dirs = poolSubdirs(root);
+    this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume');
+    this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot');
+    this.lock = new PoolLock(dirs.lockFile, opts.lockWaitMs);
+  }
+
+  static async open(name: string, root: string, opts: PoolOptions): Promise<ImagePool> {
+    await openPoolDir(root);
+    const reflink = await probeReflink(poolSubdirs(root).volumes);
+    return new ImagePool(name, root, reflink, opts);
+  }
+
+  volumeImagePath(id: string): string {
+    return join(this.volumes.dir, `${id}.img`);
+  }
+
+  snapshotImagePath(id: string): string {
+    return join(this.snapshots.dir, `${id}.img`);
+  }
+
+  /** Copy-on-write where the pool's filesystem allows it; otherwise a copy that keeps holes as holes. */
+  async copyImage(from: string, to: string): Promise<void> {
+    if (this.reflink) await reflinkCopy(from, to);
+    else await sparseCopy(from, to);
+  }
+
+  private partialImagePath(id: string): string {
+    return join(this.volumes.dir, `${id}.img.partial`);
+  }
+
+  /** Runs fn with the pool's cross-process lock held. Keep fn short: records only. */
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  /** Ready when the marker is present and the pool is writable; otherwise says why. */
+  async probe(): Promise<string | undefined> {
+    try {
+      await access(join(this.root, POOL_MARKER), constants.R_OK);
+      await access(this.volumes.dir, constants.W_OK);
+      return undefined;
+    } catch (err) {
+      return `pool ${this.name} at ${this.root} is not usable: ${(err as Error).message}`;
+    }
+  }
+
+  async listVolumes(): Promise<VolumeRecord[]> {
+    return this.volumes.all((id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
+  }
+
+  async capacity(): Promise<Capacity & CapacityInput> {
+    const input = await this.capacityInput();
+    return { ...input, ...computeCapacity(input) };
+  }
+
+  private async capacityInput(excludeId?: string): Promise<CapacityInput> {
+    const fs = await statfs(this.root);
+    const promisedBytes = (await this.listVolumes())
+      .filter((v) => v.id !== excludeId)
+      .reduce((sum, v) => sum + v.sizeBytes, 0);
+    return {
+      filesystemBytes: fs.blocks * fs.bsize,
+      freeBytes: fs.bavail * fs.bsize,
+      promisedBytes,
+      overprovisioning: this.opts.overprovisioning,
+    };
+  }
+
+  /**
+   * Reserves the volume in a 'creating' record, then makes the image. A retry
+   * after a crash at any point finds the 'creating' record and redoes the image.
+   */
+  async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
+    const record = await this.withLock(async () => {
+      const existing = await this.volumes.read(spec.id);
+      if (existing && existing.state !== 'creating') return existing;
+      await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
+      const r: VolumeRecord = {
+        ...spec,
+        format: 1,
+        kind: 'volume',
+        state: 'creating',
+        pool: this.name,
+        createdAt: existing?.createdAt ?? new Date().toISOString(),
+        staging: [],
+        publications: [],
+        attachments: [],
+      };
+      await this.volumes.write(r);
+      return r;
+    });
+    if (record.state !== 'creating') return record;
+    faultPoint('create-volume:after-record');
+    await this.makeImage(record, fill);
+    faultPoint('create-volume:after-image');
+    return this.withLock(async () => {
+      const ready: VolumeRecord = { ...record, state: 'ready' };
+      await this.volumes.write(ready);
+      return ready;
+    });
+  }
+
+  private async ensureRoom(id: string, size: Bytes, thick: boolean): Promise<void> {
+    const input = await this.capacityInput(id);
+    if (!canPromise(size, thick, input)) {
+      const { availableBytes } = computeCapacity(input);
+      throw new QuarryError(
+        Code.RESOURCE_EXHAUSTED,
+        `pool ${this.name} cannot promise ${size} bytes: ${availableBytes} bytes can still be promised` +
+          (thick ? ` and ${input.freeBytes} bytes are free` : ''),
+      );
+    }
+  }
+
+  private async makeImage(record: VolumeRecord, fill?: (partialPath: string) => Promise<void>): Promise<void> {
+    const partial = this.partialImagePath(record.id);
+    try {
+      if (fill) {
+        await rm(partial, { force: true });
+        await fill(partial);
+        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick');
+      } else {
+        await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick');
+      }
+    } catch (err) {
+      await rm(partial, { force: true });
+      if (isNoSpace(err)) {
+        await this.withLock(() => this.volumes.remove(record.id));
+        throw noSpace(`volume ${record.name}`);
+      }
+      throw err;
+    }
+  }
+
+  async getVolume(id: VolumeId): Promise<VolumeRecord | undefined> {
+    return this.volumes.read(id);
+  }
+
+  async requireVolume(id: VolumeId): Promise<VolumeRecord> {
+    const v = await this.volumes.read(id);
+    if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+    return v;
+  }
+
+  /** Read-modify-write of one volume record under the pool lock. */
+  async updateVolume(id: VolumeId, change: (v: VolumeRecord) => VolumeRecord | Promise<VolumeRecord>): Promise<VolumeRecord> {
+    return this.withLock(async () => {
+      const v = await this.volumes.read(id);
+      if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+      const next = await change(v);
+      if (next !== v) await this.volumes.write(next);
+      return next;
+    });
+  }
+
+  /**
+   * Marks the record 'deleting', removes the image, then the record. Refused
+   * while a node has the volume staged or published. Only this volume's own
+   * files are ever removed.
+   */
+  async deleteVolume(id: VolumeId): Promise<void> {
+    const found = await this.withLock(async () => {
+      const v = await this.volumes.read(id);
+      if (!v) return false;
+      if (v.staging.length > 0 || v.publications.length > 0 || v.attachments.length > 0) {
+        throw failedPrecondition(
+          `volume ${id} is still in use (${describeUse(v)}); unpublish and unstage it before deleting`,
+        );
+      }
+      if (v.state !== 'deleting') await this.volumes.write({ ...v, state: 'deleting' });
+      return true;
+    });
+    faultPoint('delete-volume:after-mark');
+    await rm(this.partialImagePath(id), { force: true });
+    await rm(this.volumeImagePath(id), { force: true });
+    faultPoint('delete-volume:after-image');
+    if (found) await this.withLock(() => this.volumes.remove(id));
+  }
+
+  /**
+   * Grows a volume: the record first (it reserves the capacity), then the
+   * image. A crash in between leaves a record a retry completes. Never shrinks.
+   */
+  async expandVolume(id: VolumeId, size: Bytes): Promise<VolumeRecord> {
+    const record = await this.withLock(async () => {
+      const v = await this.requireVolume(id);
+      if (size <= v.sizeBytes) return v;
+      await this.ensureRoom(id, size, v.provisioning === 'thick');
+      const grown = { ...v, sizeBytes: size };
+      await this.volumes.write(grown);
+      return grown;
+    });
+    faultPoint('expand-volume:after-record');
+    try {
+      await growImage(this.volumeImagePath(id), record.sizeBytes, record.provisioning === 'thick');
+    } catch (err) {
+      if (isNoSpace(err)) throw noSpace(`growing volume ${id}`);
+      throw err;
+    }
+    return record;
+  }
+
+  async volumeImageSize(id: string): Promise<Bytes | undefined> {
+    return imageSize(this.volumeImagePath(id));
+  }
+}
+
+function describeUse(v: VolumeRecord): string {
+  const parts = [
+    ...v.staging.map((s) => `staged on ${s.nodeId}`),
+    ...v.publications.map((p) => `published on ${p.nodeId} at ${p.targetPath}`),
+    ...v.attachments.map((a) => `attached to ${a.nodeId}`),
+  ];
+  return parts.join(', ');
+}
+
+function isNoSpace(err: unknown): boolean {
+  return (
+    (err as NodeJS.ErrnoException)?.code === 'ENOSPC' ||
+    (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)
+  );
+}

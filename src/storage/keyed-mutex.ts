@@ -1,0 +1,46 @@
+import { deadlineExceeded } from '../domain/errors.js';
+
+/**
+ * Serialises work per key inside one process. Callers wait their turn up to a
+ * bound instead of being rejected (spec §4.5); different keys run in parallel.
+ */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(private readonly waitBoundMs: number) {}
+
+  async run<T>(key: string, fn: () => Promise<T>, what = key): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = previous.then(() => mine);
+    this.tails.set(key, tail);
+    try {
+      await waitBounded(previous, this.waitBoundMs, what);
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+
+  /** Number of keys with work queued or running; exposed for tests and metrics. */
+  get activeKeys(): number {
+    return this.tails.size;
+  }
+}
+
+async function waitBounded(p: Promise<void>, boundMs: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(deadlineExceeded(`another request for ${what} is still running after ${boundMs} ms; retry later`)),
+      boundMs,
+    );
+  });
+  try {
+    await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
