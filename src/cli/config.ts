@@ -81,7 +81,7 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
   };
 }
 
-function parsePoolFlag(raw: string): PoolSpec {
+export function parsePoolFlag(raw: string): PoolSpec {
   const eq = raw.indexOf('=');
   const name = eq > 0 ? raw.slice(0, eq) : 'default';
   const path = eq > 0 ? raw.slice(eq + 1) : raw;

@@ -1,13 +1,14 @@
 // `quarry doctor`: checks this host before install and prints one line per check (or JSON).
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
+import { checkCapabilities } from '../doctor/capabilities.js';
 import { checkKernelFilesystems } from '../doctor/kernel-fs.js';
 import { checkKubeletDir, DEFAULT_KUBELET_DIR } from '../doctor/kubelet.js';
 import { checkLoop } from '../doctor/loop.js';
 import { checkPool, type PoolSpec } from '../doctor/pool.js';
 import { exitCodeFor, formatJson, formatResults, type CheckResult } from '../doctor/result.js';
 import { checkTools } from '../doctor/tools.js';
-import { UsageError } from './config.js';
+import { parsePoolFlag, UsageError } from './config.js';
 
 export interface DoctorOptions {
   pools: PoolSpec[];
@@ -41,27 +42,17 @@ export function parseDoctorArgs(argv: string[]): DoctorOptions {
   return { pools, kubeletDir: isAbsolute(kubeletDir) ? kubeletDir : resolve(kubeletDir), json: values.json! };
 }
 
-function parsePoolFlag(raw: string): PoolSpec {
-  const eq = raw.indexOf('=');
-  const name = eq > 0 ? raw.slice(0, eq) : 'default';
-  const path = eq > 0 ? raw.slice(eq + 1) : raw;
-  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) {
-    throw new UsageError(`invalid pool name "${name}" in --pool ${raw}: pass lowercase letters, digits and "-", as --pool fast=/path`);
-  }
-  if (!path) throw new UsageError(`invalid --pool ${raw}: pass --pool [name=]/path/to/pool`);
-  return { name, path: isAbsolute(path) ? path : resolve(path) };
-}
-
 export async function runChecks(opts: DoctorOptions): Promise<CheckResult[]> {
-  const [loop, tools, kernel, kubelet] = await Promise.all([
+  const [loop, tools, kernel, caps, kubelet] = await Promise.all([
     checkLoop(),
     checkTools(),
     checkKernelFilesystems(),
+    checkCapabilities(),
     checkKubeletDir(opts.kubeletDir),
   ]);
   const pools: CheckResult[] = [];
   for (const p of opts.pools) pools.push(...(await checkPool(p)));
-  return [...loop, ...tools, ...kernel, ...pools, kubelet];
+  return [...loop, ...tools, ...kernel, caps, ...pools, kubelet];
 }
 
 export async function doctor(argv: string[]): Promise<number> {
