@@ -256,12 +256,18 @@ export async function startCsiServer(opts: StartCsiServerOptions): Promise<CsiSe
   }
 
   await prepareSocketPath(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
-      if (err) reject(new Error(`cannot listen on ${socketPath}: ${err.message}`));
-      else resolve();
+  // The umask makes the socket file private from the instant it exists; chmod then sets the asked mode.
+  const previousUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
+        if (err) reject(new Error(`cannot listen on ${socketPath}: ${err.message}`));
+        else resolve();
+      });
     });
-  });
+  } finally {
+    process.umask(previousUmask);
+  }
   try {
     await chmod(socketPath, socketMode);
   } catch (err) {
