@@ -58,7 +58,7 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
   const nodeIdRaw = values.nodeid;
   const nodeId = nodeIdRaw === undefined ? undefined : parseNodeId(nodeIdRaw);
   if (nodeIdRaw !== undefined && !nodeId) {
-    throw new UsageError(`invalid --nodeid "${nodeIdRaw}": pass letters, digits, "-" or "_" (the Kubernetes node name)`);
+    throw new UsageError(`invalid --nodeid "${nodeIdRaw}": pass the Kubernetes node name: letters, digits, "-", "_" and "." (no "/")`);
   }
   const needsNode = role !== 'controller' || (!values.shared && pools.length > 0);
   if (needsNode && !nodeId) {

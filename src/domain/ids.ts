@@ -14,8 +14,13 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 const BODY_LENGTH = 20;
 const VOLUME_RE = /^vol-[a-z2-7]{20}$/;
 const SNAPSHOT_RE = /^snap-[a-z2-7]{20}$/;
-/** Node IDs come from the admin (usually the Kubernetes node name): DNS-1123-ish, no path characters. */
-const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/**
+ * Node IDs come from the admin, usually the Kubernetes node name, which may be
+ * a DNS subdomain (ip-10-0-0-1.ec2.internal). Letters, digits, "-", "_" and
+ * ".", starting and ending with a letter or digit: never "/", never "." or
+ * "..", so still safe as one path component.
+ */
+const NODE_RE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
 
 function randomBody(): string {
   const bytes = randomBytes(BODY_LENGTH);

@@ -1,0 +1,74 @@
+# syntax=docker/dockerfile:1
+#
+# Quarry CSI driver image: one binary, `quarry`, with the subcommands
+# controller | node | all | doctor.
+#
+# What is in the runtime image, and why:
+#   - Node.js (same major as the build stage: the fs-ext native addon is
+#     compiled by node-gyp against that major's ABI and fails to load on
+#     another one);
+#   - /opt/quarry: dist/src (compiled TypeScript), proto/ (loaded at run time
+#     by @grpc/proto-loader), production node_modules only;
+#   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck), xfsprogs (mkfs.xfs,
+#     xfs_growfs, xfs_io for reflink checks), btrfs-progs (mkfs.btrfs,
+#     `btrfs filesystem resize`): create and grow the volume filesystems;
+#   - util-linux and mount (losetup, blkid, wipefs, fallocate, mount,
+#     umount, findmnt): loop devices, probing for existing filesystems before
+#     any mkfs, preallocation of thick volumes, mounts.
+# mkfs runs in the container but the host kernel mounts the result: mkfs
+# defaults must stay within what the hosts' kernels support. Debian bookworm
+# keeps them conservative (xfsprogs 6.1, e2fsprogs 1.47); `quarry doctor`
+# checks the host kernel. The process runs as root: the node plugin needs
+# privileged mounts and loop devices (the controller pod drops privileges
+# through its securityContext).
+#
+# Node major: 24 (LTS, maintained until April 2028). Node 26 became the active
+# LTS in October 2026; move to it with --build-arg NODE_MAJOR=26 once fs-ext's
+# addon is verified to build and load on it. Both stages take the same ARG.
+ARG NODE_MAJOR=24
+ARG DEBIAN_RELEASE=bookworm
+
+# ---- build: compile TypeScript and the native addon ------------------------
+FROM node:${NODE_MAJOR}-${DEBIAN_RELEASE} AS build
+# node:<major>-bookworm ships python3, make and g++, which node-gyp needs for
+# fs-ext during `npm ci`.
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY proto ./proto
+COPY src ./src
+# After the prune, load the addon and start the CLI once: a runtime import
+# that was only a devDependency fails the build here, not on a node.
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && node -e "require('fs-ext')" \
+ && node dist/src/cli/main.js --version
+
+# ---- runtime ---------------------------------------------------------------
+FROM node:${NODE_MAJOR}-${DEBIAN_RELEASE}-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      e2fsprogs \
+      xfsprogs \
+      btrfs-progs \
+      util-linux \
+      mount \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/quarry
+ENV NODE_ENV=production
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/proto ./proto
+COPY --from=build /src/dist/src ./dist/src
+# `quarry` on PATH, so that `kubectl exec ... -- quarry doctor` works too.
+RUN printf '#!/bin/sh\nexec node /opt/quarry/dist/src/cli/main.js "$@"\n' > /usr/local/bin/quarry \
+ && chmod 0755 /usr/local/bin/quarry \
+ && node -e "require('/opt/quarry/node_modules/fs-ext')"
+LABEL org.opencontainers.image.title="quarry" \
+      org.opencontainers.image.description="Quarry CSI driver" \
+      org.opencontainers.image.source="https://github.com/quarry-csi/quarry" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENTRYPOINT ["/usr/local/bin/quarry"]
+CMD ["--help"]
