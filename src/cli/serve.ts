@@ -5,6 +5,7 @@ import { controllerService } from '../services/controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { nodeService } from '../services/node/index.js';
+import { registerNode } from '../services/node/register.js';
 import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import type { QuarryConfig } from './config.js';
@@ -17,12 +18,13 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const ctx = await buildContext(config, logger);
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
+  if (servesNode) await registerNode(ctx);
   const server = await startCsiServer({
     endpoint: config.endpoint,
     socketMode: config.socketMode,
     logger,
     services: {
-      Identity: identityService(ctx, { servesController }),
+      Identity: identityService(ctx),
       ...(servesController ? { Controller: controllerService(ctx) } : {}),
       ...(servesNode ? { Node: nodeService(ctx) } : {}),
     },

@@ -2,21 +2,24 @@ import { failedPrecondition } from '../domain/errors.js';
 import type { IdentityHandlers } from '../wire/types.js';
 import type { ServiceContext } from './context.js';
 
-export interface IdentityOptions {
-  /** True when this process serves the Controller service. */
-  servesController: boolean;
-}
-
-/** CSI Identity: who we are, what this process offers, and whether its pools are usable. */
-export function identityService(ctx: ServiceContext, opts: IdentityOptions): IdentityHandlers {
+/**
+ * CSI Identity: who we are, what the plugin offers, and whether this
+ * process's pools are usable.
+ *
+ * Plugin capabilities describe the plugin "as a whole, as it is intended to
+ * be deployed" (CSI spec), not one process: both deployment modes run a
+ * Controller service, so a node-only process reports it too. That is what
+ * lets a CO (or csi-sanity) talking to the node socket know that
+ * ControllerPublishVolume must come first in shared mode.
+ */
+export function identityService(ctx: ServiceContext): IdentityHandlers {
   return {
     async GetPluginInfo() {
       return { name: ctx.driverName, vendor_version: ctx.version, manifest: {} };
     },
 
     async GetPluginCapabilities() {
-      const capabilities: object[] = [];
-      if (opts.servesController) capabilities.push({ service: { type: 'CONTROLLER_SERVICE' } });
+      const capabilities: object[] = [{ service: { type: 'CONTROLLER_SERVICE' } }];
       if (ctx.mode === 'local') capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
       // Online expansion: by the controller in shared mode, by the owning node in local mode.
       capabilities.push({ volume_expansion: { type: 'ONLINE' } });

@@ -6,8 +6,9 @@ import { describe, it, type TestContext } from 'node:test';
 import { GiB } from '../../src/domain/bytes.js';
 import { listLoops } from '../../src/host/losetup.js';
 import { mountsUnder } from '../../src/host/mountinfo.js';
-import { makeScratchFs, makeTempDir, onCleanup } from '../helpers/scratch.js';
-import { canResizeExt4Online, runCsiSanity, startQuarry, writeParametersFile } from './sanity-runner.js';
+import { makeScratchFs, makeTempDir } from '../helpers/scratch.js';
+import { startQuarry } from '../helpers/quarry-process.js';
+import { canResizeExt4Online, runCsiSanity, writeParametersFile } from './sanity-runner.js';
 
 interface Skip {
   spec: string;
@@ -30,6 +31,8 @@ export const RUNS: SanityRun[] = [
   { name: 'mount volumes, ext4 (default)', skips: EXT4_ONLINE_RESIZE_SKIPS },
   { name: 'mount volumes, xfs', flags: async (dir) => ['-csi.testvolumeparameters', await writeParametersFile(dir, { 'csi.storage.k8s.io/fstype': 'xfs' })] },
   { name: 'block volumes', flags: async () => ['-csi.testvolumeaccesstype', 'block'] },
+  { name: 'shared mode, mount volumes, ext4', shared: true, skips: EXT4_ONLINE_RESIZE_SKIPS },
+  { name: 'shared mode, block volumes', shared: true, flags: async () => ['-csi.testvolumeaccesstype', 'block'] },
 ];
 
 async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
@@ -39,22 +42,20 @@ async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
   const pool = join(fs.mountPath, 'pool');
   await mkdir(pool);
   const common = ['--nodeid', 'sanity-node', '--pool', pool, '--log-level', 'warn', ...(run.shared ? ['--shared'] : [])];
-  const controller = await startQuarry('controller', dir, common);
-  onCleanup(t, controller.stop);
-  const node = await startQuarry('node', dir, common);
-  onCleanup(t, node.stop);
+  const controller = await startQuarry(t, { role: 'controller', dir, args: common });
+  const node = await startQuarry(t, { role: 'node', dir, args: common });
   const skips = run.skips ?? [];
   for (const s of skips) t.diagnostic(`skipping "${s.spec}": ${s.reason}`);
   const result = await runCsiSanity([
-    '-csi.endpoint', node.socket,
-    '-csi.controllerendpoint', controller.socket,
+    '-csi.endpoint', node.socketPath,
+    '-csi.controllerendpoint', controller.socketPath,
     '-csi.stagingdir', join(dir, 'staging'),
     '-csi.mountdir', join(dir, 'mount'),
     ...(run.flags ? await run.flags(dir) : []),
     ...(skips.length ? ['-ginkgo.skip', skips.map((s) => s.spec).join('|')] : []),
   ]);
   t.diagnostic(`${run.name}: ${result.summary}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
-  assert.equal(result.failed, 0, `csi-sanity failures:\n${result.failures.join('\n')}\n\ncontroller log:\n${controller.output()}\nnode log:\n${node.output()}`);
+  assert.equal(result.failed, 0, `csi-sanity failures:\n${result.failures.join('\n')}\n\ncontroller log:\n${controller.stderr()}${controller.stdout()}\nnode log:\n${node.stderr()}${node.stdout()}`);
   assert.equal(result.exitCode, 0, result.log.slice(-4000));
   assert.ok(result.passed >= 40, `csi-sanity ran only ${result.passed} specs`);
   const volumeLoops = (await listLoops()).filter((l) => l.backingFile.startsWith(`${pool}/`));

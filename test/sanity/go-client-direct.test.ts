@@ -5,7 +5,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { makeTempDir, onCleanup } from '../helpers/scratch.js';
-import { runCsiSanity, startQuarry } from './sanity-runner.js';
+import { startQuarry } from '../helpers/quarry-process.js';
+import { runCsiSanity } from './sanity-runner.js';
 
 it('csi-sanity (a Go gRPC client) runs its Identity specs over the unix sockets even with every proxy variable set', async (t) => {
   const dir = await makeTempDir(t, 'go-client');
@@ -22,14 +23,12 @@ it('csi-sanity (a Go gRPC client) runs its Identity specs over the unix sockets 
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
 
   const common = ['--nodeid', 'go-client-node', '--pool', pool, '--log-level', 'warn'];
-  const controller = await startQuarry('controller', dir, common);
-  onCleanup(t, controller.stop);
-  const node = await startQuarry('node', dir, common);
-  onCleanup(t, node.stop);
+  const controller = await startQuarry(t, { role: 'controller', dir, args: common });
+  const node = await startQuarry(t, { role: 'node', dir, args: common });
 
   const env = { ...process.env, HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, https_proxy: proxyUrl, http_proxy: proxyUrl, ALL_PROXY: proxyUrl, GRPC_PROXY: proxyUrl, NO_PROXY: '' };
   const result = await runCsiSanity(
-    ['-csi.endpoint', node.socket, '-csi.controllerendpoint', controller.socket, '-csi.stagingdir', join(dir, 'staging'), '-csi.mountdir', join(dir, 'mount'), '-ginkgo.focus', 'Identity Service'],
+    ['-csi.endpoint', node.socketPath, '-csi.controllerendpoint', controller.socketPath, '-csi.stagingdir', join(dir, 'staging'), '-csi.mountdir', join(dir, 'mount'), '-ginkgo.focus', 'Identity Service'],
     env,
   );
   t.diagnostic(`Identity specs: ${result.summary}: ${result.passed} passed, ${result.failed} failed`);

@@ -1,14 +1,10 @@
 // Runs the upstream csi-sanity suite against real, separate `quarry controller` and `quarry node` processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { CAP_SYS_RESOURCE, hasCapability } from '../../src/host/capabilities.js';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-
-export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
-const QUARRY = join(REPO_ROOT, 'dist/src/cli/main.js');
+import { join } from 'node:path';
 
 export function csiSanityBinary(): string {
   const candidates = [process.env.CSI_SANITY, join(process.env.GOBIN ?? '', 'csi-sanity'), join(process.env.GOPATH ?? join(homedir(), 'go'), 'bin/csi-sanity')];
@@ -19,37 +15,6 @@ export function csiSanityBinary(): string {
 
 /** True when this process may grow a mounted ext4 (the kernel's online resize needs CAP_SYS_RESOURCE). */
 export const canResizeExt4Online = () => hasCapability(CAP_SYS_RESOURCE);
-
-export interface QuarryProcess {
-  child: ChildProcess;
-  socket: string;
-  output: () => string;
-  stop: () => Promise<void>;
-}
-
-export async function startQuarry(role: 'controller' | 'node', dir: string, args: string[]): Promise<QuarryProcess> {
-  const socket = join(dir, `${role}.sock`);
-  const child = spawn(process.execPath, [QUARRY, role, '--endpoint', `unix://${socket}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(15_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  for (let i = 0; i < 200 && !existsSync(socket); i++) {
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  if (!existsSync(socket)) {
-    await stop();
-    throw new Error(`quarry ${role} did not start:\n${out}`);
-  }
-  return { child, socket, output: () => out, stop };
-}
 
 export interface SanityResult {
   exitCode: number;
