@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { invalidArgument } from '../../domain/errors.js';
-import { refreshLoopCapacity } from '../../host/losetup.js';
+import { failedPrecondition, invalidArgument } from '../../domain/errors.js';
+import { findLoopsByBackingFile, refreshLoopCapacity } from '../../host/losetup.js';
 import { topMountAt } from '../../host/mountinfo.js';
 import { growFilesystem } from '../../host/resize.js';
 import { sizeForRange, type WireCapacityRange } from '../controller/capacity-range.js';
@@ -29,11 +29,13 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
   const volumePath = volumePathOrNotFound(req.volume_path, 'volume_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    const image = vol.pool.volumeImagePath(vol.id);
+    const device = await currentLoop(image);
+    // Checked before anything grows: an unstaged volume is expanded by kubelet after its next stage.
+    if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; stage it before expanding`);
     const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
     const size = ctx.mode === 'local' ? (await vol.pool.expandVolume(vol.id, wanted)).sizeBytes : vol.record.sizeBytes;
-    const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
-    if (!device) throw invalidArgument(`volume ${vol.id} is not staged on this node; stage it before expanding`);
-    await refreshLoopCapacity(device);
+    for (const loop of await findLoopsByBackingFile(image)) await refreshLoopCapacity(loop.device);
     const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
     if (!isBlock) await growMountedFilesystem(vol, device, volumePath, req.staging_target_path);
     return { capacity_bytes: size };

@@ -1,14 +1,17 @@
+import { basename } from 'node:path';
 import { attachLoop, detachLoop, findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsOfDevice } from '../../host/mountinfo.js';
+import { mountsOfDevice, readMountInfo } from '../../host/mountinfo.js';
 import type { ServiceContext } from '../context.js';
 
 /**
- * The loop device of an image: the existing attachment if there is one (found
- * through the loop devices' backing files, so it survives restarts of this
- * process), otherwise a new one with direct I/O.
+ * The loop device of an image: the existing attachment with the same
+ * read-only flag if there is one (found through the loop devices' backing
+ * files, so it survives restarts of this process), otherwise a new one with
+ * direct I/O. A read-only publication of a block volume gets its own
+ * read-only loop device: a read-only bind of a device node does not stop writes.
  */
 export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnly: boolean): Promise<string> {
-  const existing = (await findLoopsByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted);
+  const existing = (await findLoopsByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted && l.readOnly === readOnly);
   if (existing.length > 0) return existing[0]!.device;
   const r = await attachLoop(imagePath, { directIo: true, readOnly });
   if (r.directIoFallback) {
@@ -17,20 +20,31 @@ export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnl
   return r.device;
 }
 
+/** The staged loop device of an image: the writable one if there is one. */
 export async function currentLoop(imagePath: string): Promise<string | undefined> {
   const loops = (await findLoopsByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted);
-  return loops[0]?.device;
+  return (loops.find((l) => !l.readOnly) ?? loops[0])?.device;
+}
+
+/** How a bind of any of the image's loop device nodes shows in mountinfo: devtmpfs rooted at the node's name. */
+export async function loopNodeRoots(imagePath: string): Promise<Set<string>> {
+  return new Set((await findLoopsByBackingFile(imagePath)).map((l) => `/${basename(l.device)}`));
 }
 
 /** Detaches every loop device of the image that nothing has mounted any more. */
 export async function detachUnusedLoops(imagePath: string): Promise<string[]> {
   const kept: string[] = [];
   for (const loop of await findLoopsByBackingFile(imagePath)) {
-    if ((await mountsOfDevice(loop.device)).length > 0) {
+    if ((await mountsOfDevice(loop.device)).length > 0 || (await bindsOfDeviceNode(loop.device)).length > 0) {
       kept.push(loop.device);
       continue;
     }
     await detachLoop(loop.device);
   }
   return kept;
+}
+
+/** A published block volume: its device node bound onto a target file shows as the node's name at root, not by its numbers. */
+async function bindsOfDeviceNode(device: string) {
+  return (await readMountInfo()).filter((m) => m.root === `/${basename(device)}`);
 }

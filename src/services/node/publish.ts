@@ -1,5 +1,5 @@
 import { mkdir, open } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { isReadOnlyMode, type Capability } from '../../domain/volume.js';
 import { bindMount } from '../../host/mount.js';
@@ -7,7 +7,7 @@ import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { currentLoop } from './loop-attachment.js';
+import { currentLoop, ensureLoop, loopNodeRoots } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
 import { checkRequestPath } from './paths.js';
 
@@ -47,7 +47,8 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
         mountFlags: cap.mountFlags ?? [],
       }),
     );
-    await bindMount(source.path, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
+    const from = cap.accessType === 'block' && readOnly ? await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), true) : source.path;
+    await bindMount(from, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
     return {};
   });
 }
@@ -67,8 +68,8 @@ async function stagedMount(vol: FoundVolume, stagingPath: string): Promise<Sourc
 async function stagedDevice(vol: FoundVolume): Promise<Source> {
   const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
   if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; call NodeStageVolume first`);
-  // A bind of a device node shows the devtmpfs mount whose root is the node's name.
-  return { path: device, shownBy: (t) => t.root === `/${basename(device)}` };
+  const roots = await loopNodeRoots(vol.pool.volumeImagePath(vol.id));
+  return { path: device, shownBy: (t) => roots.has(t.root) };
 }
 
 /** Same target, same volume and same read-only flag: done already. Anything else: ALREADY_EXISTS. */

@@ -1,5 +1,6 @@
 import { failedPrecondition } from '../../domain/errors.js';
-import type { VolumeRecord } from '../../storage/records.js';
+import type { Capability } from '../../domain/volume.js';
+import type { AttachmentRecord, VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 
 /** publish_context key under which ControllerPublishVolume hands the node its attachment token. */
@@ -10,8 +11,12 @@ export const ATTACHMENT_TOKEN_KEY = 'quarry.csi.dev/attachment-token';
  * it, with the token of the current attachment. A node that was cut off and
  * replaced holds an old token and is refused.
  */
-export function checkAttachment(ctx: ServiceContext, record: VolumeRecord, publishContext: Record<string, string> | undefined): void {
-  if (ctx.mode !== 'shared') return;
+export function checkAttachment(
+  ctx: ServiceContext,
+  record: VolumeRecord,
+  publishContext: Record<string, string> | undefined,
+): AttachmentRecord | undefined {
+  if (ctx.mode !== 'shared') return undefined;
   const attachment = record.attachments.find((a) => a.nodeId === ctx.nodeId);
   if (!attachment) {
     throw failedPrecondition(`volume ${record.id} is not attached to node ${ctx.nodeId}; ControllerPublishVolume must grant it first`);
@@ -19,4 +24,17 @@ export function checkAttachment(ctx: ServiceContext, record: VolumeRecord, publi
   if (publishContext?.[ATTACHMENT_TOKEN_KEY] !== attachment.token) {
     throw failedPrecondition(`the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`);
   }
+  return attachment;
+}
+
+/**
+ * A read-only grant is staged read-only too: a read-write mount writes the
+ * superblock and journal even when nobody writes files, which corrupts a
+ * filesystem that another node has mounted at the same time.
+ */
+export function stagingCapability(cap: Capability, attachment: AttachmentRecord | undefined): { cap: Capability; readOnly: boolean } {
+  if (!attachment?.readOnly) return { cap, readOnly: false };
+  if (cap.accessType !== 'mount') return { cap, readOnly: true };
+  const flags = (cap.mountFlags ?? []).filter((f) => f !== 'rw' && f !== 'ro');
+  return { cap: { ...cap, mountFlags: [...flags, 'ro'] }, readOnly: true };
 }

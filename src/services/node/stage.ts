@@ -13,7 +13,7 @@ import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
 import { checkRequestPath } from './paths.js';
-import { checkAttachment } from './shared-attachment.js';
+import { checkAttachment, stagingCapability } from './shared-attachment.js';
 
 export interface StageWire {
   volume_id?: string;
@@ -35,15 +35,15 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
   const cap = decodeCapability(req.volume_capability);
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
-    checkAttachment(ctx, vol.record, req.publish_context);
+    const staged = stagingCapability(cap, checkAttachment(ctx, vol.record, req.publish_context));
     const fsType = chooseFsType(vol, cap);
     const nodeId = ctx.nodeId!;
     await vol.pool.updateVolume(vol.id, (v) =>
       withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
     );
     try {
-      const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), false);
-      if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, cap);
+      const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
+      if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, staged.cap);
       await vol.pool.updateVolume(vol.id, (v) =>
         withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device }),
       );
@@ -73,15 +73,25 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
   }
   const probe = await probeDevice(device);
   if (probe.kind === 'blank') {
-    await makeFilesystem(device, fsType);
+    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
   } else if (probe.kind !== 'filesystem' || probe.fsType !== fsType) {
     throw failedPrecondition(
       `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
     );
   }
-  await mount({ source: device, target: stagingPath, fsType, options: cap.mountFlags ?? [] });
+  // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
+  const options = [...(cap.mountFlags ?? []), ...(fsType === 'xfs' ? ['nouuid'] : [])];
+  await mount({ source: device, target: stagingPath, fsType, options });
   await growIfSmaller(vol, device, stagingPath, fsType);
 }
+
+/**
+ * 4 KiB sectors and blocks: a loop device with direct I/O takes the backing file's
+ * DIO alignment as its sector size, and on XFS that becomes 4096 once the image
+ * shares extents (a snapshot or clone). A filesystem made for 512-byte sectors
+ * (or ext4's 1 KiB blocks on small volumes) would then no longer mount.
+ */
+const SECTOR_PROOF_MKFS: Record<FsType, string[]> = { ext4: ['-b', '4096'], xfs: ['-s', 'size=4096'], btrfs: [] };
 
 /** A volume restored or cloned into a larger size gets its filesystem grown on first stage. */
 async function growIfSmaller(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType) {

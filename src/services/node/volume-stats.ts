@@ -19,7 +19,8 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   if (!info) throw notFound(`${volumePath} does not exist`);
   const mounted = await topMountAt(volumePath);
   // Deleted backing files count too: the image vanishing is a condition to report, not a reason for NOT_FOUND.
-  const device = (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id)))[0]?.device;
+  // A renamed-away image no longer names its loop device; the one recorded at stage still does.
+  const device = (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id)))[0]?.device ?? recordedDevice(ctx, vol);
   const ours = mounted !== undefined && device !== undefined && (await showsDevice(mounted, device, info.isDirectory()));
   if (!ours) {
     if (mounted || !isRecordedPath(vol, volumePath)) throw notFound(`${volumePath} holds no Quarry volume ${vol.id}`);
@@ -43,8 +44,14 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
 /** A filesystem mount shows the loop device's numbers; a block bind shows devtmpfs rooted at the node. */
 async function showsDevice(m: MountInfoEntry, device: string, isDirectory: boolean): Promise<boolean> {
   if (!isDirectory) return m.root === `/${basename(device)}`;
+  // btrfs shows an anonymous device number; only the source names its device.
+  if (m.source === device) return true;
   const { major, minor } = splitDev((await stat(device, { bigint: true })).rdev);
   return m.major === major && m.minor === minor;
+}
+
+function recordedDevice(ctx: ServiceContext, vol: FoundVolume): string | undefined {
+  return vol.record.staging.find((s) => s.nodeId === ctx.nodeId && s.device)?.device;
 }
 
 function isRecordedPath(vol: FoundVolume, path: string): boolean {

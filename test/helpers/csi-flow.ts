@@ -1,0 +1,263 @@
+// Test helper: a real `quarry controller` and `quarry node` sharing one pool on a loop-mounted XFS
+// scratch fs, typed gRPC clients to both, and the CSI volume life cycle as small functions.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as assert from 'node:assert/strict';
+import type * as grpc from '@grpc/grpc-js';
+import { MiB } from '../../src/domain/bytes.js';
+import type { FsType } from '../../src/domain/volume.js';
+import { detachLoop, findLoopsByBackingFile } from '../../src/host/losetup.js';
+import { unmount } from '../../src/host/mount.js';
+import { mountsUnder } from '../../src/host/mountinfo.js';
+import type { VolumeRecord } from '../../src/storage/records.js';
+import { call, csiClients, type CsiClients } from './grpc-client.js';
+import { makeScratchFs, makeTempDir, onCleanup, type HasAfter, type ScratchFs } from './scratch.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface QuarryProcess {
+  role: 'controller' | 'node';
+  endpoint: string;
+  child: ChildProcess;
+  /** Everything the process printed so far, for failure messages. */
+  output(): string;
+  /** kill -9 and wait for the exit. */
+  kill9(): Promise<void>;
+  /** SIGTERM (SIGKILL after 5 s) and wait for the exit; no-op when already gone. */
+  stop(): Promise<void>;
+}
+
+/** Spawns `node main.js ROLE ...args` and waits until Probe answers on its socket. */
+export async function spawnQuarry(role: 'controller' | 'node', endpoint: string, args: string[]): Promise<QuarryProcess> {
+  const child = spawn(process.execPath, [MAIN, role, '--endpoint', endpoint, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const proc: QuarryProcess = {
+    role,
+    endpoint,
+    child,
+    output: () => out,
+    async kill9() {
+      if (!gone()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (gone()) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  const clients = csiClients(endpoint);
+  try {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (gone()) throw new Error(`quarry ${role} exited before serving:\n${out}`);
+      try {
+        await call(clients.identity, 'Probe', {}, { timeoutMs: 1_000 });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`quarry ${role} did not answer Probe within 15 s: ${(err as Error).message}\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (err) {
+    await proc.kill9();
+    throw err;
+  } finally {
+    clients.close();
+  }
+  return proc;
+}
+
+export interface ClusterOptions {
+  nodeId?: string;
+  maxVolumesPerNode?: number;
+}
+
+export interface Cluster {
+  nodeId: string;
+  poolPath: string;
+  scratch: ScratchFs;
+  /** Staging and target paths of this test live under here. */
+  workDir: string;
+  controller: QuarryProcess;
+  node: QuarryProcess;
+  ctl: CsiClients;
+  nodeClients: CsiClients;
+  /** Kill -9 the node process (mounts and loop devices stay) and start a new one on the same socket. */
+  restartNode(): Promise<void>;
+  imagePath(volumeId: string): string;
+  recordOf(volumeId: string): Promise<VolumeRecord>;
+}
+
+/**
+ * Starts a controller and a node process (local mode, one node ID) over a fresh pool. Cleanup, in
+ * order: stop both processes, unmount everything under the work dir, detach loops over the pool's
+ * images, then remove the work dir and the scratch fs — also when the test failed.
+ */
+export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Promise<Cluster> {
+  const scratch = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2048 * MiB });
+  const workDir = await makeTempDir(t, 'node-work');
+  const poolPath = join(scratch.mountPath, 'pool');
+  await mkdir(poolPath);
+  onCleanup(t, () => releaseHostState(workDir, poolPath));
+  const nodeId = opts.nodeId ?? 'node-a';
+  const common = ['--nodeid', nodeId, '--pool', poolPath, '--log-level', 'warn'];
+  const nodeArgs = [...common, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
+  const ctlEndpoint = `unix://${join(workDir, 'controller.sock')}`;
+  const nodeEndpoint = `unix://${join(workDir, 'node.sock')}`;
+  const procs: QuarryProcess[] = [];
+  onCleanup(t, async () => {
+    for (const p of procs) await p.stop();
+  });
+  const controller = await spawnQuarry('controller', ctlEndpoint, common);
+  procs.push(controller);
+  const cluster: Cluster = {
+    nodeId,
+    poolPath,
+    scratch,
+    workDir,
+    controller,
+    node: await spawnQuarry('node', nodeEndpoint, nodeArgs),
+    ctl: csiClients(ctlEndpoint),
+    nodeClients: csiClients(nodeEndpoint),
+    async restartNode() {
+      await cluster.node.kill9();
+      cluster.node = await spawnQuarry('node', nodeEndpoint, nodeArgs);
+      procs.push(cluster.node);
+    },
+    imagePath: (id) => join(poolPath, 'volumes', `${id}.img`),
+    recordOf: async (id) => JSON.parse(await readFile(join(poolPath, 'volumes', `${id}.json`), 'utf8')) as VolumeRecord,
+  };
+  procs.push(cluster.node);
+  onCleanup(t, () => {
+    cluster.ctl.close();
+    cluster.nodeClients.close();
+  });
+  return cluster;
+}
+
+/** Unmounts what this test left under its work dir and detaches loops over its pool's images. */
+async function releaseHostState(workDir: string, poolPath: string): Promise<void> {
+  const mounts = (await mountsUnder(workDir)).sort((a, b) => b.mountPoint.length - a.mountPoint.length);
+  for (const m of mounts) await unmount(m.mountPoint);
+  const images = await readdir(join(poolPath, 'volumes')).catch(() => [] as string[]);
+  for (const name of images.filter((n) => n.endsWith('.img'))) {
+    for (const l of await findLoopsByBackingFile(join(poolPath, 'volumes', name))) await detachLoop(l.device);
+  }
+}
+
+/** Asserts that nothing this test made is still mounted under its work dir or attached over its pool. */
+export async function assertNoHostState(c: Cluster): Promise<void> {
+  assert.deepEqual((await mountsUnder(c.workDir)).map((m) => m.mountPoint), [], 'mounts left under the work dir');
+  const images = (await readdir(join(c.poolPath, 'volumes'))).filter((n) => n.endsWith('.img'));
+  for (const name of images) {
+    const loops = await findLoopsByBackingFile(join(c.poolPath, 'volumes', name));
+    assert.deepEqual(loops.map((l) => l.device), [], `loop devices left over ${name}`);
+  }
+}
+
+export type VolumeKind = FsType | 'block';
+
+export function capability(kind: VolumeKind, mode = 'SINGLE_NODE_WRITER', mountFlags: string[] = []) {
+  return kind === 'block'
+    ? { block: {}, access_mode: { mode } }
+    : { mount: { fs_type: kind, mount_flags: mountFlags }, access_mode: { mode } };
+}
+
+export async function createVolume(c: Cluster, name: string, kind: VolumeKind, sizeBytes = 320 * MiB): Promise<string> {
+  const res = await call(c.ctl.controller, 'CreateVolume', {
+    name,
+    capacity_range: { required_bytes: sizeBytes },
+    volume_capabilities: [capability(kind)],
+    parameters: kind === 'block' ? {} : { 'csi.storage.k8s.io/fstype': kind },
+  } as never);
+  return (res as { volume: { volume_id: string } }).volume.volume_id;
+}
+
+export async function deleteVolume(c: Cluster, volumeId: string): Promise<void> {
+  await call(c.ctl.controller, 'DeleteVolume', { volume_id: volumeId } as never);
+}
+
+export function stage(c: Cluster, volumeId: string, stagingPath: string, kind: VolumeKind, opts: { mode?: string; mountFlags?: string[] } = {}) {
+  return call(c.nodeClients.node, 'NodeStageVolume', {
+    volume_id: volumeId,
+    staging_target_path: stagingPath,
+    volume_capability: capability(kind, opts.mode, opts.mountFlags),
+  } as never);
+}
+
+export function publish(
+  c: Cluster,
+  volumeId: string,
+  stagingPath: string,
+  targetPath: string,
+  kind: VolumeKind,
+  opts: { mode?: string; mountFlags?: string[]; readonly?: boolean } = {},
+) {
+  return call(c.nodeClients.node, 'NodePublishVolume', {
+    volume_id: volumeId,
+    staging_target_path: stagingPath,
+    target_path: targetPath,
+    volume_capability: capability(kind, opts.mode, opts.mountFlags),
+    readonly: opts.readonly ?? false,
+  } as never);
+}
+
+export function unpublish(c: Cluster, volumeId: string, targetPath: string) {
+  return call(c.nodeClients.node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: targetPath } as never);
+}
+
+export function unstage(c: Cluster, volumeId: string, stagingPath: string) {
+  return call(c.nodeClients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: stagingPath } as never);
+}
+
+/** Staging and target paths for one volume inside the test's work dir (the target's parent is made, as kubelet does). */
+export async function volumePaths(c: Cluster, label: string): Promise<{ staging: string; target: string }> {
+  const staging = join(c.workDir, 'staging', label);
+  const target = join(c.workDir, 'pods', label, 'mount');
+  await mkdir(staging, { recursive: true });
+  await mkdir(join(c.workDir, 'pods', label), { recursive: true });
+  return { staging, target };
+}
+
+/** Create, stage and publish: the path a pod's volume takes. */
+export async function provision(c: Cluster, name: string, kind: VolumeKind, sizeBytes?: number) {
+  const volumeId = await createVolume(c, name, kind, sizeBytes);
+  const paths = await volumePaths(c, name);
+  await stage(c, volumeId, paths.staging, kind);
+  await publish(c, volumeId, paths.staging, paths.target, kind);
+  return { volumeId, ...paths };
+}
+
+/** Unpublish, unstage and delete: the way back. */
+export async function teardown(c: Cluster, v: { volumeId: string; staging: string; target: string }) {
+  await unpublish(c, v.volumeId, v.target);
+  await unstage(c, v.volumeId, v.staging);
+  await deleteVolume(c, v.volumeId);
+}
+
+/** Rejects unless `p` fails with gRPC status `code` and, if given, a message matching `re`. */
+export async function expectStatus(p: Promise<unknown>, code: grpc.status, re?: RegExp): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    assert.equal(e.code, code, `expected status ${code}, got ${e.code}: ${e.details ?? e.message}`);
+    if (re) assert.match(e.details ?? e.message, re);
+    return e;
+  }
+  assert.fail(`expected status ${code}, but the call succeeded`);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
