@@ -1,0 +1,28 @@
+import { parseVolumeId } from '../../domain/ids.js';
+import type { ControllerUnpublishVolumeRequest } from '../../wire/types.js';
+import type { ServiceContext } from '../context.js';
+import { requireField } from '../lookup.js';
+
+/**
+ * Shared mode: withdraw a node's grant (or every node's, for an empty
+ * node_id). Idempotent: a malformed or missing volume, or a node that holds
+ * no grant, has nothing to withdraw. The node's own staging records are the
+ * node's business and stay.
+ */
+export async function controllerUnpublishVolume(ctx: ServiceContext, req: Partial<ControllerUnpublishVolumeRequest>) {
+  const rawId = requireField(req.volume_id, 'volume_id');
+  const id = parseVolumeId(rawId);
+  if (!id) return {};
+  const nodeId = req.node_id ?? '';
+  await ctx.locks.run(`volume:${id}`, async () => {
+    const found = await ctx.pools.findVolume(id);
+    if (!found) return;
+    await found.pool.withLock(async () => {
+      const record = await found.pool.volumes.read(id);
+      if (!record) return;
+      const attachments = nodeId ? record.attachments.filter((a) => a.nodeId !== nodeId) : [];
+      if (attachments.length !== record.attachments.length) await found.pool.volumes.write({ ...record, attachments });
+    });
+  });
+  return {};
+}
