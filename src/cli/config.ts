@@ -21,6 +21,14 @@ export interface QuarryConfig {
   overprovisioning: number;
   maxVolumesPerNode: number;
   socketMode: number;
+  /** Where to serve Prometheus metrics; undefined: off. */
+  metricsAddr?: ListenAddress;
+}
+
+/** A TCP listen address; no host means every interface. */
+export interface ListenAddress {
+  host?: string;
+  port: number;
 }
 
 /** A flag problem: main prints the one-line message and exits 2. */
@@ -40,6 +48,7 @@ export const FLAG_OPTIONS = {
   overprovisioning: { type: 'string', default: '1.0' },
   'max-volumes-per-node': { type: 'string', default: '0' },
   'socket-mode': { type: 'string', default: '0600' },
+  'metrics-addr': { type: 'string' },
 } as const;
 
 export function parseConfig(role: Role, argv: string[]): QuarryConfig {
@@ -78,6 +87,7 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
     overprovisioning: positiveNumber('overprovisioning', values.overprovisioning!),
     maxVolumesPerNode: nonNegativeInt('max-volumes-per-node', values['max-volumes-per-node']!),
     socketMode: octalMode(values['socket-mode']!),
+    metricsAddr: values['metrics-addr'] === undefined ? undefined : parseListenAddress('metrics-addr', values['metrics-addr']),
   };
 }
 
@@ -112,6 +122,15 @@ function nonNegativeInt(flag: string, v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid --${flag} "${v}": pass a whole number, 0 for no limit`);
   return n;
+}
+
+/** `[host]:port`, e.g. `:9810`, `127.0.0.1:9810` or `[::1]:9810`; port 0 picks a free port. */
+export function parseListenAddress(flag: string, v: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`invalid --${flag} "${v}": pass [host]:port, such as :9810 or 127.0.0.1:9810`);
+  const host = m[1] ?? m[2];
+  return host ? { host, port } : { port };
 }
 
 function octalMode(v: string): number {

@@ -23,6 +23,8 @@ Flags:
                                  (default 1.0)
   --max-volumes-per-node N       reported by NodeGetInfo; 0 means no limit (default 0)
   --socket-mode MODE             octal mode of the socket file (default 0600)
+  --metrics-addr [host]:port     serve Prometheus metrics at http://host:port/metrics,
+                                 e.g. :9810 (default: off)
 
 A controller started with no --pool holds no data: it is the stub that the central
 external-resizer talks to in local mode.

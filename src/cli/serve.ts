@@ -8,6 +8,8 @@ import { nodeService } from '../services/node/index.js';
 import { registerNode } from '../services/node/register.js';
 import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
+import { startMetricsServer } from '../metrics/http.js';
+import { createMetrics } from '../metrics/registry.js';
 import type { QuarryConfig } from './config.js';
 
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -19,6 +21,8 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
   if (servesNode) await registerNode(ctx);
+  const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
+  const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
   const server = await startCsiServer({
     endpoint: config.endpoint,
     socketMode: config.socketMode,
@@ -28,8 +32,12 @@ export async function serve(config: QuarryConfig): Promise<void> {
       ...(servesController ? { Controller: controllerService(ctx) } : {}),
       ...(servesNode ? { Node: nodeService(ctx) } : {}),
     },
+    onRpc: metrics?.onRpc,
+  }).catch(async (err: unknown) => {
+    await metricsServer?.close(); // an open HTTP port would keep the failed process alive
+    throw err;
   });
-  installSignalHandlers(server, logger, SHUTDOWN_GRACE_MS);
+  installSignalHandlers(metricsServer ? [server, metricsServer] : server, logger, SHUTDOWN_GRACE_MS);
   logger.info(
     { endpoint: config.endpoint, driver: ctx.driverName, version: ctx.version, mode: ctx.mode, nodeId: ctx.nodeId },
     `quarry ${config.role} serving`,
