@@ -1,14 +1,22 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { failedPrecondition } from '../domain/errors.js';
+import { failedPrecondition, resourceExhausted } from '../domain/errors.js';
 import { removeFileDurable, writeFileAtomic } from './durable-file.js';
 import { RECORD_FORMAT, type PoolRecord } from './records.js';
+
+const LIST_BATCH = 64;
 
 /**
  * One JSON record per object in a directory. Names passed in are already
  * checked IDs, so `${id}.json` is always a single path component.
  */
 export class RecordStore<R extends PoolRecord> {
+  /**
+   * Parsed records by file identity (inode, mtime, size). Every write renames a new file into
+   * place, so a changed record is always a changed identity; the files stay the truth.
+   */
+  private readonly parsed = new Map<string, { identity: string; record: R }>();
+
   constructor(
     readonly dir: string,
     private readonly kind: R['kind'],
@@ -30,7 +38,12 @@ export class RecordStore<R extends PoolRecord> {
   }
 
   async write(record: R): Promise<void> {
-    await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
+    try {
+      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      throw resourceExhausted(`the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`);
+    }
   }
 
   async remove(id: string): Promise<void> {
@@ -48,17 +61,43 @@ export class RecordStore<R extends PoolRecord> {
 
   /** Every readable record. A corrupt one is reported and skipped so that it affects no other object. */
   async all(onCorrupt?: (id: string, err: Error) => void): Promise<R[]> {
-    const out: R[] = [];
-    for (const id of await this.ids()) {
-      try {
-        const r = await this.read(id);
-        if (r) out.push(r);
-      } catch (err) {
-        if (!onCorrupt) throw err;
-        onCorrupt(id, err as Error);
-      }
+    const ids = await this.ids();
+    const present = new Set(ids);
+    for (const id of this.parsed.keys()) if (!present.has(id)) this.parsed.delete(id);
+    // A stat instead of a read for unchanged records, a batch at a time (bounded open files):
+    // capacity checks list every record, under the pool lock.
+    const found: (R | undefined)[] = new Array(ids.length);
+    for (let start = 0; start < ids.length; start += LIST_BATCH) {
+      await Promise.all(
+        ids.slice(start, start + LIST_BATCH).map(async (id, i) => {
+          try {
+            found[start + i] = await this.readUnlessUnchanged(id);
+          } catch (err) {
+            if (!onCorrupt) throw err;
+            onCorrupt(id, err as Error);
+          }
+        }),
+      );
     }
-    return out;
+    return found.filter((r): r is R => r !== undefined);
+  }
+
+  private async readUnlessUnchanged(id: string): Promise<R | undefined> {
+    let identity: string;
+    try {
+      const st = await stat(this.pathOf(id), { bigint: true });
+      identity = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const known = this.parsed.get(id);
+    if (known?.identity === identity) return known.record;
+    this.parsed.delete(id);
+    const record = await this.read(id);
+    // Replaced between stat and read: the identity no longer matches, so the next listing reads again.
+    if (record) this.parsed.set(id, { identity, record });
+    return record;
   }
 
   private parse(id: string, text: string): R {
