@@ -24,6 +24,7 @@ const ALLOWED: Record<FsType, Record<string, RegExp>> = {
   xfs: {
     '-m': /^(reflink|crc|bigtime|inobtcount)=[01]$/,
     '-b': /^size=(1024|2048|4096)$/,
+    '-s': /^size=(512|4096)$/,
     '-L': LABEL,
   },
   btrfs: {

@@ -1,4 +1,4 @@
-import { access, constants, rm, statfs } from 'node:fs/promises';
+import { access, constants, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
@@ -44,6 +44,8 @@ export class ImagePool {
 
   static async open(name: string, root: string, opts: PoolOptions): Promise<ImagePool> {
     await openPoolDir(root);
+    // Made now so that taking the lock never needs a new inode on a pool that has filled up.
+    await (await open(poolSubdirs(root).lockFile, 'a', 0o600)).close();
     const reflink = await probeReflink(poolSubdirs(root).volumes);
     return new ImagePool(name, root, reflink, opts);
   }
@@ -56,14 +58,27 @@ export class ImagePool {
     return join(this.snapshots.dir, `${id}.img`);
   }
 
-  /** Copy-on-write where the pool's filesystem allows it; otherwise a copy that keeps holes as holes. */
+  /**
+   * Copy-on-write where the pool's filesystem allows it; otherwise a copy that keeps holes as holes.
+   * The copy is fsynced: callers mark the object 'ready' next, and cp(1) itself never syncs.
+   */
   async copyImage(from: string, to: string): Promise<void> {
     if (this.reflink) await reflinkCopy(from, to);
     else await sparseCopy(from, to);
+    const fd = await open(to, 'r+');
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
   }
 
   private partialImagePath(id: string): string {
     return join(this.volumes.dir, `${id}.img.partial`);
+  }
+
+  snapshotPartialImagePath(id: string): string {
+    return join(this.snapshots.dir, `${id}.img.partial`);
   }
 
   /** Runs fn with the pool's cross-process lock held. Keep fn short: records only. */
@@ -86,6 +101,10 @@ export class ImagePool {
     return this.volumes.all((id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
   }
 
+  async listSnapshots(): Promise<SnapshotRecord[]> {
+    return this.snapshots.all((id, err) => this.opts.onCorruptRecord?.(this.snapshots.pathOf(id), err));
+  }
+
   async capacity(): Promise<Capacity & CapacityInput> {
     const input = await this.capacityInput();
     return { ...input, ...computeCapacity(input) };
@@ -93,9 +112,14 @@ export class ImagePool {
 
   private async capacityInput(excludeId?: string): Promise<CapacityInput> {
     const fs = await statfs(this.root);
-    const promisedBytes = (await this.listVolumes())
+    const volumeBytes = (await this.listVolumes())
       .filter((v) => v.id !== excludeId)
       .reduce((sum, v) => sum + v.sizeBytes, 0);
+    // A snapshot can pin all the data it holds once its source diverges (docs/snapshots.md).
+    const snapshotBytes = (await this.listSnapshots())
+      .filter((s) => s.id !== excludeId)
+      .reduce((sum, s) => sum + (s.allocatedBytes ?? 0), 0);
+    const promisedBytes = volumeBytes + snapshotBytes;
     return {
       filesystemBytes: fs.blocks * fs.bsize,
       freeBytes: fs.bavail * fs.bsize,
@@ -138,7 +162,8 @@ export class ImagePool {
     });
   }
 
-  private async ensureRoom(id: string, size: Bytes, thick: boolean): Promise<void> {
+  /** Refuses (RESOURCE_EXHAUSTED) a promise of `size` more bytes; `thick` also needs them free now. Call under withLock. */
+  async ensureRoom(id: string, size: Bytes, thick: boolean): Promise<void> {
     const input = await this.capacityInput(id);
     if (!canPromise(size, thick, input)) {
       const { availableBytes } = computeCapacity(input);
@@ -205,7 +230,7 @@ export class ImagePool {
           `volume ${id} is still in use (${describeUse(v)}); unpublish and unstage it before deleting`,
         );
       }
-      if (v.state !== 'deleting') await this.volumes.write({ ...v, state: 'deleting' });
+      if (v.state !== 'deleting' && !(await this.markDeleting(v))) return false;
       return true;
     });
     faultPoint('delete-volume:after-mark');
@@ -213,6 +238,23 @@ export class ImagePool {
     await rm(this.volumeImagePath(id), { force: true });
     faultPoint('delete-volume:after-image');
     if (found) await this.withLock(() => this.volumes.remove(id));
+  }
+
+  /**
+   * Records the intent to delete. A full pool has no block for the new record, and deleting is
+   * how space is freed, so the files go at once, image first: a crash in between leaves a
+   * record without image that a retried delete removes. False when already removed.
+   */
+  private async markDeleting(v: VolumeRecord): Promise<boolean> {
+    try {
+      await this.volumes.write({ ...v, state: 'deleting' });
+      return true;
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      await rm(this.volumeImagePath(v.id), { force: true });
+      await this.volumes.remove(v.id);
+      return false;
+    }
   }
 
   /**

@@ -68,6 +68,10 @@ export interface SnapshotRecord {
   fsType: FsType;
   createdAt: string;
   parameters: Record<string, string>;
+  /** Bytes the snapshot's image holds (st_blocks), measured when it became ready: what it can pin in the pool. */
+  allocatedBytes?: number;
+  /** VolumeSnapshot names added by external-snapshotter --extra-create-metadata. */
+  kubernetes?: { snapshotName?: string; snapshotNamespace?: string; snapshotContentName?: string };
 }
 
 export type PoolRecord = VolumeRecord | SnapshotRecord;

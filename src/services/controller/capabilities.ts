@@ -18,8 +18,12 @@ export function controllerCapabilityNames(ctx: ServiceContext): RpcType[] {
     'VOLUME_CONDITION',
     'SINGLE_NODE_MULTI_WRITER',
     'LIST_VOLUMES_PUBLISHED_NODES',
+    'CREATE_DELETE_SNAPSHOT',
+    'LIST_SNAPSHOTS',
+    'GET_SNAPSHOT',
+    'CLONE_VOLUME',
   ];
-  if (ctx.mode === 'shared') caps.push('EXPAND_VOLUME');
+  if (ctx.mode === 'shared') caps.push('EXPAND_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY');
   return caps;
 }
 

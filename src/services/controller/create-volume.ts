@@ -1,12 +1,12 @@
 import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
 import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
-import type { Capability } from '../../domain/volume.js';
+import type { Capability, FsType } from '../../domain/volume.js';
 import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { sizeForRange, sizeSatisfies, type WireCapacityRange } from './capacity-range.js';
-import { parseVolumeParameters, type VolumeParameters } from './parameters.js';
+import { PARAM_FSTYPE, parseVolumeParameters, type VolumeParameters } from './parameters.js';
 import { volumeResponse } from './volume-response.js';
 
 export interface CreateVolumeWire {
@@ -25,14 +25,17 @@ interface Source {
   pool: ImagePool;
   sizeBytes: number;
   imagePath: string;
+  fsType: FsType;
 }
 
 export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   const caps = decodeCapabilities(req.volume_capabilities);
-  const params = parseVolumeParameters(req.parameters);
-  checkCapabilityFsTypes(caps, params);
+  const parsed = parseVolumeParameters(req.parameters);
+  checkCapabilityFsTypes(caps, parsed, Boolean(req.parameters?.[PARAM_FSTYPE]));
+  const requestedFsType = requestedFilesystem(req, caps);
+  const params = { ...parsed, fsType: requestedFsType ?? parsed.fsType };
   checkTopology(ctx, req.accessibility_requirements);
   const size = sizeForRange(req.capacity_range);
   const id = volumeIdForName(name);
@@ -58,7 +61,8 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
         id,
         name,
         sizeBytes: size,
-        fsType: params.fsType,
+        // A restore or clone without an explicit filesystem keeps its source's.
+        fsType: requestedFsType ?? source?.fsType ?? params.fsType,
         provisioning: params.provisioning,
         accessTypes: [...new Set(caps.map((c) => c.accessType))],
         source: source ? { kind: source.kind, id: source.id } : undefined,
@@ -88,7 +92,17 @@ function checkCompatible(record: VolumeRecord, req: CreateVolumeWire, params: Vo
   }
 }
 
-function checkCapabilityFsTypes(caps: Capability[], params: VolumeParameters): void {
+/** The filesystem the request names: the StorageClass parameter, else a mount capability's fs_type. */
+function requestedFilesystem(req: CreateVolumeWire, caps: Capability[]): FsType | undefined {
+  const param = req.parameters?.[PARAM_FSTYPE];
+  if (param) return param as FsType;
+  const fromCap = caps.find((c) => c.accessType === 'mount' && c.fsType)?.fsType;
+  return fromCap ? (fromCap as FsType) : undefined;
+}
+
+/** Only an explicit parameter can contradict a capability (external-provisioner moves fstype into the capability). */
+function checkCapabilityFsTypes(caps: Capability[], params: VolumeParameters, explicit: boolean): void {
+  if (!explicit) return;
   for (const c of caps) {
     if (c.accessType === 'mount' && c.fsType && c.fsType !== params.fsType) {
       throw invalidArgument(`capability asks for ${c.fsType} but the parameters ask for ${params.fsType}`);
@@ -114,13 +128,13 @@ async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_con
     const id = parseSnapshotId(src.snapshot.snapshot_id);
     const found = id && (await ctx.pools.findSnapshot(id));
     if (!id || !found || found.record.state !== 'ready') throw notFound(`source snapshot ${src.snapshot.snapshot_id} does not exist`);
-    return { kind: 'snapshot', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.snapshotImagePath(id) };
+    return { kind: 'snapshot', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.snapshotImagePath(id), fsType: found.record.fsType };
   }
   if (src.volume) {
     const id = parseVolumeId(src.volume.volume_id);
     const found = id && (await ctx.pools.findVolume(id));
     if (!id || !found || found.record.state !== 'ready') throw notFound(`source volume ${src.volume.volume_id} does not exist`);
-    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id) };
+    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id), fsType: found.record.fsType };
   }
   throw invalidArgument('volume_content_source must name a snapshot or a volume');
 }

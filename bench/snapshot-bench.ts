@@ -1,0 +1,272 @@
+/**
+ * Snapshot, clone and restore cost on a reflink XFS pool and an ext4 pool (sparse copy), for
+ * volumes of 10 GiB and 100 GiB that hold 1 GiB of data, plus what freezing a mounted
+ * source costs. Drives the storage layer (ImagePool + storage/snapshots.ts: the same code the
+ * CSI RPCs run, without gRPC). Prints a table and writes docs/benchmarks.md.
+ *
+ *   npm run build && npm run bench
+ */
+import { open, statfs, stat, writeFile, mkdir, readFile } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bytes, GiB, MiB } from '../src/domain/bytes.js';
+import { snapshotIdForName, volumeIdForName, type SnapshotId, type VolumeId } from '../src/domain/ids.js';
+import { run } from '../src/host/exec.js';
+import { attachLoop, detachLoop } from '../src/host/losetup.js';
+import { makeFilesystem } from '../src/host/mkfs.js';
+import { mount, unmount } from '../src/host/mount.js';
+import { ImagePool, type NewVolume } from '../src/storage/image-pool.js';
+import { createSnapshot, deleteSnapshot, type SnapshotCopyOptions } from '../src/storage/snapshots.js';
+import { makeScratchFs, type ScratchFs } from '../test/helpers/scratch.js';
+
+const DATA = 1 * GiB;
+const CHUNK = 1 * MiB;
+const REPS = 5;
+const FREEZE_REPS = 7;
+const SIZES = [10 * GiB, 100 * GiB];
+const POOLS = [
+  { label: 'xfs (reflink)', fsType: 'xfs' as const, reflink: true },
+  { label: 'ext4 (sparse copy)', fsType: 'ext4' as const, reflink: false },
+];
+
+interface Row {
+  pool: string;
+  volume: string;
+  op: string;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  allocated: number;
+  fsUsedDelta: number;
+}
+
+const cleanups: Array<() => unknown> = [];
+const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
+
+async function main() {
+  const rows: Row[] = [];
+  const freezeRows: string[] = [];
+  try {
+    for (const p of POOLS) {
+      const fs = await makeScratchFs(scope, { fsType: p.fsType, sizeBytes: 400 * GiB, reflink: p.reflink });
+      const pool = await openPool(fs);
+      if (pool.reflink !== p.reflink) throw new Error(`pool on ${p.label} reports reflink=${pool.reflink}`);
+      for (const size of SIZES) rows.push(...(await measureSize(pool, p.label, size)));
+      if (p.reflink) freezeRows.push(...(await measureFreeze(pool, fs)));
+    }
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+  const report = await render(rows, freezeRows);
+  process.stdout.write(report);
+  const out = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
+  await writeFile(out, report);
+  process.stdout.write(`\nwritten to ${out}\n`);
+}
+
+async function openPool(fs: ScratchFs): Promise<ImagePool> {
+  const root = join(fs.mountPath, 'pool');
+  await mkdir(root);
+  return ImagePool.open('bench', root, { overprovisioning: 10 });
+}
+
+function volumeSpec(name: string, size: number, source?: NewVolume['source']): NewVolume {
+  return {
+    id: volumeIdForName(name),
+    name,
+    sizeBytes: bytes(size),
+    fsType: 'xfs',
+    provisioning: 'thin',
+    accessTypes: ['block'],
+    source,
+    requestKey: name,
+    parameters: {},
+  };
+}
+
+/** 1 GiB as 1 MiB writes spread evenly over the whole image, then fsync. */
+async function fillSpread(path: string, size: number): Promise<void> {
+  const n = DATA / CHUNK;
+  const stride = Math.floor(size / n / CHUNK) * CHUNK;
+  const buf = Buffer.alloc(CHUNK);
+  const fd = await open(path, 'r+');
+  try {
+    for (let i = 0; i < n; i++) {
+      buf.fill(i & 0xff);
+      buf.writeUInt32LE(i, 0);
+      await fd.write(buf, 0, CHUNK, i * stride);
+    }
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+async function usedBytes(root: string): Promise<number> {
+  await run('sync', ['-f', root]);
+  const s = await statfs(root);
+  return (s.blocks - s.bfree) * s.bsize;
+}
+
+const allocatedOf = async (path: string) => (await stat(path)).blocks * 512;
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  return [r, Number(process.hrtime.bigint() - t0) / 1e6];
+}
+
+function summarize(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { medianMs: s[Math.floor(s.length / 2)]!, minMs: s[0]!, maxMs: s[s.length - 1]! };
+}
+
+async function measureSize(pool: ImagePool, label: string, size: number): Promise<Row[]> {
+  const gib = `${size / GiB} GiB`;
+  const src = volumeSpec(`bench-src-${gib}`, size);
+  await pool.createVolume(src);
+  await fillSpread(pool.volumeImagePath(src.id), size);
+  const keep = `bench-keep-${gib}`;
+  await createSnapshot(pool, { id: snapshotIdForName(keep), name: keep, sourceVolumeId: src.id, parameters: {} });
+
+  const ops: Array<{ op: string; make: (i: number) => Promise<string>; remove: (path: string, i: number) => Promise<void> }> = [
+    {
+      op: 'snapshot',
+      make: async (i) => {
+        const name = `bench-snap-${gib}-${i}`;
+        await createSnapshot(pool, { id: snapshotIdForName(name), name, sourceVolumeId: src.id, parameters: {} });
+        return pool.snapshotImagePath(snapshotIdForName(name));
+      },
+      remove: async (_p, i) => deleteSnapshot(pool, snapshotIdForName(`bench-snap-${gib}-${i}`) as SnapshotId),
+    },
+    {
+      op: 'clone (volume → volume)',
+      make: async (i) => {
+        const spec = volumeSpec(`bench-clone-${gib}-${i}`, size, { kind: 'volume', id: src.id });
+        await pool.createVolume(spec, (partial) => pool.copyImage(pool.volumeImagePath(src.id), partial));
+        return pool.volumeImagePath(spec.id);
+      },
+      remove: async (_p, i) => pool.deleteVolume(volumeIdForName(`bench-clone-${gib}-${i}`)),
+    },
+    {
+      op: 'restore (snapshot → volume)',
+      make: async (i) => {
+        const snapPath = pool.snapshotImagePath(snapshotIdForName(keep));
+        const spec = volumeSpec(`bench-restore-${gib}-${i}`, size, { kind: 'snapshot', id: snapshotIdForName(keep) });
+        await pool.createVolume(spec, (partial) => pool.copyImage(snapPath, partial));
+        return pool.volumeImagePath(spec.id);
+      },
+      remove: async (_p, i) => pool.deleteVolume(volumeIdForName(`bench-restore-${gib}-${i}`)),
+    },
+  ];
+  const rows: Row[] = [];
+  for (const o of ops) {
+    const samples: number[] = [];
+    let allocated = 0;
+    let fsUsedDelta = 0;
+    for (let i = 0; i < REPS; i++) {
+      const before = await usedBytes(pool.root);
+      const [path, ms] = await timed(() => o.make(i));
+      samples.push(ms);
+      allocated = await allocatedOf(path);
+      fsUsedDelta = (await usedBytes(pool.root)) - before;
+      await o.remove(path, i);
+    }
+    rows.push({ pool: label, volume: `${gib} (1 GiB data)`, op: o.op, ...summarize(samples), allocated, fsUsedDelta });
+    process.stderr.write(`${label} ${gib} ${o.op}: ${summarize(samples).medianMs.toFixed(1)} ms\n`);
+  }
+  await deleteSnapshot(pool, snapshotIdForName(keep));
+  await pool.deleteVolume(src.id as VolumeId);
+  return rows;
+}
+
+/** A 10 GiB xfs volume, mounted through a loop device, holding a 1 GiB file: snapshot with and without fsfreeze. */
+async function measureFreeze(pool: ImagePool, fs: ScratchFs): Promise<string[]> {
+  const spec = volumeSpec('bench-mounted', 10 * GiB);
+  await pool.createVolume(spec);
+  const { device } = await attachLoop(pool.volumeImagePath(spec.id), { directIo: true });
+  const mnt = join(fs.dir, 'mounted');
+  await mkdir(mnt);
+  const out: string[] = [];
+  try {
+    await makeFilesystem(device, 'xfs', { options: ['-s', 'size=4096'] });
+    await mount({ source: device, target: mnt, fsType: 'xfs', options: ['nouuid'] });
+    try {
+      const fd = await open(join(mnt, 'data.bin'), 'w');
+      const buf = Buffer.alloc(CHUNK, 0xa5);
+      for (let i = 0; i < DATA / CHUNK; i++) await fd.write(buf);
+      await fd.sync();
+      await fd.close();
+      for (const [label, opts] of [['without freeze', {}], ['with fsfreeze of the mount', { freezeMountPath: mnt }]] as Array<[string, SnapshotCopyOptions]>) {
+        const samples: number[] = [];
+        for (let i = 0; i < FREEZE_REPS; i++) {
+          const name = `bench-frozen-${label.length}-${i}`;
+          const [, ms] = await timed(() => createSnapshot(pool, { id: snapshotIdForName(name), name, sourceVolumeId: spec.id, parameters: {} }, opts));
+          samples.push(ms);
+          await deleteSnapshot(pool, snapshotIdForName(name));
+        }
+        const s = summarize(samples);
+        out.push(`| ${label} | ${s.medianMs.toFixed(1)} | ${s.minMs.toFixed(1)} | ${s.maxMs.toFixed(1)} |`);
+        process.stderr.write(`mounted 10 GiB snapshot ${label}: ${s.medianMs.toFixed(1)} ms\n`);
+      }
+    } finally {
+      await unmount(mnt);
+    }
+  } finally {
+    await detachLoop(device);
+    await pool.deleteVolume(spec.id as VolumeId);
+  }
+  return out;
+}
+
+const fmtBytes = (n: number) =>
+  Math.abs(n) >= GiB ? `${(n / GiB).toFixed(2)} GiB` : Math.abs(n) < MiB / 20 ? '0.0 MiB' : `${(n / MiB).toFixed(1)} MiB`;
+
+async function render(rows: Row[], freezeRows: string[]): Promise<string> {
+  const hostFs = (await run('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', tmpdir()])).stdout.trim().replace(/\s+/g, ' ');
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const table = [
+    '| pool | volume | operation | median ms | min ms | max ms | allocated (st_blocks) | pool fs used Δ |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.pool} | ${r.volume} | ${r.op} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${fmtBytes(r.allocated)} | ${fmtBytes(r.fsUsedDelta)} |`),
+  ].join('\n');
+  const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  return `# Benchmarks
+
+## Snapshots, clones and restores (spec §5: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)
+
+- Command: \`npm run build && npm run bench\` (runs \`node dist/bench/snapshot-bench.js\` as root; it makes its own loop-mounted scratch filesystems and removes them)
+- Date: ${new Date().toISOString()}
+- Quarry ${pkg.version}; kernel ${release()}; ${cpus().length} cores (${cpu}); ${(totalmem() / GiB).toFixed(1)} GiB memory
+- Each pool is a fresh 400 GiB sparse scratch filesystem (xfs with \`-m reflink=1\`, or ext4) on a loop device
+  (direct I/O) whose image lives on the host's ${hostFs}.
+- Each volume is a sparse image holding 1 GiB written as 1024 writes of 1 MiB spread evenly over the whole image.
+- Measured through the storage layer (\`ImagePool.createVolume\` with a copy, \`storage/snapshots.ts createSnapshot\`):
+  the code the CSI RPCs run, without gRPC. Each time covers the whole operation: records written and fsynced,
+  copy (\`cp --reflink=always\` or \`cp --sparse=always\`), fsync, rename. ${REPS} runs each; each copy is deleted
+  before the next run.
+- The host is a shared VM where other test workloads may run at the same time: expect run-to-run variance
+  (an earlier run of this same bench on this host measured reflink medians of 80–130 ms); the ratio between
+  reflink and sparse copy, and the independence from the volume's size, are the stable findings.
+- "allocated" is the new image's st_blocks × 512 (shared extents count in full); "pool fs used Δ" is what the
+  pool's filesystem really lost (statfs after \`sync -f\`).
+
+${table}
+
+## What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)
+
+CreateSnapshot freezes the source's filesystem (\`fsfreeze\`) for the instant of the reflink when the volume is
+staged on the controller's host. Median of ${FREEZE_REPS} runs. Writers of the volume are blocked from the freeze to the
+thaw: most of the "with fsfreeze" time (two fsfreeze runs, the flush, and the reflink itself).
+
+| snapshot | median ms | min ms | max ms |
+| --- | ---: | ---: | ---: |
+${freezeRows.join('\n')}
+`;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
