@@ -35,6 +35,14 @@ export interface AttachResult {
 }
 
 const LOOP_RE = /^\/dev\/loop\d+$/;
+
+/**
+ * Every loop device gets 4 KiB logical sectors. With direct I/O the kernel
+ * otherwise takes the backing file's I/O alignment, which on XFS changes from
+ * 512 to 4096 once an image shares extents (after a snapshot or clone): a
+ * volume's sector size would change under its filesystem or partition table.
+ */
+export const LOOP_SECTOR_SIZE = 4096;
 const DELETED = ' (deleted)';
 
 /**
@@ -45,7 +53,7 @@ const DELETED = ' (deleted)';
 export async function attachLoop(imagePath: string, opts: AttachOptions = {}): Promise<AttachResult> {
   checkAbsolutePath(imagePath, 'image path');
   const wantDio = opts.directIo ?? true;
-  const base = ['--find', '--show', ...(opts.readOnly ? ['--read-only'] : [])];
+  const base = ['--find', '--show', '--sector-size', String(LOOP_SECTOR_SIZE), ...(opts.readOnly ? ['--read-only'] : [])];
   if (!wantDio) {
     const device = await attachOnce([...base, '--direct-io=off', imagePath], imagePath);
     return { device, directIo: await readDio(device) };

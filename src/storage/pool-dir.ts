@@ -1,7 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedPrecondition, invalidArgument } from '../domain/errors.js';
 import { ensureDir, writeFileAtomic } from './durable-file.js';
+import { flockPolled } from './pool-lock.js';
 
 export const POOL_MARKER = 'quarry-pool.json';
 export const POOL_FORMAT = 1;
@@ -33,6 +34,11 @@ export async function openPoolDir(root: string): Promise<PoolMarker> {
     throw invalidArgument(`pool path ${root} does not exist: create an empty directory there first`);
   }
   if (!info.isDirectory()) throw invalidArgument(`pool path ${root} is not a directory`);
+  // Controller and node processes may open the same empty directory at the same instant.
+  return withDirectoryLock(root, () => openLocked(root));
+}
+
+async function openLocked(root: string): Promise<PoolMarker> {
   const dirs = poolSubdirs(root);
   const entries = await readdir(root);
   if (entries.length === 0 || (await isInterruptedInit(root, entries))) return initialise(root);
@@ -46,14 +52,26 @@ export async function openPoolDir(root: string): Promise<PoolMarker> {
   return marker;
 }
 
-/** A crash during initialise leaves only our empty subdirectories and no marker. */
+/** A crash during initialise leaves only our empty subdirectories, perhaps a temp marker, and no marker. */
 async function isInterruptedInit(root: string, entries: string[]): Promise<boolean> {
-  const ours = new Set(['volumes', 'snapshots', 'nodes']);
-  if (!entries.every((e) => ours.has(e))) return false;
-  for (const e of entries) {
+  const subdirs = new Set(['volumes', 'snapshots', 'nodes']);
+  const tempMarker = (e: string) => e.startsWith(`.${POOL_MARKER}.`) && e.endsWith('.tmp');
+  if (!entries.every((e) => subdirs.has(e) || tempMarker(e))) return false;
+  for (const e of entries.filter((x) => subdirs.has(x))) {
     if ((await readdir(join(root, e))).length > 0) return false;
   }
+  for (const e of entries.filter(tempMarker)) await rm(join(root, e), { force: true });
   return true;
+}
+
+async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const handle = await open(dir, 'r');
+  try {
+    await flockPolled(handle, 30_000, `the pool directory ${dir}`);
+    return await fn();
+  } finally {
+    await handle.close(); // closing the descriptor releases the flock
+  }
 }
 
 async function initialise(root: string): Promise<PoolMarker> {

@@ -30,7 +30,7 @@ export class PoolLock {
       try {
         return await fn();
       } finally {
-        flockSync(handle.fd, 'un');
+        unlockFlock(handle);
         await handle.close();
       }
     }, `the pool lock ${this.lockFile}`);
@@ -38,22 +38,35 @@ export class PoolLock {
 
   private async acquire(): Promise<FileHandle> {
     const handle = await open(this.lockFile, 'a', 0o600);
-    const deadline = Date.now() + this.waitBoundMs;
-    for (;;) {
-      try {
-        flockSync(handle.fd, 'exnb');
-        return handle;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' && (err as NodeJS.ErrnoException).code !== 'EWOULDBLOCK') {
-          await handle.close();
-          throw err;
-        }
-      }
-      if (Date.now() > deadline) {
-        await handle.close();
-        throw deadlineExceeded(`the pool lock ${this.lockFile} is held by another process for more than ${this.waitBoundMs} ms`);
-      }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+    try {
+      await flockPolled(handle, this.waitBoundMs, `the pool lock ${this.lockFile}`);
+      return handle;
+    } catch (err) {
+      await handle.close();
+      throw err;
     }
   }
+}
+
+/**
+ * Takes an exclusive flock on an open file or directory, polling the
+ * non-blocking variant so no libuv worker thread ever blocks on it.
+ */
+export async function flockPolled(handle: FileHandle, waitBoundMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + waitBoundMs;
+  for (;;) {
+    try {
+      flockSync(handle.fd, 'exnb');
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw err;
+    }
+    if (Date.now() > deadline) throw deadlineExceeded(`${what} is held by another process for more than ${waitBoundMs} ms`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+export function unlockFlock(handle: FileHandle): void {
+  flockSync(handle.fd, 'un');
 }

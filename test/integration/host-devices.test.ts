@@ -115,7 +115,10 @@ test('mkfs refuses a device holding a GPT (written with sfdisk)', async (t) => {
     await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], { input: 'label: gpt\n,,L\n' });
   });
   const p = await probeDevice(device);
-  assert.deepEqual(p, { kind: 'partition-table', ptType: 'gpt' });
+  // sfdisk writes the GPT for 512-byte sectors; through a loop device's 4 KiB sectors (LOOP_SECTOR_SIZE)
+  // its header is not at LBA 1 any more, and what shows is the protective MBR. Either way: never formatted.
+  assert.equal(p.kind, 'partition-table');
+  assert.ok(['gpt', 'PMBR'].includes((p as { ptType: string }).ptType), JSON.stringify(p));
   await assert.rejects(makeFilesystem(device, 'xfs'), isCode(Code.FAILED_PRECONDITION));
 });
 

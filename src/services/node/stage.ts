@@ -6,6 +6,9 @@ import { makeFilesystem } from '../../host/mkfs.js';
 import { mount } from '../../host/mount.js';
 import { topMountAt } from '../../host/mountinfo.js';
 import { growFilesystem } from '../../host/resize.js';
+import { checkExt4, ext4SizeBytes, growExt4Offline } from '../../host/e2fs.js';
+import { deviceSizeBytes } from '../../host/blockdev.js';
+import { MiB } from '../../domain/bytes.js';
 import { filesystemStats } from '../../host/statfs.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
@@ -79,10 +82,23 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
       `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
     );
   }
+  if (fsType === 'ext4') await growExt4BeforeMount(device);
   // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
   const options = [...(cap.mountFlags ?? []), ...(fsType === 'xfs' ? ['nouuid'] : [])];
   await mount({ source: device, target: stagingPath, fsType, options });
-  await growIfSmaller(vol, device, stagingPath, fsType);
+  if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/**
+ * A restore or clone into a larger volume has a filesystem smaller than its
+ * device. ext4 is grown before it is mounted: offline growth needs no
+ * CAP_SYS_RESOURCE, and the check it requires also replays the journal of a
+ * crash-consistent snapshot.
+ */
+async function growExt4BeforeMount(device: string) {
+  if ((await ext4SizeBytes(device)) + MiB > (await deviceSizeBytes(device))) return;
+  await checkExt4(device);
+  await growExt4Offline(device);
 }
 
 /**
@@ -93,7 +109,7 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
  */
 const SECTOR_PROOF_MKFS: Record<FsType, string[]> = { ext4: ['-b', '4096'], xfs: ['-s', 'size=4096'], btrfs: [] };
 
-/** A volume restored or cloned into a larger size gets its filesystem grown on first stage. */
+/** A restored or cloned xfs or btrfs volume larger than its source grows online on first stage. */
 async function growIfSmaller(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType) {
   const stats = await filesystemStats(stagingPath);
   // Filesystems keep some space for metadata; only a clearly smaller one is grown.
