@@ -18,12 +18,17 @@ export const TOOLS: readonly ToolSpec[] = [
   { tool: 'mkfs.xfs', pkg: 'xfsprogs', args: ['-V'] },
   { tool: 'mkfs.btrfs', pkg: 'btrfs-progs', args: ['--version'] },
   { tool: 'resize2fs', pkg: 'e2fsprogs', args: ['-V'], okExitCodes: [1], expect: /resize2fs \d/ },
+  { tool: 'e2fsck', pkg: 'e2fsprogs', args: ['-V'] },
+  { tool: 'dumpe2fs', pkg: 'e2fsprogs', args: ['-V'] },
   { tool: 'xfs_growfs', pkg: 'xfsprogs', args: ['-V'] },
   { tool: 'btrfs', pkg: 'btrfs-progs', args: ['--version'] },
   { tool: 'blkid', pkg: 'util-linux', args: ['-V'] },
   { tool: 'losetup', pkg: 'util-linux', args: ['--version'] },
   { tool: 'mount', pkg: 'mount', args: ['--version'] },
   { tool: 'umount', pkg: 'mount', args: ['--version'] },
+  { tool: 'fsfreeze', pkg: 'util-linux', args: ['-V'] },
+  { tool: 'fallocate', pkg: 'util-linux', args: ['-V'] },
+  { tool: 'cp', pkg: 'coreutils', args: ['--version'] },
 ];
 
 /** The line of a version banner worth showing: the first non-empty one, shortened. */

@@ -64,7 +64,7 @@ export class HostCommandError extends QuarryError {
 }
 
 const PACKAGES: Record<string, string> = {
-  'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
+  'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', dumpe2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
   'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', losetup: 'util-linux', blkid: 'util-linux',
   mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux',
 };
