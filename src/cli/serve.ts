@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
+import { recoverInterrupted } from '../storage/recovery.js';
 import { controllerService } from '../services/controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
@@ -21,6 +22,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
   if (servesNode) await registerNode(ctx);
+  if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
   const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
   const server = await startCsiServer({
@@ -42,6 +44,17 @@ export async function serve(config: QuarryConfig): Promise<void> {
     { endpoint: config.endpoint, driver: ctx.driverName, version: ctx.version, mode: ctx.mode, nodeId: ctx.nodeId },
     `quarry ${config.role} serving`,
   );
+}
+
+/** Finishes what a crash interrupted before any request can race with it. */
+async function recoverPools(ctx: ServiceContext, logger: Logger): Promise<void> {
+  for (const pool of ctx.pools.pools.values()) {
+    for (const r of await recoverInterrupted(pool)) {
+      const fields = { pool: pool.name, [`${r.kind}_id`]: r.id, name: r.name, was: r.was };
+      if (r.error) logger.error({ ...fields, err: r.error }, `could not remove ${r.kind} left ${r.was} by an earlier run`);
+      else logger.warn(fields, `removed ${r.kind} left ${r.was} by an earlier run`);
+    }
+  }
 }
 
 export async function buildContext(config: QuarryConfig, logger: Logger): Promise<ServiceContext> {

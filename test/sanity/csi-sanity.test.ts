@@ -6,7 +6,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { GiB } from '../../src/domain/bytes.js';
 import { listLoops } from '../../src/host/losetup.js';
 import { mountsUnder } from '../../src/host/mountinfo.js';
-import { makeScratchFs, makeTempDir } from '../helpers/scratch.js';
+import { makeScratchFs } from '../helpers/scratch.js';
 import { startQuarry } from '../helpers/quarry-process.js';
 import { canResizeExt4Online, runCsiSanity, writeParametersFile } from './sanity-runner.js';
 
@@ -36,9 +36,10 @@ export const RUNS: SanityRun[] = [
 ];
 
 async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
-  const dir = await makeTempDir(t, 'sanity');
-  // A sparse reflink XFS pool: the suite's 10 GiB volumes cost almost nothing real.
+  // A sparse reflink XFS pool: the suite's 10 GiB volumes cost almost nothing real. Sockets, staging and
+  // target dirs live in the scratch dir too, so its cleanup unmounts and detaches whatever a failed run left.
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 200 * GiB });
+  const dir = fs.dir;
   const pool = join(fs.mountPath, 'pool');
   await mkdir(pool);
   const common = ['--nodeid', 'sanity-node', '--pool', pool, '--log-level', 'warn', ...(run.shared ? ['--shared'] : [])];
@@ -59,7 +60,7 @@ async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
   assert.equal(result.exitCode, 0, result.log.slice(-4000));
   assert.ok(result.passed >= 40, `csi-sanity ran only ${result.passed} specs`);
   const volumeLoops = (await listLoops()).filter((l) => l.backingFile.startsWith(`${pool}/`));
-  const mountsLeft = await mountsUnder(dir);
+  const mountsLeft = (await mountsUnder(dir)).filter((m) => m.mountPoint !== fs.mountPath);
   assert.deepEqual([...volumeLoops.map((l) => l.device), ...mountsLeft.map((m) => m.mountPoint)], [], 'the suite left loop devices or mounts behind');
 }
 

@@ -1,0 +1,41 @@
+import type { SnapshotId, VolumeId } from '../domain/ids.js';
+import type { ImagePool } from './image-pool.js';
+import type { PoolRecord } from './records.js';
+import { deleteSnapshot } from './snapshots.js';
+
+/** A 'creating' record this old belongs to a request the CO gave up on (its PVC or snapshot was deleted). */
+export const ABANDONED_AFTER_MS = 15 * 60_000;
+
+export interface Recovered {
+  kind: 'volume' | 'snapshot';
+  id: string;
+  name: string;
+  was: 'creating' | 'deleting';
+  /** Set when the clean-up failed; the object is left for a retry or an admin. */
+  error?: string;
+}
+
+/**
+ * Run once by a controller before it serves. Finishes deletions a crash
+ * interrupted, and removes creations nobody came back for: a CO normally
+ * retries a failed CreateVolume, but not after its claim is deleted, and
+ * then the half-made object would hold its capacity forever. Recent
+ * 'creating' records are left for the retry to finish.
+ */
+export async function recoverInterrupted(pool: ImagePool, now = Date.now(), abandonedAfterMs = ABANDONED_AFTER_MS): Promise<Recovered[]> {
+  const done: Recovered[] = [];
+  const unfinished = (r: PoolRecord) =>
+    r.state === 'deleting' || (r.state === 'creating' && now - Date.parse(r.createdAt) > abandonedAfterMs);
+  const attempt = async (r: PoolRecord, remove: () => Promise<void>) => {
+    const entry: Recovered = { kind: r.kind, id: r.id, name: r.name, was: r.state as Recovered['was'] };
+    try {
+      await remove();
+    } catch (err) {
+      entry.error = (err as Error).message;
+    }
+    done.push(entry);
+  };
+  for (const v of (await pool.listVolumes()).filter(unfinished)) await attempt(v, () => pool.deleteVolume(v.id as VolumeId));
+  for (const s of (await pool.listSnapshots()).filter(unfinished)) await attempt(s, () => deleteSnapshot(pool, s.id as SnapshotId));
+  return done;
+}
