@@ -1,81 +1,17 @@
 // Test helper: a real `quarry controller` and `quarry node` sharing one pool on a loop-mounted XFS
 // scratch fs, typed gRPC clients to both, and the CSI volume life cycle as small functions.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
 import type { FsType } from '../../src/domain/volume.js';
 import { detachLoop, findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { unmount } from '../../src/host/mount.js';
 import { mountsUnder } from '../../src/host/mountinfo.js';
 import type { VolumeRecord } from '../../src/storage/records.js';
-import { call, csiClients, type CsiClients } from './grpc-client.js';
+import { call, type CsiClients } from './grpc-client.js';
+import { startQuarry, type QuarryProcess } from './quarry-process.js';
 import { makeScratchFs, makeTempDir, onCleanup, type HasAfter, type ScratchFs } from './scratch.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-export interface QuarryProcess {
-  role: 'controller' | 'node';
-  endpoint: string;
-  child: ChildProcess;
-  /** Everything the process printed so far, for failure messages. */
-  output(): string;
-  /** kill -9 and wait for the exit. */
-  kill9(): Promise<void>;
-  /** SIGTERM (SIGKILL after 5 s) and wait for the exit; no-op when already gone. */
-  stop(): Promise<void>;
-}
-
-/** Spawns `node main.js ROLE ...args` and waits until Probe answers on its socket. */
-export async function spawnQuarry(role: 'controller' | 'node', endpoint: string, args: string[]): Promise<QuarryProcess> {
-  const child = spawn(process.execPath, [MAIN, role, '--endpoint', endpoint, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const proc: QuarryProcess = {
-    role,
-    endpoint,
-    child,
-    output: () => out,
-    async kill9() {
-      if (!gone()) child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (gone()) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  const clients = csiClients(endpoint);
-  try {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (gone()) throw new Error(`quarry ${role} exited before serving:\n${out}`);
-      try {
-        await call(clients.identity, 'Probe', {}, { timeoutMs: 1_000 });
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`quarry ${role} did not answer Probe within 15 s: ${(err as Error).message}\n${out}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } catch (err) {
-    await proc.kill9();
-    throw err;
-  } finally {
-    clients.close();
-  }
-  return proc;
-}
 
 export interface ClusterOptions {
   nodeId?: string;
@@ -100,7 +36,7 @@ export interface Cluster {
 
 /**
  * Starts a controller and a node process (local mode, one node ID) over a fresh pool. Cleanup, in
- * order: stop both processes, unmount everything under the work dir, detach loops over the pool's
+ * order: kill both processes, unmount everything under the work dir, detach loops over the pool's
  * images, then remove the work dir and the scratch fs — also when the test failed.
  */
 export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Promise<Cluster> {
@@ -112,36 +48,28 @@ export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Prom
   const nodeId = opts.nodeId ?? 'node-a';
   const common = ['--nodeid', nodeId, '--pool', poolPath, '--log-level', 'warn'];
   const nodeArgs = [...common, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
-  const ctlEndpoint = `unix://${join(workDir, 'controller.sock')}`;
-  const nodeEndpoint = `unix://${join(workDir, 'node.sock')}`;
-  const procs: QuarryProcess[] = [];
-  onCleanup(t, async () => {
-    for (const p of procs) await p.stop();
-  });
-  const controller = await spawnQuarry('controller', ctlEndpoint, common);
-  procs.push(controller);
+  const start = (role: 'controller' | 'node', args: string[]) =>
+    startQuarry(t, { role, dir: workDir, socketName: `${role}.sock`, args });
+  const controller = await start('controller', common);
+  const node = await start('node', nodeArgs);
   const cluster: Cluster = {
     nodeId,
     poolPath,
     scratch,
     workDir,
     controller,
-    node: await spawnQuarry('node', nodeEndpoint, nodeArgs),
-    ctl: csiClients(ctlEndpoint),
-    nodeClients: csiClients(nodeEndpoint),
+    node,
+    ctl: controller.clients,
+    nodeClients: node.clients,
     async restartNode() {
-      await cluster.node.kill9();
-      cluster.node = await spawnQuarry('node', nodeEndpoint, nodeArgs);
-      procs.push(cluster.node);
+      await cluster.node.kill();
+      // Same socket: the killed process leaves its socket file, so startQuarry waits for Probe.
+      cluster.node = await start('node', nodeArgs);
+      cluster.nodeClients = cluster.node.clients;
     },
     imagePath: (id) => join(poolPath, 'volumes', `${id}.img`),
     recordOf: async (id) => JSON.parse(await readFile(join(poolPath, 'volumes', `${id}.json`), 'utf8')) as VolumeRecord,
   };
-  procs.push(cluster.node);
-  onCleanup(t, () => {
-    cluster.ctl.close();
-    cluster.nodeClients.close();
-  });
   return cluster;
 }
 
@@ -243,21 +171,4 @@ export async function teardown(c: Cluster, v: { volumeId: string; staging: strin
   await unpublish(c, v.volumeId, v.target);
   await unstage(c, v.volumeId, v.staging);
   await deleteVolume(c, v.volumeId);
-}
-
-/** Rejects unless `p` fails with gRPC status `code` and, if given, a message matching `re`. */
-export async function expectStatus(p: Promise<unknown>, code: grpc.status, re?: RegExp): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    assert.equal(e.code, code, `expected status ${code}, got ${e.code}: ${e.details ?? e.message}`);
-    if (re) assert.match(e.details ?? e.message, re);
-    return e;
-  }
-  assert.fail(`expected status ${code}, but the call succeeded`);
-}
-
-export async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
 }

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { open, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -9,6 +7,7 @@ import { GiB, MiB, bytes } from '../../src/domain/bytes.js';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import type { FsType } from '../../src/domain/volume.js';
 import { loopSizeBytes } from '../../src/host/blockdev.js';
+import { CAP_SYS_RESOURCE, hasCapability } from '../../src/host/capabilities.js';
 import { probeReflink, reflinkCopy, sparseCopy } from '../../src/host/copy.js';
 import { allocatedBytes, preallocate } from '../../src/host/fallocate.js';
 import { freeze, thaw } from '../../src/host/fsfreeze.js';
@@ -16,14 +15,9 @@ import { refreshLoopCapacity } from '../../src/host/losetup.js';
 import { growFilesystem } from '../../src/host/resize.js';
 import { filesystemStats } from '../../src/host/statfs.js';
 import { leakCheck, makeScratchFs, makeTempDir, onCleanup } from '../helpers/scratch.js';
+import { sha256File } from '../helpers/sha256.js';
 
 const isCode = (code: Code) => (e: unknown) => e instanceof QuarryError && e.code === code;
-
-async function sha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 /** Writes `len` bytes of non-zero data at each offset of a file. */
 async function writeAt(path: string, offsets: number[], len: number): Promise<void> {
@@ -35,12 +29,6 @@ async function writeAt(path: string, offsets: number[], len: number): Promise<vo
   } finally {
     await fh.close();
   }
-}
-
-const CAP_SYS_RESOURCE = 24;
-async function hasCapability(bit: number): Promise<boolean> {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(await readFile('/proc/self/status', 'utf8'));
-  return m ? ((BigInt('0x' + m[1]) >> BigInt(bit)) & 1n) === 1n : false;
 }
 
 for (const fsType of ['ext4', 'xfs', 'btrfs'] as FsType[]) {
@@ -103,7 +91,7 @@ for (const fsType of ['xfs', 'btrfs'] as FsType[]) {
     await reflinkCopy(src, dst);
     const freeAfter = (await filesystemStats(fs.mountPath)).availableBytes;
     assert.ok(freeBefore - freeAfter < 8 * MiB, `reflink used ${(freeBefore - freeAfter) / MiB} MiB`);
-    assert.equal(await sha256(dst), await sha256(src));
+    assert.equal(await sha256File(dst), await sha256File(src));
   });
 }
 
@@ -126,7 +114,7 @@ test('sparseCopy keeps holes: 1 GiB sparse file with a few MiB of data', async (
   const dstAlloc = await allocatedBytes(dst);
   assert.ok(srcAlloc >= 3 * MiB);
   assert.ok(dstAlloc <= srcAlloc + MiB, `copy allocates ${dstAlloc}, source ${srcAlloc}`);
-  assert.equal(await sha256(dst), await sha256(src));
+  assert.equal(await sha256File(dst), await sha256File(src));
 });
 
 test('preallocate allocates; disk full is RESOURCE_EXHAUSTED', async (t) => {

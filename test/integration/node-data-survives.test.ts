@@ -10,9 +10,10 @@ import { detachLoop, findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { unmount } from '../../src/host/mount.js';
 import { mountsAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, provision, publish, sha256File, stage, startCluster, teardown, unpublish, unstage,
+  assertNoHostState, provision, publish, stage, startCluster, teardown, unpublish, unstage,
   type Cluster, type VolumeKind,
 } from '../helpers/csi-flow.js';
+import { sha256File } from '../helpers/sha256.js';
 import { leakCheck } from '../helpers/scratch.js';
 
 after(async () => {

@@ -9,9 +9,10 @@ import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { mount, unmount } from '../../src/host/mount.js';
 import { mountsAt, topMountAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, createVolume, deleteVolume, expectStatus, publish, stage, startCluster, unpublish, unstage, volumePaths,
+  assertNoHostState, createVolume, deleteVolume, publish, stage, startCluster, unpublish, unstage, volumePaths,
   type VolumeKind,
 } from '../helpers/csi-flow.js';
+import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { leakCheck, onCleanup } from '../helpers/scratch.js';
 
 after(async () => {
@@ -41,14 +42,14 @@ for (const kind of ['ext4', 'xfs', 'btrfs'] as VolumeKind[]) {
     await writeFile(join(target, 'through-target'), 'hello');
     assert.equal(await readFile(join(staging, 'through-target'), 'utf8'), 'hello');
 
-    await expectStatus(publish(c, id, staging, target, kind, { readonly: true }), grpc.status.ALREADY_EXISTS);
+    await rejectsWithCode(publish(c, id, staging, target, kind, { readonly: true }), grpc.status.ALREADY_EXISTS);
 
     await publish(c, id, staging, roTarget, kind, { readonly: true });
     await publish(c, id, staging, roTarget, kind, { readonly: true });
     assert.ok((await topMountAt(roTarget))!.options.includes('ro'));
     assert.equal(await readFile(join(roTarget, 'through-target'), 'utf8'), 'hello');
     await expectErrno(writeFile(join(roTarget, 'nope'), 'x'), 'EROFS');
-    await expectStatus(publish(c, id, staging, roTarget, kind), grpc.status.ALREADY_EXISTS);
+    await rejectsWithCode(publish(c, id, staging, roTarget, kind), grpc.status.ALREADY_EXISTS);
     assert.equal((await c.recordOf(id)).publications.length, 2);
 
     for (const p of [target, roTarget]) {
@@ -89,7 +90,7 @@ test('block: publish binds the loop device onto a target file; data goes through
   await dev.close();
   assert.deepEqual(back, pattern, 'what was written through the target is on the volume');
 
-  await expectStatus(publish(c, id, staging, target, 'block', { readonly: true }), grpc.status.ALREADY_EXISTS);
+  await rejectsWithCode(publish(c, id, staging, target, 'block', { readonly: true }), grpc.status.ALREADY_EXISTS);
   await unpublish(c, id, target);
   await unpublish(c, id, target);
   await expectErrno(access(target), 'ENOENT');
@@ -103,11 +104,11 @@ test('SINGLE_NODE_SINGLE_WRITER: a second target is FAILED_PRECONDITION; publish
   const id = await createVolume(c, 'single-writer', 'ext4', 64 * MiB);
   const { staging, target } = await volumePaths(c, 'v');
   const mode = 'SINGLE_NODE_SINGLE_WRITER';
-  await expectStatus(publish(c, id, staging, target, 'ext4', { mode }), grpc.status.FAILED_PRECONDITION, /stage/i);
+  await rejectsWithCode(publish(c, id, staging, target, 'ext4', { mode }), grpc.status.FAILED_PRECONDITION, /stage/i);
   await stage(c, id, staging, 'ext4', { mode });
   await publish(c, id, staging, target, 'ext4', { mode });
   await publish(c, id, staging, target, 'ext4', { mode });
-  await expectStatus(publish(c, id, staging, join(c.workDir, 'pods', 'other', 'mount'), 'ext4', { mode }), grpc.status.FAILED_PRECONDITION);
+  await rejectsWithCode(publish(c, id, staging, join(c.workDir, 'pods', 'other', 'mount'), 'ext4', { mode }), grpc.status.FAILED_PRECONDITION);
   await expectErrno(access(join(c.workDir, 'pods', 'other', 'mount')), 'ENOENT');
   await unpublish(c, id, target);
   await unstage(c, id, staging);
@@ -145,7 +146,7 @@ test('unpublish refuses while something is mounted below the target, and deletes
   await mount({ source: 'tmpfs', target: sub, fsType: 'tmpfs', options: ['size=1m'] });
   onCleanup(t, () => unmount(sub));
   await writeFile(join(sub, 'tmpfs-data'), 'x');
-  const e = await expectStatus(unpublish(c, id, target), grpc.status.UNAVAILABLE);
+  const e = await rejectsWithCode(unpublish(c, id, target), grpc.status.UNAVAILABLE);
   assert.match(e.details, /busy/);
   assert.equal(await readFile(join(sub, 'tmpfs-data'), 'utf8'), 'x');
   assert.equal(await readFile(join(target, 'volume-data'), 'utf8'), 'precious');
@@ -182,7 +183,7 @@ test('unpublish and unstage succeed when target and staging never existed', asyn
   const id = await createVolume(c, 'gone', 'ext4', 64 * MiB);
   await unpublish(c, id, join(c.workDir, 'no', 'such', 'target'));
   await unstage(c, id, join(c.workDir, 'no', 'such', 'staging'));
-  await expectStatus(unpublish(c, 'vol-aaaaaaaaaaaaaaaaaaaa', join(c.workDir, 'x')), grpc.status.NOT_FOUND);
+  await rejectsWithCode(unpublish(c, 'vol-aaaaaaaaaaaaaaaaaaaa', join(c.workDir, 'x')), grpc.status.NOT_FOUND);
   await deleteVolume(c, id);
   await assertNoHostState(c);
 });

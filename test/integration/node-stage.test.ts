@@ -11,9 +11,11 @@ import { run } from '../../src/host/exec.js';
 import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { mountsAt, topMountAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, createVolume, deleteVolume, expectStatus, sha256File, stage, startCluster, unstage, volumePaths,
+  assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths,
   type Cluster, type VolumeKind,
 } from '../helpers/csi-flow.js';
+import { rejectsWithCode } from '../helpers/quarry-process.js';
+import { sha256File } from '../helpers/sha256.js';
 import { leakCheck } from '../helpers/scratch.js';
 
 after(async () => {
@@ -100,7 +102,7 @@ for (const [what, write, mentions] of foreign) {
     const before = await sha256File(c.imagePath(id));
     const { staging } = await volumePaths(c, 'v');
     for (let i = 0; i < 2; i++) {
-      const e = await expectStatus(stage(c, id, staging, 'ext4'), grpc.status.FAILED_PRECONDITION, mentions);
+      const e = await rejectsWithCode(stage(c, id, staging, 'ext4'), grpc.status.FAILED_PRECONDITION, mentions);
       assert.match(e.details, /never formats/);
     }
     assert.equal(await sha256File(c.imagePath(id)), before, 'the image bytes are unchanged');
@@ -117,7 +119,7 @@ test('stage rejects a capability whose fs_type differs from the volume record', 
   const c = await startCluster(t);
   const id = await createVolume(c, 'fs-mismatch', 'ext4', 64 * MiB);
   const { staging } = await volumePaths(c, 'v');
-  await expectStatus(stage(c, id, staging, 'xfs'), grpc.status.INVALID_ARGUMENT, /ext4/);
+  await rejectsWithCode(stage(c, id, staging, 'xfs'), grpc.status.INVALID_ARGUMENT, /ext4/);
   assert.deepEqual(await loopsOf(c, id), []);
   await deleteVolume(c, id);
   await assertNoHostState(c);
@@ -128,8 +130,8 @@ test('unstage of a volume that was never staged, and stage of an unknown volume'
   const id = await createVolume(c, 'never-staged', 'ext4', 64 * MiB);
   const { staging } = await volumePaths(c, 'v');
   await unstage(c, id, staging);
-  await expectStatus(stage(c, 'vol-aaaaaaaaaaaaaaaaaaaa', staging, 'ext4'), grpc.status.NOT_FOUND);
-  await expectStatus(stage(c, '../../etc', staging, 'ext4'), grpc.status.NOT_FOUND);
+  await rejectsWithCode(stage(c, 'vol-aaaaaaaaaaaaaaaaaaaa', staging, 'ext4'), grpc.status.NOT_FOUND);
+  await rejectsWithCode(stage(c, '../../etc', staging, 'ext4'), grpc.status.NOT_FOUND);
   await deleteVolume(c, id);
   await assertNoHostState(c);
 });

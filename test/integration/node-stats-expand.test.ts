@@ -1,18 +1,20 @@
 // NodeGetVolumeStats, NodeExpandVolume, NodeGetInfo and NodeGetCapabilities through real quarry processes.
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdir, readFile, rename, stat, statfs } from 'node:fs/promises';
+import { mkdir, rename, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
 import { deviceSizeBytes } from '../../src/host/blockdev.js';
+import { CAP_SYS_RESOURCE, hasCapability } from '../../src/host/capabilities.js';
 import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { unmount } from '../../src/host/mount.js';
 import {
-  assertNoHostState, deleteVolume, expectStatus, provision, startCluster, teardown, unpublish, unstage,
+  assertNoHostState, deleteVolume, provision, startCluster, teardown, unpublish, unstage,
   type Cluster, type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
+import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { leakCheck, onCleanup } from '../helpers/scratch.js';
 
 after(async () => {
@@ -39,13 +41,6 @@ function expand(c: Cluster, volumeId: string, volumePath: string, stagingPath: s
 
 async function loopDevice(c: Cluster, volumeId: string): Promise<string> {
   return (await findLoopsByBackingFile(c.imagePath(volumeId)))[0]!.device;
-}
-
-function hasCapSysResource(): Promise<boolean> {
-  return readFile('/proc/self/status', 'utf8').then((s) => {
-    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(s)?.[1] ?? '0';
-    return (BigInt(`0x${hex}`) & (1n << 24n)) !== 0n;
-  });
 }
 
 for (const kind of ['ext4', 'xfs', 'btrfs'] as VolumeKind[]) {
@@ -84,10 +79,10 @@ test('stats: abnormal when the mount vanished or the image is gone; NOT_FOUND fo
 
   const plain = join(c.workDir, 'plain');
   await mkdir(plain);
-  await expectStatus(volumeStats(c, v.volumeId, plain), grpc.status.NOT_FOUND);
-  await expectStatus(volumeStats(c, v.volumeId, join(c.workDir, 'missing')), grpc.status.NOT_FOUND);
-  await expectStatus(volumeStats(c, v.volumeId, w.target), grpc.status.NOT_FOUND, /no Quarry volume/);
-  await expectStatus(volumeStats(c, 'vol-aaaaaaaaaaaaaaaaaaaa', v.target), grpc.status.NOT_FOUND);
+  await rejectsWithCode(volumeStats(c, v.volumeId, plain), grpc.status.NOT_FOUND);
+  await rejectsWithCode(volumeStats(c, v.volumeId, join(c.workDir, 'missing')), grpc.status.NOT_FOUND);
+  await rejectsWithCode(volumeStats(c, v.volumeId, w.target), grpc.status.NOT_FOUND, /no Quarry volume/);
+  await rejectsWithCode(volumeStats(c, 'vol-aaaaaaaaaaaaaaaaaaaa', v.target), grpc.status.NOT_FOUND);
 
   // The image renamed away while staged: the loop still serves it, but the pool has lost it.
   const image = c.imagePath(v.volumeId);
@@ -115,7 +110,7 @@ test('stats: abnormal when the mount vanished or the image is gone; NOT_FOUND fo
 
 for (const kind of ['ext4', 'xfs', 'btrfs', 'block'] as VolumeKind[]) {
   test(`${kind}: NodeExpandVolume grows image, loop device${kind === 'block' ? '' : ' and the mounted filesystem'} online`, async (t) => {
-    if (kind === 'ext4' && !(await hasCapSysResource())) {
+    if (kind === 'ext4' && !(await hasCapability(CAP_SYS_RESOURCE))) {
       t.skip('ext4 online resize needs CAP_SYS_RESOURCE (CapEff bit 24), which this host lacks');
       return;
     }

@@ -7,14 +7,14 @@ import { it } from 'node:test';
 import { GiB, MiB } from '../../src/domain/bytes.js';
 import { call } from '../helpers/grpc-client.js';
 import { makeScratchFs } from '../helpers/scratch.js';
-import { mountCapability, stageAndPublish, startQuarry } from '../helpers/snapshot-harness.js';
+import { mountCapability, stageAndPublish, startQuarryOnPool } from '../helpers/snapshot-harness.js';
 
 const SIZE = 512 * MiB;
 
 for (const fsType of ['ext4', 'btrfs'] as const) {
   it(`${fsType}: a snapshot of a mounted volume restores into twice the size, data intact and filesystem grown`, async (t) => {
     const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 4 * GiB });
-    const q = await startQuarry(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
+    const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
     const c = q.clients.controller;
     const params = { 'csi.storage.k8s.io/fstype': fsType };
     const src = (await call(c, 'CreateVolume', { name: 'src', capacity_range: { required_bytes: SIZE }, volume_capabilities: [mountCapability()], parameters: params })).volume!;
