@@ -31,6 +31,9 @@ for (const fsType of ['ext4', 'btrfs'] as const) {
       volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } },
     }, { timeoutMs: 60_000 })).volume!;
     assert.equal(Number(restored.capacity_bytes), 2 * SIZE);
+    // With no size asked for, a restore is as large as its snapshot.
+    const sameSize = (await call(c, 'CreateVolume', { name: 'same-size', volume_capabilities: [mountCapability()], parameters: params, volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } } }, { timeoutMs: 60_000 })).volume!;
+    assert.equal(Number(sameSize.capacity_bytes), SIZE);
     const b = await stageAndPublish(t, q.clients, restored.volume_id!, fs.dir);
     const grown = await statfs(b.targetPath);
     assert.ok(grown.blocks * grown.bsize > 1.5 * SIZE, `restored filesystem is ${grown.blocks * grown.bsize} bytes, volume ${2 * SIZE}`);

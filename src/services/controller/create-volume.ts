@@ -1,3 +1,4 @@
+import { bytes } from '../../domain/bytes.js';
 import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
 import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
 import type { Capability, FsType } from '../../domain/volume.js';
@@ -37,7 +38,7 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
   const requestedFsType = requestedFilesystem(req, caps);
   const params = { ...parsed, fsType: requestedFsType ?? parsed.fsType };
   checkTopology(ctx, req.accessibility_requirements);
-  const size = sizeForRange(req.capacity_range);
+  const asked = sizeForRange(req.capacity_range);
   const id = volumeIdForName(name);
 
   return ctx.locks.run(`volume:${id}`, async () => {
@@ -47,6 +48,8 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
       return volumeResponse(ctx, existing.record);
     }
     const source = await findSource(ctx, req.volume_content_source);
+    // With no size asked for, a restore or clone is as large as its source, not the default size.
+    const size = source && !hasCapacityRange(req.capacity_range) ? bytes(source.sizeBytes) : asked;
     const pool = existing?.pool ?? (params.pool || !source ? ctx.pools.select(params.pool) : source.pool);
     if (source) checkSamePool(source.pool, pool, source.kind, source.id);
     if (existing?.record.state === 'deleting') await pool.deleteVolume(id);
@@ -75,6 +78,10 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
     );
     return volumeResponse(ctx, record);
   }, `volume name ${name}`);
+}
+
+function hasCapacityRange(r: WireCapacityRange | null | undefined): boolean {
+  return Number(r?.required_bytes ?? 0) > 0 || Number(r?.limit_bytes ?? 0) > 0;
 }
 
 function requestKey(params: VolumeParameters, source: Pick<Source, 'kind' | 'id'> | undefined): string {
