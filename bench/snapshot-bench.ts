@@ -2,14 +2,10 @@
  * Snapshot, clone and restore cost on a reflink XFS pool and an ext4 pool (sparse copy), for
  * volumes of 10 GiB and 100 GiB that hold 1 GiB of data, plus what freezing a mounted
  * source costs. Drives the storage layer (ImagePool + storage/snapshots.ts: the same code the
- * CSI RPCs run, without gRPC). Prints a table and writes docs/benchmarks.md.
- *
- *   npm run build && npm run bench
+ * CSI RPCs run, without gRPC). Run by bench/run-all.ts (`npm run bench`).
  */
-import { open, statfs, stat, writeFile, mkdir, readFile } from 'node:fs/promises';
-import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { open, statfs, stat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bytes, GiB, MiB } from '../src/domain/bytes.js';
 import { snapshotIdForName, volumeIdForName, type SnapshotId, type VolumeId } from '../src/domain/ids.js';
 import { run } from '../src/host/exec.js';
@@ -19,6 +15,10 @@ import { mount, unmount } from '../src/host/mount.js';
 import { ImagePool, type NewVolume } from '../src/storage/image-pool.js';
 import { createSnapshot, deleteSnapshot, type SnapshotCopyOptions } from '../src/storage/snapshots.js';
 import { makeScratchFs, type ScratchFs } from '../test/helpers/scratch.js';
+import { hostFsOfTemp } from './lib/machine.js';
+import type { Section } from './lib/report.js';
+import { withScope } from './lib/scope.js';
+import { summarize, timed } from './lib/stats.js';
 
 const DATA = 1 * GiB;
 const CHUNK = 1 * MiB;
@@ -41,28 +41,19 @@ interface Row {
   fsUsedDelta: number;
 }
 
-const cleanups: Array<() => unknown> = [];
-const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
-
-async function main() {
+export async function snapshotBench(): Promise<Section[]> {
   const rows: Row[] = [];
   const freezeRows: string[] = [];
-  try {
-    for (const p of POOLS) {
+  for (const p of POOLS) {
+    await withScope(async (scope) => {
       const fs = await makeScratchFs(scope, { fsType: p.fsType, sizeBytes: 400 * GiB, reflink: p.reflink });
       const pool = await openPool(fs);
       if (pool.reflink !== p.reflink) throw new Error(`pool on ${p.label} reports reflink=${pool.reflink}`);
       for (const size of SIZES) rows.push(...(await measureSize(pool, p.label, size)));
       if (p.reflink) freezeRows.push(...(await measureFreeze(pool, fs)));
-    }
-  } finally {
-    for (const fn of cleanups.reverse()) await fn();
+    });
   }
-  const report = await render(rows, freezeRows);
-  process.stdout.write(report);
-  const out = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
-  await writeFile(out, report);
-  process.stdout.write(`\nwritten to ${out}\n`);
+  return render(rows, freezeRows);
 }
 
 async function openPool(fs: ScratchFs): Promise<ImagePool> {
@@ -110,17 +101,6 @@ async function usedBytes(root: string): Promise<number> {
 }
 
 const allocatedOf = async (path: string) => (await stat(path)).blocks * 512;
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = process.hrtime.bigint();
-  const r = await fn();
-  return [r, Number(process.hrtime.bigint() - t0) / 1e6];
-}
-
-function summarize(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { medianMs: s[Math.floor(s.length / 2)]!, minMs: s[0]!, maxMs: s[s.length - 1]! };
-}
 
 async function measureSize(pool: ImagePool, label: string, size: number): Promise<Row[]> {
   const gib = `${size / GiB} GiB`;
@@ -223,23 +203,14 @@ async function measureFreeze(pool: ImagePool, fs: ScratchFs): Promise<string[]> 
 const fmtBytes = (n: number) =>
   Math.abs(n) >= GiB ? `${(n / GiB).toFixed(2)} GiB` : Math.abs(n) < MiB / 20 ? '0.0 MiB' : `${(n / MiB).toFixed(1)} MiB`;
 
-async function render(rows: Row[], freezeRows: string[]): Promise<string> {
-  const hostFs = (await run('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', tmpdir()])).stdout.trim().replace(/\s+/g, ' ');
-  const cpu = cpus()[0]?.model ?? 'unknown';
+async function render(rows: Row[], freezeRows: string[]): Promise<Section[]> {
+  const hostFs = await hostFsOfTemp();
   const table = [
     '| pool | volume | operation | median ms | min ms | max ms | allocated (st_blocks) | pool fs used Δ |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.pool} | ${r.volume} | ${r.op} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${fmtBytes(r.allocated)} | ${fmtBytes(r.fsUsedDelta)} |`),
   ].join('\n');
-  const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
-  return `# Benchmarks
-
-## Snapshots, clones and restores (spec §5: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)
-
-- Command: \`npm run build && npm run bench\` (runs \`node dist/bench/snapshot-bench.js\` as root; it makes its own loop-mounted scratch filesystems and removes them)
-- Date: ${new Date().toISOString()}
-- Quarry ${pkg.version}; kernel ${release()}; ${cpus().length} cores (${cpu}); ${(totalmem() / GiB).toFixed(1)} GiB memory
-- Each pool is a fresh 400 GiB sparse scratch filesystem (xfs with \`-m reflink=1\`, or ext4) on a loop device
+  const snapshots = `- Each pool is a fresh 400 GiB sparse scratch filesystem (xfs with \`-m reflink=1\`, or ext4) on a loop device
   (direct I/O) whose image lives on the host's ${hostFs}.
 - Each volume is a sparse image holding 1 GiB written as 1024 writes of 1 MiB spread evenly over the whole image.
 - Measured through the storage layer (\`ImagePool.createVolume\` with a copy, \`storage/snapshots.ts createSnapshot\`):
@@ -253,10 +224,8 @@ async function render(rows: Row[], freezeRows: string[]): Promise<string> {
   pool's filesystem really lost (statfs after \`sync -f\`).
 
 ${table}
-
-## What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)
-
-CreateSnapshot freezes the source's filesystem (\`fsfreeze\`) for the instant of the reflink when the volume is
+`;
+  const freeze = `CreateSnapshot freezes the source's filesystem (\`fsfreeze\`) for the instant of the reflink when the volume is
 staged on the controller's host. Median of ${FREEZE_REPS} runs. Writers of the volume are blocked from the freeze to the
 thaw: most of the "with fsfreeze" time (two fsfreeze runs, the flush, and the reflink itself).
 
@@ -264,9 +233,8 @@ thaw: most of the "with fsfreeze" time (two fsfreeze runs, the flush, and the re
 | --- | ---: | ---: | ---: |
 ${freezeRows.join('\n')}
 `;
+  return [
+    { title: 'Snapshots, clones and restores (spec §5: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)', body: snapshots },
+    { title: 'What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)', body: freeze },
+  ];
 }
-
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});

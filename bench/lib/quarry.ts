@@ -1,0 +1,66 @@
+/**
+ * Real `quarry controller` / `quarry node` processes over a pool on a fresh loop-mounted scratch
+ * filesystem, for benches. Built on the test helpers, so every process, mount and loop device is
+ * removed by the scope's cleanup even when the bench fails.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { GiB } from '../../src/domain/bytes.js';
+import type { FsType } from '../../src/domain/volume.js';
+import { startQuarry, type QuarryProcess } from '../../test/helpers/quarry-process.js';
+import { makeScratchFs, makeTempDir, onCleanup, type HasAfter, type ScratchFs } from '../../test/helpers/scratch.js';
+import { detachLoop, listLoops } from '../../src/host/losetup.js';
+import { unmount } from '../../src/host/mount.js';
+import { mountsUnder } from '../../src/host/mountinfo.js';
+
+export interface BenchPool {
+  fs: ScratchFs;
+  path: string;
+  /** Staging and target paths live here (outside the pool). */
+  workDir: string;
+}
+
+export interface PoolOptions {
+  fsType: FsType;
+  sizeBytes?: number;
+  reflink?: boolean;
+}
+
+/** A pool directory on a fresh scratch filesystem, default 400 GiB sparse. */
+export async function benchPool(scope: HasAfter, opts: PoolOptions): Promise<BenchPool> {
+  const fs = await makeScratchFs(scope, { sizeBytes: 400 * GiB, ...opts });
+  const path = join(fs.mountPath, 'pool');
+  await mkdir(path);
+  const workDir = await makeTempDir(scope, 'bench-work');
+  // Volumes a failed bench left staged: unmount them and detach their loops, or the scratch fs stays busy.
+  onCleanup(scope, async () => {
+    for (const m of (await mountsUnder(workDir)).sort((a, b) => b.mountPoint.length - a.mountPoint.length)) await unmount(m.mountPoint);
+    for (const l of await listLoops()) if (l.backingFile.startsWith(fs.mountPath + sep)) await detachLoop(l.device);
+  });
+  return { fs, path, workDir };
+}
+
+/** Starts `quarry <role>` on the pool (node ID bench-node, overprovisioning 10, warn logging). */
+export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool): Promise<QuarryProcess> {
+  return startQuarry(scope, {
+    role,
+    dir: pool.workDir,
+    socketName: `${role}.sock`,
+    args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
+  });
+}
+
+export function mountCapability(fsType: FsType) {
+  return { mount: { fs_type: fsType, mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+}
+
+export function createRequest(name: string, sizeBytes: number, fsType: FsType) {
+  return {
+    name,
+    capacity_range: { required_bytes: sizeBytes },
+    volume_capabilities: [mountCapability(fsType)],
+    parameters: { 'csi.storage.k8s.io/fstype': fsType, provisioning: 'thin' },
+  } as never;
+}
+
+export type { QuarryProcess };
