@@ -104,7 +104,10 @@ export async function makeScratchFs(t: HasAfter, opts: ScratchFsOptions): Promis
     if (done) return;
     if (device && (await findLoopsByBackingFile(imagePath)).some((l) => l.device === device)) {
       // Mounts of our own device outside the dir (a bind of a subdirectory elsewhere) keep it busy.
-      for (const m of (await mountsOfDevice(device)).reverse()) await unmount(m.mountPoint);
+      // Those inside are cleanupDir's: it also detaches loops over images on this filesystem first,
+      // which must go before the filesystem itself can be unmounted.
+      const outside = (await mountsOfDevice(device)).filter((m) => m.mountPoint !== dir && !m.mountPoint.startsWith(dir + sep));
+      for (const m of outside.reverse()) await unmount(m.mountPoint).catch(() => undefined);
     }
     await cleanupDir(dir);
     done = true;
