@@ -58,6 +58,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/quarry
 ENV NODE_ENV=production
+# A small young generation and a bounded old one: V8 otherwise lets a node process's heap
+# drift to ~150 MiB before collecting. With these the node process stays flat near 85 MiB RSS,
+# half of it the node binary's own pages (measured by npm run bench, docs/benchmarks.md).
+ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/proto ./proto

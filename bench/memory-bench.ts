@@ -7,7 +7,7 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GiB } from '../src/domain/bytes.js';
 import { call } from '../src/wire/client.js';
-import { benchPool, createRequest, mountCapability, startOnPool } from './lib/quarry.js';
+import { benchPool, createRequest, imageNodeOptions, mountCapability, startOnPool } from './lib/quarry.js';
 import { table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 
@@ -77,6 +77,8 @@ export async function memoryBench(): Promise<Section> {
   volume (statfs, mountinfo, loop lookup), ${IN_FLIGHT} in flight at a time.
 - RSS is VmRSS from \`/proc/<pid>/status\` of the node process, with its RssAnon (JS heap and other private memory)
   and RssFile (pages of the node binary and libraries) parts. MB here = MiB.
+- The processes run with the container image's V8 flags (\`NODE_OPTIONS="${imageNodeOptions()}"\`, from the Dockerfile);
+  without them V8 lets the heap drift to about 150 MiB before collecting.
 - Peak ${peak.toFixed(1)} MiB; from the first 1,000-RPC sample to the last: ${signed(last - afterFirst)} MiB; over the second half
   (${(TOTAL / 2).toLocaleString('en')} → ${TOTAL.toLocaleString('en')} RPCs): ${signed(last - half)} MiB.
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Real `quarry controller` / `quarry node` processes over a pool on a fresh loop-mounted scratch
  * filesystem, for benches. Built on the test helpers, so every process, mount and loop device is
@@ -40,13 +41,20 @@ export async function benchPool(scope: HasAfter, opts: PoolOptions): Promise<Ben
   return { fs, path, workDir };
 }
 
-/** Starts `quarry <role>` on the pool (node ID bench-node, overprovisioning 10, warn logging). */
+/** The V8 flags the container image runs quarry with (its Dockerfile's ENV NODE_OPTIONS), so the bench measures the shipped process. */
+export function imageNodeOptions(): string {
+  const dockerfile = readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8');
+  return /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1] ?? '';
+}
+
+/** Starts `quarry <role>` on the pool (node ID bench-node, overprovisioning 10, warn logging), as the image runs it. */
 export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool): Promise<QuarryProcess> {
   return startQuarry(scope, {
     role,
     dir: pool.workDir,
     socketName: `${role}.sock`,
     args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
+    env: { NODE_OPTIONS: imageNodeOptions() },
   });
 }
 
