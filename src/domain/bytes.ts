@@ -11,9 +11,3 @@ export const bytes = (n: number): Bytes => n as Bytes;
 export function roundUpTo(n: number, unit: number): Bytes {
   return bytes(Math.ceil(n / unit) * unit);
 }
-
-export function formatBytes(n: number): string {
-  if (n >= GiB && n % GiB === 0) return `${n / GiB} GiB`;
-  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
-  return `${n} bytes`;
-}

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 /**
  * Quarry's own object IDs: a kind prefix and 20 lowercase base32 characters,
@@ -21,16 +21,6 @@ const SNAPSHOT_RE = /^snap-[a-z2-7]{20}$/;
  * "..", so still safe as one path component.
  */
 const NODE_RE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
-
-function randomBody(): string {
-  const bytes = randomBytes(BODY_LENGTH);
-  let out = '';
-  for (const b of bytes) out += ALPHABET[b & 31];
-  return out;
-}
-
-export const newVolumeId = (): VolumeId => `vol-${randomBody()}` as VolumeId;
-export const newSnapshotId = (): SnapshotId => `snap-${randomBody()}` as SnapshotId;
 
 /** Returns the ID if it has Quarry's syntax, otherwise undefined: a malformed ID names nothing. */
 export function parseVolumeId(raw: string | undefined | null): VolumeId | undefined {

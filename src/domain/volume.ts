@@ -1,5 +1,3 @@
-import type { Bytes } from './bytes.js';
-
 export type AccessType = 'mount' | 'block';
 export type FsType = 'ext4' | 'xfs' | 'btrfs';
 export const FS_TYPES: readonly FsType[] = ['ext4', 'xfs', 'btrfs'];
@@ -26,12 +24,3 @@ export interface Capability {
 
 export const isMultiNodeWriter = (m: AccessMode) => m === 'MULTI_NODE_SINGLE_WRITER' || m === 'MULTI_NODE_MULTI_WRITER';
 export const isReadOnlyMode = (m: AccessMode) => m === 'SINGLE_NODE_READER_ONLY' || m === 'MULTI_NODE_READER_ONLY';
-export const isSingleNodeMode = (m: AccessMode) => m.startsWith('SINGLE_NODE_');
-
-/** Where the volume's content came from, for restores and clones. */
-export type ContentSource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
-
-export interface SizeRequest {
-  required: Bytes;
-  limit: Bytes;
-}

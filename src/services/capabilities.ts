@@ -57,11 +57,3 @@ function checkNotMultiWriter(mode: AccessMode): void {
     );
   }
 }
-
-/** Encodes a decoded capability back into its wire shape (for ValidateVolumeCapabilities). */
-export function encodeCapability(c: Capability): WireVolumeCapability {
-  const access_mode = { mode: c.accessMode };
-  return c.accessType === 'block'
-    ? { block: {}, access_mode }
-    : { mount: { fs_type: c.fsType ?? '', mount_flags: c.mountFlags ?? [] }, access_mode };
-}

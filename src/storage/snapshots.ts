@@ -1,8 +1,8 @@
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { bytes, type Bytes } from '../domain/bytes.js';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
+import { allocatedBytes } from '../host/fallocate.js';
 import { freeze, thaw } from '../host/fsfreeze.js';
 import { syncDir } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
@@ -114,15 +114,4 @@ export async function deleteSnapshot(pool: ImagePool, id: SnapshotId): Promise<v
   await rm(pool.snapshotImagePath(id), { force: true });
   faultPoint('delete-snapshot:after-image');
   if (found) await pool.withLock(() => pool.snapshots.remove(id));
-}
-
-export async function requireSnapshot(pool: ImagePool, id: SnapshotId): Promise<SnapshotRecord> {
-  const s = await pool.snapshots.read(id);
-  if (!s || s.state !== 'ready') throw notFound(`snapshot ${id} does not exist`);
-  return s;
-}
-
-/** Bytes a file really holds on disk (st_blocks × 512): holes cost nothing. */
-export async function allocatedBytes(path: string): Promise<Bytes> {
-  return bytes((await stat(path)).blocks * 512);
 }
