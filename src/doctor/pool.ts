@@ -1,11 +1,11 @@
 // Checks for one --pool: path, ownership (Quarry pool or empty), writability, free space, reflink support.
 import { constants } from 'node:fs';
-import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GiB } from '../domain/bytes.js';
 import { probeReflink } from '../host/copy.js';
 import { filesystemStats } from '../host/statfs.js';
-import { POOL_MARKER } from '../storage/pool-dir.js';
+import { classifyPoolDir, POOL_MARKER, type PoolDirKind } from '../storage/pool-dir.js';
 import { errorText, fail, ok, warn, type CheckResult } from './result.js';
 
 export interface PoolSpec {
@@ -13,23 +13,8 @@ export interface PoolSpec {
   path: string;
 }
 
-export type PoolKind = 'quarry' | 'empty' | 'foreign';
-
 /** Below this much free space the pool gets a warning. */
 export const LOW_SPACE_BYTES = GiB;
-
-const INIT_SUBDIRS = new Set(['volumes', 'snapshots', 'nodes']);
-
-/**
- * What a directory is, from its entries: a Quarry pool (has the marker, or only the empty
- * subdirectories an interrupted init leaves), empty, or someone else's.
- */
-export function classifyPoolEntries(entries: readonly string[], emptySubdirs: ReadonlySet<string> = new Set()): PoolKind {
-  if (entries.length === 0) return 'empty';
-  if (entries.includes(POOL_MARKER)) return 'quarry';
-  if (entries.every((e) => INIT_SUBDIRS.has(e) && emptySubdirs.has(e))) return 'quarry';
-  return 'foreign';
-}
 
 export function humanBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -55,19 +40,6 @@ export function decideReflink(check: string, reflink: boolean): CheckResult {
     : warn(check, 'snapshots will be sparse copies (use XFS with reflink=1 or btrfs)', 'put the pool on XFS made with mkfs.xfs -m reflink=1, or on btrfs');
 }
 
-async function emptyInitSubdirs(path: string, entries: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const e of entries) {
-    if (!INIT_SUBDIRS.has(e)) continue;
-    try {
-      if ((await readdir(join(path, e))).length === 0) out.add(e);
-    } catch {
-      /* not a readable directory: not ours */
-    }
-  }
-  return out;
-}
-
 export async function checkPool(pool: PoolSpec): Promise<CheckResult[]> {
   const label = `pool ${pool.name}`;
   const { path } = pool;
@@ -82,13 +54,12 @@ export async function checkPool(pool: PoolSpec): Promise<CheckResult[]> {
   }
   if (!info.isDirectory()) return [fail(label, `${path} is not a directory`, `pass a directory with --pool ${pool.name}=/path/to/dir`)];
 
-  let entries: string[];
+  let kind: PoolDirKind;
   try {
-    entries = await readdir(path);
+    kind = await classifyPoolDir(path);
   } catch (err) {
     return [fail(label, `cannot list ${path}: ${errorText(err)}`, 'run quarry doctor as root')];
   }
-  const kind = classifyPoolEntries(entries, await emptyInitSubdirs(path, entries));
 
   const space = await filesystemStats(path).then(
     (s) => decideFreeSpace(`${label} free space`, s.availableBytes, s.totalBytes),
@@ -107,7 +78,7 @@ export async function checkPool(pool: PoolSpec): Promise<CheckResult[]> {
     ];
   }
 
-  const what = kind === 'quarry' ? 'a Quarry pool' : 'an empty directory (becomes a pool on first start)';
+  const what = kind === 'empty' ? 'an empty directory (becomes a pool on first start)' : 'a Quarry pool';
   const notWritable = (why: string) =>
     fail(label, `${path} is ${what} but not writable: ${why}`, `make ${path} writable by root (check ro mounts and permissions)`);
   try {

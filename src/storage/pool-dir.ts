@@ -40,9 +40,9 @@ export async function openPoolDir(root: string): Promise<PoolMarker> {
 
 async function openLocked(root: string): Promise<PoolMarker> {
   const dirs = poolSubdirs(root);
-  const entries = await readdir(root);
-  if (entries.length === 0 || (await isInterruptedInit(root, entries))) return initialise(root);
-  if (!entries.includes(POOL_MARKER)) {
+  const kind = await classifyPoolDir(root);
+  if (kind === 'empty' || kind === 'interrupted') return initialise(root);
+  if (kind === 'foreign') {
     throw invalidArgument(
       `pool path ${root} is a non-empty directory that Quarry did not create (no ${POOL_MARKER}); pass an empty directory`,
     );
@@ -52,16 +52,33 @@ async function openLocked(root: string): Promise<PoolMarker> {
   return marker;
 }
 
-/** A crash during initialise leaves only our empty subdirectories, perhaps a temp marker, and no marker. */
-async function isInterruptedInit(root: string, entries: string[]): Promise<boolean> {
-  const subdirs = new Set(['volumes', 'snapshots', 'nodes']);
-  const tempMarker = (e: string) => e.startsWith(`.${POOL_MARKER}.`) && e.endsWith('.tmp');
-  if (!entries.every((e) => subdirs.has(e) || tempMarker(e))) return false;
-  for (const e of entries.filter((x) => subdirs.has(x))) {
-    if ((await readdir(join(root, e))).length > 0) return false;
+/**
+ * What a directory is to Quarry: a pool (it has the marker), empty, the
+ * leftovers of an initialise a crash interrupted (only our empty
+ * subdirectories and perhaps a temp marker), or someone else's.
+ */
+export type PoolDirKind = 'pool' | 'empty' | 'interrupted' | 'foreign';
+
+const SUBDIRS: readonly string[] = ['volumes', 'snapshots', 'nodes'];
+const isTempMarker = (e: string) => e.startsWith(`.${POOL_MARKER}.`) && e.endsWith('.tmp');
+
+/** Pure: the kind, from the directory's entries and which of our subdirectories are empty. */
+export function classifyPoolEntries(entries: readonly string[], emptySubdirs: ReadonlySet<string>): PoolDirKind {
+  if (entries.length === 0) return 'empty';
+  if (entries.includes(POOL_MARKER)) return 'pool';
+  if (entries.every((e) => (SUBDIRS.includes(e) && emptySubdirs.has(e)) || isTempMarker(e))) return 'interrupted';
+  return 'foreign';
+}
+
+/** Reads the directory and classifies it; writes nothing. */
+export async function classifyPoolDir(root: string): Promise<PoolDirKind> {
+  const entries = await readdir(root);
+  const emptySubdirs = new Set<string>();
+  for (const e of entries.filter((x) => SUBDIRS.includes(x))) {
+    const inner = await readdir(join(root, e)).catch(() => undefined);
+    if (inner?.length === 0) emptySubdirs.add(e);
   }
-  for (const e of entries.filter(tempMarker)) await rm(join(root, e), { force: true });
-  return true;
+  return classifyPoolEntries(entries, emptySubdirs);
 }
 
 async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
@@ -76,6 +93,7 @@ async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<
 
 async function initialise(root: string): Promise<PoolMarker> {
   const dirs = poolSubdirs(root);
+  for (const e of (await readdir(root)).filter(isTempMarker)) await rm(join(root, e), { force: true });
   await Promise.all([ensureDir(dirs.volumes), ensureDir(dirs.snapshots), ensureDir(dirs.nodes)]);
   const marker: PoolMarker = { format: POOL_FORMAT, createdBy: 'quarry', createdAt: new Date().toISOString() };
   // The marker goes last: a crash before it leaves only empty subdirectories, which a restart completes.

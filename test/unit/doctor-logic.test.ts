@@ -5,7 +5,8 @@ import { UsageError } from '../../src/cli/config.js';
 import { decideKernelFilesystems } from '../../src/doctor/kernel-fs.js';
 import { containingMount, decideKubelet } from '../../src/doctor/kubelet.js';
 import { decideLoop } from '../../src/doctor/loop.js';
-import { classifyPoolEntries, decideFreeSpace, decideReflink, humanBytes } from '../../src/doctor/pool.js';
+import { decideFreeSpace, decideReflink, humanBytes } from '../../src/doctor/pool.js';
+import { classifyPoolEntries } from '../../src/storage/pool-dir.js';
 import { exitCodeFor, fail, formatJson, formatResult, ok, warn } from '../../src/doctor/result.js';
 import { versionLine } from '../../src/doctor/tools.js';
 import { parseMountInfo } from '../../src/host/mountinfo.js';
@@ -90,11 +91,13 @@ test('kubelet: shared is ok, private or slave FAILs with the fix, missing dir on
 });
 
 test('pool classification: marker, empty, interrupted init, foreign', () => {
-  assert.equal(classifyPoolEntries([]), 'empty');
-  assert.equal(classifyPoolEntries(['quarry-pool.json', 'volumes']), 'quarry');
-  assert.equal(classifyPoolEntries(['volumes', 'nodes'], new Set(['volumes', 'nodes'])), 'quarry');
+  assert.equal(classifyPoolEntries([], new Set()), 'empty');
+  assert.equal(classifyPoolEntries(['quarry-pool.json', 'volumes'], new Set()), 'pool');
+  assert.equal(classifyPoolEntries(['volumes', 'nodes'], new Set(['volumes', 'nodes'])), 'interrupted');
+  assert.equal(classifyPoolEntries(['volumes', '.quarry-pool.json.ab12.tmp'], new Set(['volumes'])), 'interrupted');
   assert.equal(classifyPoolEntries(['volumes'], new Set()), 'foreign', 'a non-empty volumes dir without marker is not ours');
-  assert.equal(classifyPoolEntries(['lost+found']), 'foreign');
+  assert.equal(classifyPoolEntries(['lost+found'], new Set()), 'foreign');
+  assert.equal(classifyPoolEntries(['.other.tmp'], new Set()), 'foreign');
 });
 
 test('reflink and free space decisions', () => {
