@@ -1,6 +1,6 @@
 // Reads /proc/self/mountinfo (no tool): the kernel's own word on what is mounted where.
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
+import { basename, resolve, sep } from 'node:path';
 import { Code, QuarryError } from '../domain/errors.js';
 
 export interface MountInfoEntry {
@@ -98,12 +98,15 @@ export async function mountsUnder(dir: string, entries?: MountInfoEntry[]): Prom
 /**
  * Mounts of a block device, given as a path (/dev/loop3) or "major:minor".
  * Matches major:minor and also the source column: btrfs shows an anonymous device
- * number (0:NN) in mountinfo, so only the source names its device.
+ * number (0:NN) in mountinfo, so only the source names its device. Given a path,
+ * it also matches binds of the device node itself (a published block volume):
+ * those show the /dev filesystem with the node's name as their root.
  */
 export async function mountsOfDevice(device: string, entries?: MountInfoEntry[]): Promise<MountInfoEntry[]> {
   let major: number | undefined;
   let minor: number | undefined;
   const sources = new Set<string>();
+  let nodeRoot: string | undefined;
   const mm = /^(\d+):(\d+)$/.exec(device);
   if (mm) {
     major = Number(mm[1]);
@@ -111,6 +114,7 @@ export async function mountsOfDevice(device: string, entries?: MountInfoEntry[])
   } else {
     sources.add(device);
     sources.add(await canonicalPath(device));
+    nodeRoot = `/${basename(device)}`;
     try {
       const st = await stat(device, { bigint: true });
       if (st.isBlockDevice()) ({ major, minor } = splitDev(st.rdev));
@@ -119,7 +123,7 @@ export async function mountsOfDevice(device: string, entries?: MountInfoEntry[])
     }
   }
   return (entries ?? (await readMountInfo())).filter(
-    (e) => (major !== undefined && e.major === major && e.minor === minor) || sources.has(e.source),
+    (e) => (major !== undefined && e.major === major && e.minor === minor) || sources.has(e.source) || e.root === nodeRoot,
   );
 }
 

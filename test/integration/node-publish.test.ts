@@ -1,4 +1,5 @@
 // NodePublishVolume / NodeUnpublishVolume (and unstage ordering) through real quarry processes.
+import { call } from '../helpers/grpc-client.js';
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { access, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
@@ -208,6 +209,10 @@ test('block: a readonly publication refuses writes', async (t) => {
         await fd.close();
       }
     }, 'a write through a readonly block target must fail');
+    // The target shows the read-only loop device, which is still this volume's.
+    const stats = await call(c.nodeClients.node, 'NodeGetVolumeStats', { volume_id: id, volume_path: target });
+    assert.equal(Number(stats.usage[0]!.total), 64 * MiB);
+    assert.equal(stats.volume_condition?.abnormal, false);
   } finally {
     await unpublish(c, id, target);
     await unstage(c, id, staging);

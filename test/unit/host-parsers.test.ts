@@ -39,6 +39,10 @@ test('mountinfo: helpers over parsed entries', async () => {
   assert.deepEqual((await mountsOfDevice('7:3', e)).map((m) => m.mountId), [100, 101, 102]);
   // btrfs: anonymous dev number in mountinfo, found by source
   assert.deepEqual((await mountsOfDevice('/dev/loop4', e)).map((m) => m.mountId), [103]);
+  // a block publication: the device node bound onto a file shows devtmpfs rooted at the node's name
+  const bind = parseMountInfo('104 25 0:5 /loop9 /pods/blk/dev rw,nosuid - devtmpfs udev rw,size=1k\n');
+  assert.deepEqual((await mountsOfDevice('/dev/loop9', bind)).map((m) => m.mountId), [104]);
+  assert.deepEqual((await mountsOfDevice('/dev/loop8', bind)).map((m) => m.mountId), []);
   assert.deepEqual((await mountsUnder('/pods', e)).map((m) => m.mountId), [101, 102]);
   assert.equal((await mountsUnder('/pod', e)).length, 0);
 });

@@ -1,6 +1,5 @@
-import { basename } from 'node:path';
 import { attachLoop, detachLoop, findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsOfDevice, readMountInfo } from '../../host/mountinfo.js';
+import { mountsOfDevice, readMountInfo, type MountInfoEntry } from '../../host/mountinfo.js';
 import type { ServiceContext } from '../context.js';
 
 /**
@@ -26,25 +25,23 @@ export async function currentLoop(imagePath: string): Promise<string | undefined
   return (loops.find((l) => !l.readOnly) ?? loops[0])?.device;
 }
 
-/** How a bind of any of the image's loop device nodes shows in mountinfo: devtmpfs rooted at the node's name. */
-export async function loopNodeRoots(imagePath: string): Promise<Set<string>> {
-  return new Set((await findLoopsByBackingFile(imagePath)).map((l) => `/${basename(l.device)}`));
+/** Every mount that shows one of the image's loop devices: filesystem mounts and binds of the device nodes. */
+export async function mountsOfImageLoops(imagePath: string): Promise<MountInfoEntry[]> {
+  const entries = await readMountInfo();
+  const out: MountInfoEntry[] = [];
+  for (const l of await findLoopsByBackingFile(imagePath)) out.push(...(await mountsOfDevice(l.device, entries)));
+  return out;
 }
 
 /** Detaches every loop device of the image that nothing has mounted any more. */
 export async function detachUnusedLoops(imagePath: string): Promise<string[]> {
   const kept: string[] = [];
   for (const loop of await findLoopsByBackingFile(imagePath)) {
-    if ((await mountsOfDevice(loop.device)).length > 0 || (await bindsOfDeviceNode(loop.device)).length > 0) {
+    if ((await mountsOfDevice(loop.device)).length > 0) {
       kept.push(loop.device);
       continue;
     }
     await detachLoop(loop.device);
   }
   return kept;
-}
-
-/** A published block volume: its device node bound onto a target file shows as the node's name at root, not by its numbers. */
-async function bindsOfDeviceNode(device: string) {
-  return (await readMountInfo()).filter((m) => m.root === `/${basename(device)}`);
 }

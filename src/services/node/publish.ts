@@ -7,7 +7,7 @@ import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { currentLoop, ensureLoop, loopNodeRoots } from './loop-attachment.js';
+import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
 import { checkRequestPath } from './paths.js';
 
@@ -68,8 +68,8 @@ async function stagedMount(vol: FoundVolume, stagingPath: string): Promise<Sourc
 async function stagedDevice(vol: FoundVolume): Promise<Source> {
   const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
   if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; call NodeStageVolume first`);
-  const roots = await loopNodeRoots(vol.pool.volumeImagePath(vol.id));
-  return { path: device, shownBy: (t) => roots.has(t.root) };
+  const shown = new Set((await mountsOfImageLoops(vol.pool.volumeImagePath(vol.id))).map((m) => m.mountId));
+  return { path: device, shownBy: (t) => shown.has(t.mountId) };
 }
 
 /** Same target, same volume and same read-only flag: done already. Anything else: ALREADY_EXISTS. */

@@ -1,9 +1,8 @@
 import { access, constants, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { notFound } from '../../domain/errors.js';
 import { deviceSizeBytes } from '../../host/blockdev.js';
 import { findLoopsByBackingFile } from '../../host/losetup.js';
-import { splitDev, topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
+import { mountsOfDevice, topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { filesystemStats } from '../../host/statfs.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
@@ -20,15 +19,16 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   const mounted = await topMountAt(volumePath);
   // Deleted backing files count too: the image vanishing is a condition to report, not a reason for NOT_FOUND.
   // A renamed-away image no longer names its loop device; the one recorded at stage still does.
-  const device = (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id)))[0]?.device ?? recordedDevice(ctx, vol);
-  const ours = mounted !== undefined && device !== undefined && (await showsDevice(mounted, device, info.isDirectory()));
-  if (!ours) {
+  const loops = (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id))).map((l) => l.device);
+  const candidates = loops.length > 0 ? loops : [recordedDevice(ctx, vol)].filter((d): d is string => Boolean(d));
+  const device = mounted && (await deviceShownBy(candidates, mounted));
+  if (!device) {
     if (mounted || !isRecordedPath(vol, volumePath)) throw notFound(`${volumePath} holds no Quarry volume ${vol.id}`);
     return { usage: [], volume_condition: { abnormal: true, message: `volume ${vol.id} is no longer mounted at ${volumePath}` } };
   }
   const volume_condition = await imageCondition(vol);
   if (!info.isDirectory()) {
-    const total = await deviceSizeBytes(device!);
+    const total = await deviceSizeBytes(device);
     return { usage: [{ unit: 'BYTES' as const, total, available: 0, used: 0 }], volume_condition };
   }
   const fs = await filesystemStats(volumePath);
@@ -41,17 +41,15 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   };
 }
 
-/** A filesystem mount shows the loop device's numbers; a block bind shows devtmpfs rooted at the node. */
-async function showsDevice(m: MountInfoEntry, device: string, isDirectory: boolean): Promise<boolean> {
-  if (!isDirectory) return m.root === `/${basename(device)}`;
-  // btrfs shows an anonymous device number; only the source names its device.
-  if (m.source === device) return true;
-  const { major, minor } = splitDev((await stat(device, { bigint: true })).rdev);
-  return m.major === major && m.minor === minor;
-}
 
 function recordedDevice(ctx: ServiceContext, vol: FoundVolume): string | undefined {
   return vol.record.staging.find((s) => s.nodeId === ctx.nodeId && s.device)?.device;
+}
+
+/** Which of the volume's loop devices (the writable one, or a read-only one for a read-only block publication) a mount shows. */
+async function deviceShownBy(devices: string[], m: MountInfoEntry): Promise<string | undefined> {
+  for (const d of devices) if ((await mountsOfDevice(d, [m])).length > 0) return d;
+  return undefined;
 }
 
 function isRecordedPath(vol: FoundVolume, path: string): boolean {
