@@ -1,7 +1,7 @@
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
-import { resourceExhausted } from '../domain/errors.js';
+import { Code, QuarryError, resourceExhausted } from '../domain/errors.js';
 import { preallocate } from '../host/fallocate.js';
 import { syncDir } from './durable-file.js';
 
@@ -60,4 +60,11 @@ export async function imageSize(path: string): Promise<Bytes | undefined> {
 
 export function noSpace(what: string) {
   return resourceExhausted(`the pool has no space left for ${what}; free space in the pool or use another pool`);
+}
+
+export function isNoSpace(err: unknown): boolean {
+  return (
+    (err as NodeJS.ErrnoException)?.code === 'ENOSPC' ||
+    (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)
+  );
 }

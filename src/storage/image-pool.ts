@@ -6,7 +6,8 @@ import type { VolumeId } from '../domain/ids.js';
 import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
-import { createImage, growImage, imageSize, noSpace, publishImage } from './image-file.js';
+import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
+import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { PoolLock } from './pool-lock.js';
 import { RecordStore } from './record-store.js';
@@ -222,39 +223,14 @@ export class ImagePool {
    * files are ever removed.
    */
   async deleteVolume(id: VolumeId): Promise<void> {
-    const found = await this.withLock(async () => {
-      const v = await this.volumes.read(id);
-      if (!v) return false;
-      if (v.staging.length > 0 || v.publications.length > 0 || v.attachments.length > 0) {
-        throw failedPrecondition(
-          `volume ${id} is still in use (${describeUse(v)}); unpublish and unstage it before deleting`,
-        );
-      }
-      if (v.state !== 'deleting' && !(await this.markDeleting(v))) return false;
-      return true;
+    await removeObject(this, this.volumes, id, [this.partialImagePath(id), this.volumeImagePath(id)], {
+      faultPrefix: 'delete-volume',
+      refuse: (v) => {
+        if (v.staging.length > 0 || v.publications.length > 0 || v.attachments.length > 0) {
+          throw failedPrecondition(`volume ${id} is still in use (${describeUse(v)}); unpublish and unstage it before deleting`);
+        }
+      },
     });
-    faultPoint('delete-volume:after-mark');
-    await rm(this.partialImagePath(id), { force: true });
-    await rm(this.volumeImagePath(id), { force: true });
-    faultPoint('delete-volume:after-image');
-    if (found) await this.withLock(() => this.volumes.remove(id));
-  }
-
-  /**
-   * Records the intent to delete. A full pool has no block for the new record, and deleting is
-   * how space is freed, so the files go at once, image first: a crash in between leaves a
-   * record without image that a retried delete removes. False when already removed.
-   */
-  private async markDeleting(v: VolumeRecord): Promise<boolean> {
-    try {
-      await this.volumes.write({ ...v, state: 'deleting' });
-      return true;
-    } catch (err) {
-      if (!isNoSpace(err)) throw err;
-      await rm(this.volumeImagePath(v.id), { force: true });
-      await this.volumes.remove(v.id);
-      return false;
-    }
   }
 
   /**
@@ -294,9 +270,3 @@ function describeUse(v: VolumeRecord): string {
   return parts.join(', ');
 }
 
-function isNoSpace(err: unknown): boolean {
-  return (
-    (err as NodeJS.ErrnoException)?.code === 'ENOSPC' ||
-    (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)
-  );
-}

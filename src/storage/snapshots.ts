@@ -7,6 +7,7 @@ import { freeze, thaw } from '../host/fsfreeze.js';
 import { syncDir } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
 import { noSpace } from './image-file.js';
+import { removeObject } from './object-removal.js';
 import type { ImagePool } from './image-pool.js';
 import { RECORD_FORMAT, type SnapshotRecord } from './records.js';
 
@@ -103,15 +104,7 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
  * snapshot's own files are removed: volumes restored from it own their images.
  */
 export async function deleteSnapshot(pool: ImagePool, id: SnapshotId): Promise<void> {
-  const found = await pool.withLock(async () => {
-    const s = await pool.snapshots.read(id);
-    if (!s) return false;
-    if (s.state !== 'deleting') await pool.snapshots.write({ ...s, state: 'deleting' });
-    return true;
+  await removeObject(pool, pool.snapshots, id, [pool.snapshotPartialImagePath(id), pool.snapshotImagePath(id)], {
+    faultPrefix: 'delete-snapshot',
   });
-  faultPoint('delete-snapshot:after-mark');
-  await rm(pool.snapshotPartialImagePath(id), { force: true });
-  await rm(pool.snapshotImagePath(id), { force: true });
-  faultPoint('delete-snapshot:after-image');
-  if (found) await pool.withLock(() => pool.snapshots.remove(id));
 }

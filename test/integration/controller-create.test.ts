@@ -220,6 +220,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', path] });
       const thick = { volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB }, parameters: { provisioning: 'thick' } };
       const keep = (await call(q.clients.controller, 'CreateVolume', { name: 'before-full', ...thick } as any)).volume!;
+      const snap = (await call(q.clients.controller, 'CreateSnapshot', { name: 'before-full-snap', source_volume_id: keep.volume_id } as any)).snapshot!;
       await fillUp(fs.mountPath);
       await rejectsWithCode(
         call(q.clients.controller, 'CreateVolume', { name: 'on-full', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any),
@@ -228,7 +229,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       );
       assert.deepEqual((await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')).sort(), [`${keep.volume_id}.img`, `${keep.volume_id}.json`]);
       await call(q.clients.identity, 'Probe', {});
-      // Deleting is how an admin frees a full pool, so it must work on one.
+      // Deleting is how an admin frees a full pool, so it must work on one: for snapshots and volumes alike.
+      await call(q.clients.controller, 'DeleteSnapshot', { snapshot_id: snap.snapshot_id } as any);
+      assert.deepEqual((await readdir(join(path, 'snapshots'))).filter((f) => !f.startsWith('.')), []);
       await call(q.clients.controller, 'DeleteVolume', { volume_id: keep.volume_id } as any);
       assert.deepEqual((await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')), []);
     });
