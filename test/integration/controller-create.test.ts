@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
 import { preallocate } from '../../src/host/fallocate.js';
-import { DEFAULT_VOLUME_SIZE } from '../../src/services/controller/capacity-range.js';
+import { DEFAULT_VOLUME_SIZE } from '../../src/services/capacity-range.js';
 import { call } from '../helpers/grpc-client.js';
 import { makeTempDir, onCleanup } from '../helpers/scratch.js';
 import { rejectsWithCode, scratchPoolDir, startQuarry, type QuarryProcess } from '../helpers/quarry-process.js';

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { GiB, MiB } from '../../src/domain/bytes.js';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import { decodeCapabilities, decodeCapability } from '../../src/services/capabilities.js';
-import { DEFAULT_VOLUME_SIZE, sizeForRange, sizeSatisfies } from '../../src/services/controller/capacity-range.js';
+import { DEFAULT_VOLUME_SIZE, sizeForRange, sizeSatisfies } from '../../src/services/capacity-range.js';
 import { decodePageToken, encodePageToken, paginate } from '../../src/services/controller/page-token.js';
 import { parseVolumeParameters } from '../../src/services/controller/parameters.js';
 

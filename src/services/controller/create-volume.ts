@@ -6,7 +6,7 @@ import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
-import { sizeForRange, sizeSatisfies, type WireCapacityRange } from './capacity-range.js';
+import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
 import { PARAM_FSTYPE, parseVolumeParameters, type VolumeParameters } from './parameters.js';
 import { volumeResponse } from './volume-response.js';
 

@@ -2,7 +2,7 @@ import { invalidArgument, outOfRange } from '../../domain/errors.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume } from '../lookup.js';
-import { sizeForRange, sizeSatisfies, type WireCapacityRange } from './capacity-range.js';
+import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
 
 export interface ControllerExpandWire {
   volume_id?: string;

@@ -1,4 +1,4 @@
-import { SIZE_UNIT } from './capacity-range.js';
+import { SIZE_UNIT } from '../capacity-range.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { parseVolumeParameters } from './parameters.js';
 

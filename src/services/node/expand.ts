@@ -3,7 +3,7 @@ import { failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { findLoopsByBackingFile, refreshLoopCapacity } from '../../host/losetup.js';
 import { topMountAt } from '../../host/mountinfo.js';
 import { growFilesystem } from '../../host/resize.js';
-import { sizeForRange, type WireCapacityRange } from '../controller/capacity-range.js';
+import { sizeForRange, type WireCapacityRange } from '../capacity-range.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { currentLoop } from './loop-attachment.js';

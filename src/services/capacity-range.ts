@@ -1,5 +1,5 @@
-import { bytes, GiB, MiB, roundUpTo, type Bytes } from '../../domain/bytes.js';
-import { invalidArgument, outOfRange } from '../../domain/errors.js';
+import { bytes, GiB, MiB, roundUpTo, type Bytes } from '../domain/bytes.js';
+import { invalidArgument, outOfRange } from '../domain/errors.js';
 
 /** Size of a volume created with no capacity_range. */
 export const DEFAULT_VOLUME_SIZE = bytes(1 * GiB);
