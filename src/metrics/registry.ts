@@ -2,10 +2,10 @@
  * Quarry's Prometheus metrics: RPC counts and latencies fed by the server's onRpc hook, pool
  * gauges read from the pools at scrape time, and the process's default metrics.
  */
-import { status } from '@grpc/grpc-js';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { PoolSet } from '../storage/pool-set.js';
+import { codeName } from '../wire/errors.js';
 import type { RpcRecord } from '../wire/rpc-log.js';
 import { registerPoolGauges } from './pool-collector.js';
 
@@ -18,11 +18,6 @@ export interface QuarryMetrics {
   registry: Registry;
   /** The startCsiServer onRpc hook. */
   onRpc(rec: RpcRecord): void;
-}
-
-/** `NOT_FOUND` for 5: the name a reader of a dashboard knows. */
-export function codeName(code: number): string {
-  return status[code] ?? String(code);
 }
 
 export function createMetrics(pools: PoolSet, logger: Logger): QuarryMetrics {
