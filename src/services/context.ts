@@ -17,7 +17,7 @@ export interface ServiceContext {
   pools: PoolSet;
   logger: Logger;
   maxVolumesPerNode: number;
-  /** Serialises requests for one name, volume or path (spec §4.5). */
+  /** Serialises requests for one name, volume or path (design: Pool lock and concurrency). */
   locks: KeyedMutex;
 }
 

@@ -22,7 +22,7 @@ export interface PoolOptions {
 export type NewVolume = Omit<VolumeRecord, 'format' | 'kind' | 'state' | 'pool' | 'createdAt' | 'staging' | 'publications' | 'attachments'>;
 
 /**
- * A directory of sparse images with one record per object (spec §1). Every
+ * A directory of sparse images with one record per object (design: Records). Every
  * record change happens under the pool lock; long work (allocating, copying)
  * happens outside it, bracketed by records that make a retry finish the job.
  */

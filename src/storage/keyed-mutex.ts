@@ -2,7 +2,7 @@ import { deadlineExceeded } from '../domain/errors.js';
 
 /**
  * Serialises work per key inside one process. Callers wait their turn up to a
- * bound instead of being rejected (spec §4.5); different keys run in parallel.
+ * bound instead of being rejected (design: Pool lock and concurrency); different keys run in parallel.
  */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
