@@ -13,6 +13,7 @@ import { unimplemented } from '../domain/errors.js';
 import { toServiceError } from './errors.js';
 import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './proto.js';
 import { redact, scrubber, secretValues } from './redact.js';
+import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
 import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
 import type {
   CallContext,
@@ -195,7 +196,10 @@ function unaryCall(
       return;
     }
     Promise.resolve()
-      .then(() => handler(request, ctx))
+      .then(() => {
+        checkRequestBounds(info.requestType, request);
+        return handler(request, ctx);
+      })
       .then(
         (response) => finish(undefined, response),
         (err: unknown) => finish(err === undefined ? new Error('handler rejected without a reason') : err),
@@ -246,7 +250,8 @@ export async function startCsiServer(opts: StartCsiServerOptions): Promise<CsiSe
   if (!services?.Identity) throw new Error('the Identity service is required by CSI');
   const proto = opts.proto ?? csiProto();
 
-  const server = new grpc.Server();
+  // grpc-js refuses a larger message (RESOURCE_EXHAUSTED) from its length prefix, before decoding it.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   const offered: string[] = [];
   for (const [service, handlers] of Object.entries(services)) {
     if (!handlers) continue;
