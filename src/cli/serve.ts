@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
-import { recoverInterrupted } from '../storage/recovery.js';
+import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
 import { controllerService } from '../services/controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
@@ -40,10 +40,24 @@ export async function serve(config: QuarryConfig): Promise<void> {
     throw err;
   });
   installSignalHandlers(metricsServer ? [server, metricsServer] : server, logger, SHUTDOWN_GRACE_MS);
+  // In the background: the sweep needs the pool lock, which another process may hold for a while.
+  void sweepPools(ctx, logger);
   logger.info(
     { endpoint: config.endpoint, driver: ctx.driverName, version: ctx.version, mode: ctx.mode, nodeId: ctx.nodeId },
     `quarry ${config.role} serving`,
   );
+}
+
+/** Every role: temporary record files left by a process killed mid-write are removed. Never throws. */
+async function sweepPools(ctx: ServiceContext, logger: Logger): Promise<void> {
+  for (const pool of ctx.pools.pools.values()) {
+    try {
+      const removed = await sweepTempRecords(pool);
+      logger.info({ pool: pool.name, removed }, 'temporary record files left by interrupted writes swept');
+    } catch (err) {
+      logger.error({ pool: pool.name, err: (err as Error).message }, 'could not sweep temporary record files; the next start tries again');
+    }
+  }
 }
 
 /** Finishes what a crash interrupted before any request can race with it. */
