@@ -24,6 +24,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (servesNode) await registerNode(ctx);
   if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
+  if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
   const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
   const server = await startCsiServer({
     endpoint: config.endpoint,
@@ -35,6 +36,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
       ...(servesNode ? { Node: nodeService(ctx) } : {}),
     },
     onRpc: metrics?.onRpc,
+    onRpcStart: metrics?.onRpcStart,
   }).catch(async (err: unknown) => {
     await metricsServer?.close(); // an open HTTP port would keep the failed process alive
     throw err;
