@@ -1,4 +1,4 @@
-import { execa, ExecaError } from 'execa';
+import { execa, ExecaError, type Options } from 'execa';
 import { Code, QuarryError } from '../domain/errors.js';
 
 /** Default bound for one host command; callers pass a longer one for slow tools (mkfs on big devices, cp). */
@@ -9,6 +9,11 @@ export interface RunOptions {
   /** Exit codes that are answers, not failures (blkid exits 2 for "nothing found"). */
   okExitCodes?: number[];
   input?: string;
+  /**
+   * A descriptor of this process the tool receives as its fd 3: it then acts on our open file
+   * description (flock(1) locks it for us).
+   */
+  shareFd?: number;
 }
 
 export interface RunResult {
@@ -30,6 +35,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
       stripFinalNewline: true,
       input: opts.input,
       env: { LC_ALL: 'C' },
+      // execa's types list only small literal descriptors; at run time it passes any number through.
+      ...(opts.shareFd === undefined ? {} : { stdio: ['pipe', 'pipe', 'pipe', opts.shareFd] as unknown as Options['stdio'] }),
     });
     if (r.failed && r.exitCode === undefined) throw r;
     const exitCode = r.exitCode ?? -1;
@@ -66,7 +73,7 @@ export class HostCommandError extends QuarryError {
 const PACKAGES: Record<string, string> = {
   'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', dumpe2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
   'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', losetup: 'util-linux', blkid: 'util-linux',
-  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux',
+  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux', flock: 'util-linux',
 };
 
 function packageFor(tool: string): string {
