@@ -492,6 +492,10 @@ function checkRendering(file: string, mode: Mode): void {
     assert.deepEqual(spec.volumeLifecycleModes, ['Persistent']);
   });
 
+  test('CSIDriver: seLinuxMount, so SELinux nodes mount with -o context= instead of relabelling', () => {
+    assert.equal(driver.spec.seLinuxMount, true);
+  });
+
   test('referenced ServiceAccounts exist; bindings point at existing subjects and roles', () => {
     const sas = new Set(ofKind(objs, 'ServiceAccount').map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
     const perWorkload = new Set<string>();
