@@ -16,6 +16,22 @@ export interface RunOptions {
   shareFd?: number;
 }
 
+/** How one host-tool run ended: `failed` is an exit code that is not an answer. */
+export type HostToolOutcome = 'ok' | 'failed' | 'timeout' | 'missing' | 'error';
+
+/**
+ * Told of every host-tool run. The host layer knows no metrics: whoever counts (the metrics
+ * registry) installs an observer; none by default. An observer must not throw.
+ */
+export type HostToolObserver = (tool: string, outcome: HostToolOutcome, seconds: number) => void;
+
+let observer: HostToolObserver | undefined;
+
+/** Installs the observer (undefined removes it). */
+export function setHostToolObserver(next: HostToolObserver | undefined): void {
+  observer = next;
+}
+
 export interface RunResult {
   stdout: string;
   stderr: string;
@@ -27,6 +43,28 @@ export interface RunResult {
  * A missing tool becomes FAILED_PRECONDITION naming the package to install.
  */
 export async function run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = process.hrtime.bigint();
+  let outcome: HostToolOutcome = 'error';
+  try {
+    const result = await runUnobserved(tool, args, opts);
+    outcome = 'ok';
+    return result;
+  } catch (err) {
+    outcome = outcomeOf(err);
+    throw err;
+  } finally {
+    observer?.(tool, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+function outcomeOf(err: unknown): HostToolOutcome {
+  if (err instanceof HostCommandError) return 'failed';
+  if (err instanceof QuarryError && err.code === Code.DEADLINE_EXCEEDED) return 'timeout';
+  if (err instanceof QuarryError && err.code === Code.FAILED_PRECONDITION) return 'missing';
+  return 'error';
+}
+
+async function runUnobserved(tool: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const ok = new Set([0, ...(opts.okExitCodes ?? [])]);
   try {
     const r = await execa(tool, [...args], {
