@@ -686,3 +686,23 @@ describe('example manifests', () => {
     for (const p of pvcs) assert.ok(scNames.has(p.spec.storageClassName), `${p.metadata.name}: storage class`);
   });
 });
+
+describe('Grafana dashboard', () => {
+  const dash = JSON.parse(readFileSync(path.join(ROOT, 'deploy', 'grafana', 'quarry-dashboard.json'), 'utf8')) as Obj;
+  // The families Quarry exports (test/integration/metrics-families.test.ts scrapes them) and the sidecars' own.
+  const KNOWN = [
+    'grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'csi_sidecar_operations_seconds_bucket',
+    'csi_sidecar_operations_seconds_count', 'quarry_pool_capacity_bytes', 'quarry_pool_promised_bytes', 'quarry_pool_used_bytes',
+    'quarry_pool_available_bytes', 'quarry_host_tool_duration_seconds_bucket', 'quarry_host_tool_failures_total',
+    'quarry_build_info', 'process_resident_memory_bytes',
+  ];
+  test('every panel queries only metrics that exist', () => {
+    const exprs = (dash.panels as Obj[]).flatMap((p) => (p.targets as Obj[]).map((t) => String(t.expr)));
+    assert.ok(exprs.length >= 8);
+    for (const e of exprs) {
+      const names = [...e.matchAll(/([a-z_:][a-z0-9_:]*)\{/g)].map((m) => m[1]!).filter((n) => !['by', 'rate'].includes(n));
+      assert.ok(names.length > 0, e);
+      for (const n of names) assert.ok(KNOWN.includes(n), `${n} in ${e}`);
+    }
+  });
+});
