@@ -11,6 +11,7 @@ import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import { startMetricsServer } from '../metrics/http.js';
 import { createMetrics } from '../metrics/registry.js';
+import { setHostToolObserver } from '../host/exec.js';
 import type { QuarryConfig } from './config.js';
 
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -25,6 +26,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
   if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
+  setHostToolObserver(metrics?.onHostTool);
   const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
   const server = await startCsiServer({
     endpoint: config.endpoint,
