@@ -26,7 +26,7 @@ import { waitForHostTool } from './lib/busy-kill.js';
 const ROUNDS = Number(process.env.QUARRY_CHAOS_ROUNDS ?? 12);
 const MAX_ATTEMPTS = 6;
 const MAX_VOLUMES = 14;
-const MAX_SNAPSHOTS = 8;
+const MAX_SNAPSHOTS = 16;
 /** ext4 grows online only with CAP_SYS_RESOURCE (resize2fs gets EPERM without it); block volumes grow anywhere. */
 const EXT4_GROWS = hasCapability(CAP_SYS_RESOURCE);
 const SIZE: Record<'ext4' | 'block', number> = { ext4: 64 * MiB, block: 32 * MiB };
@@ -96,7 +96,9 @@ class World {
         const name = this.nextName(`v-${k}`);
         ops.push({ label: `CreateVolume ${name}`, role: 'controller', attempt: async () => this.add(name, await csi.createVolume(c, name, k, SIZE[k]), k, SIZE[k]) });
       } else if (kind === 'snapshot' && this.snaps.length < MAX_SNAPSHOTS && vols.length) {
-        const v = this.rng.pick(vols);
+        // Mostly of staged filesystems: those the controller freezes for the copy (design: Freeze).
+        const staged = vols.filter((x) => x.staged && x.kind === 'ext4');
+        const v = this.rng.pick(staged.length && this.rng.chance(0.75) ? staged : vols);
         busy.add(v.id);
         const name = this.nextName('snap');
         const size = v.size;
