@@ -80,6 +80,7 @@ export async function buildContext(config: QuarryConfig, logger: Logger): Promis
   for (const spec of config.pools) {
     const pool = await ImagePool.open(spec.name, spec.path, {
       overprovisioning: config.overprovisioning,
+      lowSpaceFraction: config.lowSpacePercent / 100,
       onCorruptRecord: (path, err) => logger.error({ path, err: err.message }, 'skipping corrupt metadata record'),
     });
     logger.info(

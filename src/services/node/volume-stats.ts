@@ -26,7 +26,7 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
     if (mounted || !isRecordedPath(vol, volumePath)) throw notFound(`${volumePath} holds no Quarry volume ${vol.id}`);
     return { usage: [], volume_condition: { abnormal: true, message: `volume ${vol.id} is no longer mounted at ${volumePath}` } };
   }
-  const volume_condition = await imageCondition(vol);
+  const volume_condition = (await imageCondition(vol)) ?? (await spaceCondition(vol));
   if (!info.isDirectory()) {
     const total = await deviceSizeBytes(device);
     return { usage: [{ unit: 'BYTES' as const, total, available: 0, used: 0 }], volume_condition };
@@ -62,5 +62,11 @@ async function imageCondition(vol: FoundVolume) {
   } catch (err) {
     return { abnormal: true, message: `the backing image is missing or unreadable: ${(err as Error).message}` };
   }
-  return { abnormal: false, message: 'volume is healthy' };
+  return undefined;
+}
+
+/** A thin volume turns abnormal before its pool runs out of space for it (design: Capacity). */
+async function spaceCondition(vol: FoundVolume) {
+  const why = vol.record.provisioning === 'thin' ? await vol.pool.spaceCondition() : undefined;
+  return why ? { abnormal: true, message: why } : { abnormal: false, message: 'volume is healthy' };
 }
