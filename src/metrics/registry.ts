@@ -62,6 +62,8 @@ export function createMetrics(pools: PoolSet, logger: Logger): QuarryMetrics {
     help: 'Time a request waited for its volume, name or path, by method and outcome (acquired, aborted: conflicting request refused at once, cancelled: caller gone, timeout).',
     labelNames: ['method', 'outcome'] as const,
     buckets: LOCK_WAIT_SECONDS_BUCKETS,
+    registers: [registry],
+  });
   // The go-grpc-prometheus / grpc-ecosystem names, so that stock gRPC dashboards and alerts
   // work. quarry_rpc_* above carry the same data and are deprecated (see CHANGELOG.md).
   const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'] as const;
