@@ -59,7 +59,9 @@ export function createMetrics(pools: PoolSet, logger: Logger): QuarryMetrics {
   });
   const lockWait = new Histogram({
     name: `${METRIC_PREFIX}request_lock_wait_seconds`,
-    help: 'Time a request waited for its volume, name or path, by method and outcome (acquired, aborted: conflicting request refused at once, cancelled: caller gone, timeout).',
+    help:
+      'Time a request waited for its volume, name or path, by method and outcome ' +
+      '(acquired; aborted: a conflicting request refused at once; cancelled: its caller had gone; timeout).',
     labelNames: ['method', 'outcome'] as const,
     buckets: LOCK_WAIT_SECONDS_BUCKETS,
     registers: [registry],

@@ -159,7 +159,8 @@ export function parseRecord<R extends PoolRecord>(kind: R['kind'], id: string, p
   }
   if (format > RECORD_FORMAT) {
     throw failedPrecondition(
-      `metadata record ${path} has format ${format}, written by a newer Quarry; this one reads formats up to ${RECORD_FORMAT}: upgrade quarry on this host`,
+      `metadata record ${path} has format ${format}, written by a newer Quarry; ` +
+        `this one reads formats up to ${RECORD_FORMAT}: upgrade quarry on this host`,
     );
   }
   for (let f = format; f < RECORD_FORMAT; f++) {

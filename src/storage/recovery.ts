@@ -2,6 +2,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { syncDir, tempFileTarget } from './durable-file.js';
+import { poolSubdirs } from './pool-dir.js';
 import type { ImagePool } from './image-pool.js';
 import type { PoolRecord } from './records.js';
 import { deleteSnapshot } from './snapshots.js';
@@ -43,21 +44,35 @@ export async function recoverInterrupted(pool: ImagePool, now = Date.now(), aban
   return done;
 }
 
+/** Node registrations are written without the pool lock: only a temp file this old is surely abandoned. */
+export const NODE_TEMP_MIN_AGE_MS = 5 * 60_000;
+
 /**
  * Removes the temporary record files a process killed mid-write left behind (design: Recovery).
  * Only our own pattern (`.<id>.json.<hex>.tmp`), only regular files, only in the pool's record
- * directories, and under the pool lock: every record write happens under it, so no temporary
- * file found then belongs to a write still in progress. Returns the paths removed.
+ * directories, and under the pool lock: every volume and snapshot record write happens under
+ * it, so no temporary file found then belongs to a write still in progress. Node registrations
+ * are not written under it, so their temporary files must also be old. Returns the paths removed.
  */
-export async function sweepTempRecords(pool: ImagePool): Promise<string[]> {
+export async function sweepTempRecords(pool: ImagePool, now = Date.now()): Promise<string[]> {
   return pool.withLock(async () => {
     const removed: string[] = [];
-    for (const dir of [pool.volumes.dir, pool.snapshots.dir]) {
+    const dirs: Array<[string, number]> = [
+      [pool.volumes.dir, 0],
+      [pool.snapshots.dir, 0],
+      [poolSubdirs(pool.root).nodes, NODE_TEMP_MIN_AGE_MS],
+    ];
+    for (const [dir, minAgeMs] of dirs) {
       const before = removed.length;
-      for (const name of await readdir(dir)) {
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      for (const name of names) {
         if (!tempFileTarget(name)?.endsWith('.json')) continue;
         const path = join(dir, name);
-        if (!(await lstat(path)).isFile()) continue;
+        const st = await lstat(path);
+        if (!st.isFile() || now - st.mtimeMs < minAgeMs) continue;
         await rm(path);
         removed.push(path);
       }

@@ -72,7 +72,9 @@ function checkMap(where: string, map: Obj, sub: protobuf.Type | undefined, depth
     if (typeof v === 'string') total += bytesOf(v);
     else if (sub) checkMessage(sub, v, `${where}[${JSON.stringify(k.slice(0, 32))}].`, depth + 1);
     if (total > MAX_MAP_BYTES) {
-      throw invalidArgument(`${where} holds more than ${MAX_MAP_BYTES} bytes of keys and values; CSI allows at most ${MAX_MAP_BYTES} bytes in a map`);
+      throw invalidArgument(
+        `${where} holds more than ${MAX_MAP_BYTES} bytes of keys and values; CSI allows at most ${MAX_MAP_BYTES} bytes in a map`,
+      );
     }
   }
 }

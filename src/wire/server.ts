@@ -147,7 +147,12 @@ function elapsedMs(start: bigint): number {
 }
 
 /** Wraps one service-layer handler (or none) as a grpc-js unary handler. Never throws, never rejects. */
-function unaryCall(info: MethodInfo, handler: AnyHandler | undefined, logger: Logger, hooks: Hooks): grpc.handleUnaryCall<unknown, unknown> {
+function unaryCall(
+  info: MethodInfo,
+  handler: AnyHandler | undefined,
+  logger: Logger,
+  hooks: Hooks,
+): grpc.handleUnaryCall<unknown, unknown> {
   const fullMethod = `${info.service}.${info.method}`;
   const { onRpc, onRpcStart } = hooks;
   return (call, callback) => {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
@@ -46,12 +46,21 @@ test('bad records: each fails alone with its file and field; listings, capacity 
   const leftover = [`.${good.volume_id}.json.0123456789ab.tmp`, `.${noLists.volume_id}.json.a1b2c3d4e5f6.tmp`];
   const foreign = ['notes.tmp', '.hidden.tmp', `.${good.volume_id}.json.XYZ.tmp`];
   for (const name of [...leftover, ...foreign]) await writeFile(join(volumes, name), '{"torn":');
+  // Node registrations are written without the pool lock: only an old temp file there is abandoned.
+  const nodes = join(pool, 'nodes');
+  await mkdir(nodes, { recursive: true });
+  const oldNodeTemp = '.node-a.json.00112233aabb.tmp';
+  const freshNodeTemp = '.node-b.json.44556677ccdd.tmp';
+  for (const name of [oldNodeTemp, freshNodeTemp]) await writeFile(join(nodes, name), '{');
+  const longAgo = new Date(Date.now() - 60 * 60_000);
+  await utimes(join(nodes, oldNodeTemp), longAgo, longAgo);
 
   q = await startQuarry(t, { role: 'controller', dir: sock, args });
   await q.waitForOutput(/temporary record files left by interrupted writes swept/);
   const present = await readdir(volumes);
   for (const name of leftover) assert.ok(!present.includes(name), `${name} was not swept`);
   for (const name of foreign) assert.ok(present.includes(name), `${name} is not ours but was removed`);
+  assert.deepEqual((await readdir(nodes)).filter((n) => n.endsWith('.tmp')), [freshNodeTemp], 'old node temp swept, fresh one kept');
 
   const listed = (await call(q.clients.controller, 'ListVolumes', {} as any)).entries.map((e) => e.volume!.volume_id);
   assert.deepEqual(listed, [good.volume_id]);
