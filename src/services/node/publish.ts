@@ -7,6 +7,7 @@ import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
 import { checkRequestPath } from './paths.js';
@@ -29,6 +30,8 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
   const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     checkSingleWriter(vol, cap, targetPath);
     const source = cap.accessType === 'block' ? await stagedDevice(vol) : await stagedMount(vol, stagingPath);
     const existing = await topMountAt(targetPath).catch(() => undefined);

@@ -1,6 +1,7 @@
 import { unmount } from '../../host/mount.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { checkRequestPath } from './paths.js';
@@ -15,6 +16,8 @@ export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: 
   const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     await unmount(stagingPath);
     const busy = await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
     if (busy.length > 0) {
