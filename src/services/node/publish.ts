@@ -10,6 +10,7 @@ import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
+import { checkPublishGrant } from './shared-attachment.js';
 import { checkRequestPath } from './paths.js';
 
 export interface PublishWire {
@@ -18,6 +19,7 @@ export interface PublishWire {
   target_path?: string;
   volume_capability?: WireVolumeCapability | null;
   readonly?: boolean;
+  publish_context?: Record<string, string>;
 }
 
 /** Bind the staged filesystem (or the loop device, for block) at the target path. */
@@ -32,6 +34,7 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
+    checkPublishGrant(ctx, vol.record, req.publish_context);
     checkSingleWriter(vol, cap, targetPath);
     const source = cap.accessType === 'block' ? await stagedDevice(vol) : await stagedMount(vol, stagingPath);
     const existing = await topMountAt(targetPath).catch(() => undefined);
