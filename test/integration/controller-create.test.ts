@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, stat, statfs, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
+import { FS_MINIMUM_BYTES } from '../../src/services/controller/fs-minimum.js';
 import { preallocate } from '../../src/host/fallocate.js';
 import { DEFAULT_VOLUME_SIZE } from '../../src/services/capacity-range.js';
 import { call } from '../helpers/grpc-client.js';
@@ -107,8 +108,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     });
 
     test('parameters: fstype, provisioning and the PVC/PV names are kept in the record', async () => {
-      for (const fs of ['xfs', 'btrfs', 'ext4']) {
-        const v = (await create(`fs-${fs}`, { capacity_range: { required_bytes: MiB }, parameters: { 'csi.storage.k8s.io/fstype': fs } })).volume!;
+      // Each at its filesystem's smallest size (a smaller one could never be staged).
+      for (const fs of ['xfs', 'btrfs', 'ext4'] as const) {
+        const v = (await create(`fs-${fs}`, { capacity_range: { required_bytes: FS_MINIMUM_BYTES[fs] }, parameters: { 'csi.storage.k8s.io/fstype': fs } })).volume!;
         assert.equal((await record(v.volume_id)).fsType, fs);
       }
       const dflt = (await create('fs-default', { capacity_range: { required_bytes: MiB } })).volume!;

@@ -11,6 +11,7 @@ import { localTopology, type ServiceContext } from '../context.js';
 import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
 import { PARAM_FSTYPE, parseVolumeParameters, type VolumeParameters } from './parameters.js';
 import { copyOptions } from './create-snapshot.js';
+import { checkFilesystemMinimum } from './fs-minimum.js';
 import { volumeResponse } from './volume-response.js';
 
 export interface CreateVolumeWire {
@@ -61,6 +62,7 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
     if (source && size < source.sizeBytes) {
       throw outOfRange(`the new volume (${size} bytes) must be at least as large as its ${source.kind} ${source.id} (${source.sizeBytes} bytes)`);
     }
+    checkFilesystemMinimum(size, requestedFsType ?? source?.fsType ?? params.fsType, caps);
     if (size > (await pool.capacity()).maximumVolumeBytes) {
       throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
     }
