@@ -86,8 +86,25 @@ export class ImagePool {
   }
 
   /** Runs fn with the pool's cross-process lock held. Keep fn short: records only. */
-  withLock<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lock.run(fn);
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.lock.run(fn);
+    } catch (err) {
+      throw this.readOnlyError(err) ?? err;
+    }
+  }
+
+  /** A pool whose filesystem went read-only says so and how to fix it, instead of INTERNAL ... EROFS. */
+  readOnlyError(err: unknown): QuarryError | undefined {
+    if ((err as NodeJS.ErrnoException)?.code !== 'EROFS') return undefined;
+    return new QuarryError(Code.FAILED_PRECONDITION, this.readOnlyMessage(), { cause: err });
+  }
+
+  private readOnlyMessage(): string {
+    return (
+      `pool ${this.name} at ${this.root} is read-only (its filesystem is mounted read-only, or was remounted read-only after an error); ` +
+      'check the kernel log, then remount it read-write'
+    );
   }
 
   /** Ready when the marker is present and the pool is writable; otherwise says why. */
@@ -97,6 +114,7 @@ export class ImagePool {
       await access(this.volumes.dir, constants.W_OK);
       return undefined;
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EROFS') return this.readOnlyMessage();
       return `pool ${this.name} at ${this.root} is not usable: ${(err as Error).message}`;
     }
   }
@@ -210,7 +228,9 @@ export class ImagePool {
         await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick');
       }
     } catch (err) {
-      await rm(partial, { force: true });
+      await rm(partial, { force: true }).catch(() => undefined);
+      const readOnly = this.readOnlyError(err);
+      if (readOnly) throw readOnly;
       if (isNoSpace(err)) {
         await this.withLock(() => this.volumes.remove(record.id));
         throw noSpace(`volume ${record.name}`);
