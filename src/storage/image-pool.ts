@@ -137,8 +137,8 @@ export class ImagePool {
    * the pool owes more than it has free (foreign files took space); above 1.0, its spare space
    * is under the low-space threshold. Reported as the volumes' condition (design: Capacity).
    */
-  async spaceCondition(): Promise<string | undefined> {
-    const c = await this.capacity();
+  async spaceCondition(measured?: Capacity & CapacityInput): Promise<string | undefined> {
+    const c = measured ?? (await this.capacity());
     const spare = Math.max(0, c.freeBytes - c.marginBytes);
     // Above 1.0 owing more than is free is the admin's choice; at or below it, it means something else filled the pool.
     if (c.overprovisioning <= 1 && c.shortfallBytes > 0) {
