@@ -138,7 +138,19 @@ export class ImagePool {
    * is under the low-space threshold. Reported as the volumes' condition (design: Capacity).
    */
   async spaceCondition(measured?: Capacity & CapacityInput): Promise<string | undefined> {
-    const c = measured ?? (await this.capacity());
+    if (measured) return this.spaceConditionOf(measured);
+    // kubelet asks for every volume's stats each minute; one measurement serves them all for a while.
+    const now = Date.now();
+    if (!this.recentCondition || now - this.recentCondition.at > SPACE_CONDITION_TTL_MS) {
+      this.recentCondition = { at: now, value: this.capacity().then((c) => this.spaceConditionOf(c)) };
+      this.recentCondition.value.catch(() => (this.recentCondition = undefined));
+    }
+    return this.recentCondition.value;
+  }
+
+  private recentCondition?: { at: number; value: Promise<string | undefined> };
+
+  private spaceConditionOf(c: Capacity & CapacityInput): string | undefined {
     const spare = Math.max(0, c.freeBytes - c.marginBytes);
     // Above 1.0 owing more than is free is the admin's choice; at or below it, it means something else filled the pool.
     if (c.overprovisioning <= 1 && c.shortfallBytes > 0) {
@@ -305,6 +317,7 @@ export class ImagePool {
 }
 
 export const DEFAULT_LOW_SPACE_FRACTION = 0.1;
+const SPACE_CONDITION_TTL_MS = 10_000;
 
 export function lowSpaceBytes(filesystemBytes: number, fraction = DEFAULT_LOW_SPACE_FRACTION): number {
   return Math.floor(filesystemBytes * fraction);
