@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
 import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
+import { startFreezeSweeper, thawRecordedFreezes } from '../storage/freeze-guard.js';
 import { controllerService } from '../services/controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
@@ -15,6 +16,7 @@ import { setHostToolObserver } from '../host/exec.js';
 import type { QuarryConfig } from './config.js';
 
 const SHUTDOWN_GRACE_MS = 20_000;
+const FREEZE_SWEEP_MS = 5_000;
 
 /** Opens the pools, builds the services for the role, and serves them until a signal. */
 export async function serve(config: QuarryConfig): Promise<void> {
@@ -23,6 +25,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
   if (servesNode) await registerNode(ctx);
+  if (ctx.nodeId) await thawLeftFreezes(ctx, ctx.nodeId, servesController, logger);
   if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
   if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
@@ -62,6 +65,22 @@ async function sweepPools(ctx: ServiceContext, logger: Logger): Promise<void> {
       logger.error({ pool: pool.name, err: (err as Error).message }, 'could not sweep temporary record files; the next start tries again');
     }
   }
+}
+
+/**
+ * Thaws filesystems a killed process left frozen for a copy (design: Freeze): at start, those an
+ * earlier controller took (this process replaced it) and any past their deadline; then, every
+ * few seconds, any past its deadline, whichever process took it.
+ */
+async function thawLeftFreezes(ctx: ServiceContext, nodeId: string, controller: boolean, logger: Logger): Promise<void> {
+  const log = (pool: string, r: { volumeId: string; mountPath: string; error?: string }) =>
+    r.error
+      ? logger.error({ pool, volume_id: r.volumeId, mount: r.mountPath, err: r.error }, 'could not thaw a filesystem left frozen for a copy')
+      : logger.warn({ pool, volume_id: r.volumeId, mount: r.mountPath }, 'thawed a filesystem left frozen for a copy');
+  for (const pool of ctx.pools.pools.values()) {
+    for (const r of await thawRecordedFreezes(pool, nodeId, { startOf: controller ? 'controller' : undefined })) log(pool.name, r);
+  }
+  startFreezeSweeper(ctx.pools.pools.values(), nodeId, FREEZE_SWEEP_MS, log);
 }
 
 /** Finishes what a crash interrupted before any request can race with it. */

@@ -26,13 +26,13 @@ export interface PoolStats {
 }
 
 export async function readPoolStats(pool: ImagePool): Promise<PoolStats> {
-  const [cap, fs, volumes, snapshots, spaceCondition] = await Promise.all([
+  const [cap, fs, volumes, snapshots] = await Promise.all([
     pool.capacity(),
     statfs(pool.root),
     pool.listVolumes(),
     pool.listSnapshots(),
-    pool.spaceCondition(),
   ]);
+  const spaceCondition = await pool.spaceCondition(cap);
   return {
     capacityBytes: cap.filesystemBytes,
     promisedBytes: cap.promisedBytes,

@@ -86,8 +86,25 @@ export class ImagePool {
   }
 
   /** Runs fn with the pool's cross-process lock held. Keep fn short: records only. */
-  withLock<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lock.run(fn);
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.lock.run(fn);
+    } catch (err) {
+      throw this.readOnlyError(err) ?? err;
+    }
+  }
+
+  /** A pool whose filesystem went read-only says so and how to fix it, instead of INTERNAL ... EROFS. */
+  readOnlyError(err: unknown): QuarryError | undefined {
+    if ((err as NodeJS.ErrnoException)?.code !== 'EROFS') return undefined;
+    return new QuarryError(Code.FAILED_PRECONDITION, this.readOnlyMessage(), { cause: err });
+  }
+
+  private readOnlyMessage(): string {
+    return (
+      `pool ${this.name} at ${this.root} is read-only (its filesystem is mounted read-only, or was remounted read-only after an error); ` +
+      'check the kernel log, then remount it read-write'
+    );
   }
 
   /** Ready when the marker is present and the pool is writable; otherwise says why. */
@@ -97,6 +114,7 @@ export class ImagePool {
       await access(this.volumes.dir, constants.W_OK);
       return undefined;
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EROFS') return this.readOnlyMessage();
       return `pool ${this.name} at ${this.root} is not usable: ${(err as Error).message}`;
     }
   }
@@ -119,8 +137,20 @@ export class ImagePool {
    * the pool owes more than it has free (foreign files took space); above 1.0, its spare space
    * is under the low-space threshold. Reported as the volumes' condition (design: Capacity).
    */
-  async spaceCondition(): Promise<string | undefined> {
-    const c = await this.capacity();
+  async spaceCondition(measured?: Capacity & CapacityInput): Promise<string | undefined> {
+    if (measured) return this.spaceConditionOf(measured);
+    // kubelet asks for every volume's stats each minute; one measurement serves them all for a while.
+    const now = Date.now();
+    if (!this.recentCondition || now - this.recentCondition.at > SPACE_CONDITION_TTL_MS) {
+      this.recentCondition = { at: now, value: this.capacity().then((c) => this.spaceConditionOf(c)) };
+      this.recentCondition.value.catch(() => (this.recentCondition = undefined));
+    }
+    return this.recentCondition.value;
+  }
+
+  private recentCondition?: { at: number; value: Promise<string | undefined> };
+
+  private spaceConditionOf(c: Capacity & CapacityInput): string | undefined {
     const spare = Math.max(0, c.freeBytes - c.marginBytes);
     // Above 1.0 owing more than is free is the admin's choice; at or below it, it means something else filled the pool.
     if (c.overprovisioning <= 1 && c.shortfallBytes > 0) {
@@ -210,7 +240,9 @@ export class ImagePool {
         await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick');
       }
     } catch (err) {
-      await rm(partial, { force: true });
+      await rm(partial, { force: true }).catch(() => undefined);
+      const readOnly = this.readOnlyError(err);
+      if (readOnly) throw readOnly;
       if (isNoSpace(err)) {
         await this.withLock(() => this.volumes.remove(record.id));
         throw noSpace(`volume ${record.name}`);
@@ -285,6 +317,7 @@ export class ImagePool {
 }
 
 export const DEFAULT_LOW_SPACE_FRACTION = 0.1;
+const SPACE_CONDITION_TTL_MS = 10_000;
 
 export function lowSpaceBytes(filesystemBytes: number, fraction = DEFAULT_LOW_SPACE_FRACTION): number {
   return Math.floor(filesystemBytes * fraction);

@@ -33,6 +33,20 @@ export interface AttachmentRecord {
   readOnly: boolean;
 }
 
+/**
+ * A freeze of the volume's filesystem for a copy, recorded before it happens and removed after
+ * the thaw; one left behind names what to thaw (design: Freeze).
+ */
+export interface FreezeRecord {
+  nodeId: string;
+  mountPath: string;
+  /** Which kind of process froze it ('controller' or 'node'): its successor thaws at start. */
+  holder: string;
+  since: string;
+  /** The thaw deadline: any process on the node thaws it once this has passed. */
+  until: string;
+}
+
 export interface VolumeRecord {
   format: typeof RECORD_FORMAT;
   kind: 'volume';
@@ -56,6 +70,8 @@ export interface VolumeRecord {
   staging: StagingRecord[];
   publications: PublicationRecord[];
   attachments: AttachmentRecord[];
+  /** Present only while a copy holds the filesystem frozen (optional, added for issue 15). */
+  freeze?: FreezeRecord;
 }
 
 export interface SnapshotRecord {

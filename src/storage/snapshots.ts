@@ -3,9 +3,9 @@ import { dirname } from 'node:path';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
-import { freeze, thaw } from '../host/fsfreeze.js';
 import { syncDir } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
+import { planConsistentCopy, withFrozenFilesystem, type CopyPlan } from './freeze-guard.js';
 import { noSpace } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import type { ImagePool } from './image-pool.js';
@@ -14,16 +14,18 @@ import { RECORD_FORMAT, type SnapshotRecord } from './records.js';
 export type NewSnapshot = Pick<SnapshotRecord, 'id' | 'name' | 'sourceVolumeId' | 'parameters' | 'kubernetes'>;
 
 export interface SnapshotCopyOptions {
-  /**
-   * Mount point of the source's filesystem on this host, frozen for the instant
-   * of a reflink copy. Ignored on pools without reflinks: a long sparse copy
-   * under freeze would block the volume's writers for its whole duration.
-   */
-  freezeMountPath?: string;
+  /** This host's node ID: a source staged here is frozen for the whole copy (design: Freeze). */
+  nodeId?: string;
+  /** The kind of process making the copy, recorded with a freeze. */
+  holder?: string;
+  maxFreezeMs?: number;
+  onThawError?: (err: Error) => void;
 }
 
 /**
- * Makes a snapshot of a volume in the same pool. Crash-safe like volumes: a
+ * Makes a snapshot of a volume in the same pool, never torn (design: Snapshots and clones): a
+ * source staged on this host is frozen for the whole copy, a source in use elsewhere is copied
+ * only by an atomic reflink, else refused. Crash-safe like volumes: a
  * 'creating' record reserves the name and the space, the image is copied to a
  * partial name, fsynced and renamed, then the record turns 'ready'. A retry after
  * a crash at any step finds the 'creating' record and redoes the copy.
@@ -45,6 +47,8 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
       }
       throw notFound(`volume ${spec.sourceVolumeId} does not exist`);
     }
+    // Refused before anything is reserved when the copy could not hold one instant of the source.
+    const plan = await planConsistentCopy(pool, source, opts.nodeId, 'snapshot');
     const reserve = await allocatedBytes(sourceImage);
     // A sparse copy needs the data's bytes free now; a reflink shares them until the source diverges.
     await pool.ensureRoom(spec.id, reserve, !pool.reflink);
@@ -61,32 +65,27 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
       allocatedBytes: reserve,
     };
     await pool.snapshots.write(r);
-    return r;
+    return { ...r, plan };
   });
   if (record.state !== 'creating') return record;
+  const { plan, ...created } = record as SnapshotRecord & { plan: CopyPlan };
   faultPoint('create-snapshot:after-record');
-  await copySnapshotImage(pool, record, sourceImage, opts);
+  await copySnapshotImage(pool, created, sourceImage, plan, opts);
   faultPoint('create-snapshot:after-image');
   const held = await allocatedBytes(pool.snapshotImagePath(record.id));
   return pool.withLock(async () => {
-    const ready: SnapshotRecord = { ...record, state: 'ready', allocatedBytes: held };
+    const ready: SnapshotRecord = { ...created, state: 'ready', allocatedBytes: held };
     await pool.snapshots.write(ready);
     return ready;
   });
 }
 
-async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, sourceImage: string, opts: SnapshotCopyOptions) {
+async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, sourceImage: string, plan: CopyPlan, opts: SnapshotCopyOptions) {
   const partial = pool.snapshotPartialImagePath(record.id);
   const finalPath = pool.snapshotImagePath(record.id);
   try {
     await rm(partial, { force: true });
-    const frozen = pool.reflink ? opts.freezeMountPath : undefined;
-    if (frozen) await freeze(frozen);
-    try {
-      await pool.copyImage(sourceImage, partial);
-    } finally {
-      if (frozen) await thaw(frozen);
-    }
+    await copyConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, () => pool.copyImage(sourceImage, partial));
     await rename(partial, finalPath);
     await syncDir(dirname(finalPath));
   } catch (err) {
@@ -97,6 +96,18 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
     }
     throw err;
   }
+}
+
+/** Runs a copy of a volume's image as its plan says: under a recorded, bounded freeze, or as it is. */
+export async function copyConsistently(pool: ImagePool, sourceId: VolumeId, plan: CopyPlan, opts: SnapshotCopyOptions, copy: () => Promise<void>): Promise<void> {
+  if (!plan.freezeMountPath || !opts.nodeId) return copy();
+  await withFrozenFilesystem(
+    pool,
+    sourceId,
+    plan.freezeMountPath,
+    { nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs, onThawError: opts.onThawError },
+    copy,
+  );
 }
 
 /**

@@ -14,18 +14,19 @@ import { startQuarryOnPool } from '../helpers/snapshot-harness.js';
 const BLOCK = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const CHUNK = 4 * MiB;
 
-/** Stages and publishes a block volume; returns the published device path (released after the test). */
-async function publishBlock(t: HasAfter, q: CsiClients, volumeId: string, dir: string): Promise<string> {
+/** Stages and publishes a block volume; returns the published device path and its release (also run after the test). */
+async function publishBlock(t: HasAfter, q: CsiClients, volumeId: string, dir: string): Promise<{ device: string; release(): Promise<void> }> {
   const staging = join(dir, `staging-${volumeId}`);
   const target = join(dir, `target-${volumeId}`);
   await mkdir(staging, { recursive: true });
   await call(q.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: BLOCK }, { timeoutMs: 60_000 });
   await call(q.node, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: BLOCK, readonly: false });
-  onCleanup(t, async () => {
+  const release = async () => {
     await call(q.node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: target });
     await call(q.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging }, { timeoutMs: 60_000 });
-  });
-  return target;
+  };
+  onCleanup(t, release);
+  return { device: target, release };
 }
 
 /** Writes every byte of the device with data that does not compress or dedupe, then fsyncs. */
@@ -60,9 +61,11 @@ for (const p of POOLS) {
         (await call(q.clients.controller, 'CreateVolume', { name, capacity_range: { required_bytes: size }, volume_capabilities: [BLOCK] })).volume!.volume_id!;
 
       // A volume with data, and a snapshot of it: overwriting it later needs space nobody else may take.
+      // (A raw block volume in use cannot be snapshotted consistently on a pool without reflinks, so it is released first.)
       const first = await create('snapped', 128 * MiB);
-      const firstDev = await publishBlock(t, q.clients, first, fs.dir);
-      await fillDevice(firstDev, 128 * MiB);
+      const firstPub = await publishBlock(t, q.clients, first, fs.dir);
+      await fillDevice(firstPub.device, 128 * MiB);
+      await firstPub.release();
       await call(q.clients.controller, 'CreateSnapshot', { name: 'snap', source_volume_id: first }, { timeoutMs: 60_000 });
 
       // Promise everything that is left, in volumes of at most 192 MiB.
@@ -74,8 +77,8 @@ for (const p of POOLS) {
       const promised = 128 * MiB + thin.reduce((a, v) => a + v.size, 0);
       assert.ok(promised >= 600 * MiB, `the pool promised only ${promised / MiB} MiB of 1 GiB: the test would prove nothing`);
 
-      for (const v of thin) await fillDevice(await publishBlock(t, q.clients, v.id, fs.dir), v.size);
-      await fillDevice(firstDev, 128 * MiB);
+      for (const v of thin) await fillDevice((await publishBlock(t, q.clients, v.id, fs.dir)).device, v.size);
+      await fillDevice((await publishBlock(t, q.clients, first, fs.dir)).device, 128 * MiB);
     });
   });
 }

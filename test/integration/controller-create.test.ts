@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { MiB } from '../../src/domain/bytes.js';
+import { GiB, MiB } from '../../src/domain/bytes.js';
+import { FS_MINIMUM_BYTES } from '../../src/services/controller/fs-minimum.js';
 import { preallocate } from '../../src/host/fallocate.js';
 import { DEFAULT_VOLUME_SIZE } from '../../src/services/capacity-range.js';
 import { call } from '../helpers/grpc-client.js';
@@ -31,7 +32,8 @@ for (const fsType of ['xfs', 'ext4'] as const) {
 
     before(async () => {
       const sock = await makeTempDir(suite, 'sock');
-      ({ path: pool } = await scratchPoolDir(suite, { fsType }));
+      // 2 GiB: the suite also creates xfs and btrfs volumes at their mkfs minimum (300 and 114 MiB).
+      ({ path: pool } = await scratchPoolDir(suite, { fsType, sizeBytes: 2 * GiB }));
       q = await startQuarry(suite, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool, '--overprovisioning', '4'] });
     });
 
@@ -107,8 +109,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     });
 
     test('parameters: fstype, provisioning and the PVC/PV names are kept in the record', async () => {
-      for (const fs of ['xfs', 'btrfs', 'ext4']) {
-        const v = (await create(`fs-${fs}`, { capacity_range: { required_bytes: MiB }, parameters: { 'csi.storage.k8s.io/fstype': fs } })).volume!;
+      // Each at its filesystem's smallest size (a smaller one could never be staged).
+      for (const fs of ['xfs', 'btrfs', 'ext4'] as const) {
+        const v = (await create(`fs-${fs}`, { capacity_range: { required_bytes: FS_MINIMUM_BYTES[fs] }, parameters: { 'csi.storage.k8s.io/fstype': fs } })).volume!;
         assert.equal((await record(v.volume_id)).fsType, fs);
       }
       const dflt = (await create('fs-default', { capacity_range: { required_bytes: MiB } })).volume!;

@@ -2,13 +2,13 @@
 // loop devices, real ext4 volumes, real mounts, real sockets.
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { topMountAt } from '../../src/host/mountinfo.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode, scratchPoolDir, startQuarry } from '../helpers/quarry-process.js';
-import { leakCheck, makeTempDir } from '../helpers/scratch.js';
+import { leakCheck, makeTempDir, onCleanup } from '../helpers/scratch.js';
 import {
   controllerPublish, controllerUnpublish, createVolume, FAILED_PRECONDITION, mountCap, NODE_B_LIMIT, stageAndPublish,
   startSharedCluster, tokenOf, unpublishAndUnstage,
@@ -150,4 +150,32 @@ test('capabilities and topology: shared mode offers publish, local mode does not
     grpc.status.UNIMPLEMENTED,
   );
   await rejectsWithCode(call(local.clients.controller, 'ControllerUnpublishVolume', { volume_id: v.volume!.volume_id }), grpc.status.UNIMPLEMENTED);
+});
+
+test('after a force-detach, node-b is refused while node-a still has the volume, and fenced node-a cannot publish it to a new pod', async (t) => {
+  const c = await startSharedCluster(t);
+  const id = await createVolume(c, 'fenced');
+  const ctxA = await controllerPublish(c, id, 'node-a');
+  await stageAndPublish(c, 'node-a', id, ctxA);
+  // The CO gives up on an unreachable node-a and withdraws its grant; node-a's mounts stay.
+  await controllerUnpublish(c, id, 'node-a');
+
+  await rejectsWithCode(controllerPublish(c, id, 'node-b'), FAILED_PRECONDITION, /still in use on node node-a \(staged at .*published at /);
+
+  const { staging } = c.paths('node-a', id);
+  const newPod = join(c.fs.dir, 'node-a', 'pods', 'new-pod', 'mount');
+  await mkdir(dirname(newPod), { recursive: true });
+  onCleanup(t, () => call(c.nodes['node-a'].clients.node, 'NodeUnpublishVolume', { volume_id: id, target_path: newPod }));
+  const publishNewPod = (ctx: Record<string, string>) =>
+    call(c.nodes['node-a'].clients.node, 'NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: newPod, volume_capability: mountCap(), publish_context: ctx, readonly: false } as any);
+  await rejectsWithCode(publishNewPod(ctxA), FAILED_PRECONDITION, /not attached to node node-a/);
+  await rejectsWithCode(publishNewPod({}), FAILED_PRECONDITION, /not attached to node node-a/);
+  assert.equal(await topMountAt(newPod).catch(() => undefined), undefined, 'nothing was mounted for the new pod');
+
+  // Once node-a has cleaned up, node-b gets the volume.
+  await unpublishAndUnstage(c, 'node-a', id);
+  const ctxB = await controllerPublish(c, id, 'node-b');
+  await stageAndPublish(c, 'node-b', id, ctxB);
+  await unpublishAndUnstage(c, 'node-b', id);
+  await controllerUnpublish(c, id, 'node-b');
 });

@@ -1,7 +1,6 @@
 import { alreadyExists, invalidArgument, notFound } from '../../domain/errors.js';
 import { parseVolumeId, snapshotIdForName } from '../../domain/ids.js';
-import { topMountAt } from '../../host/mountinfo.js';
-import type { SnapshotRecord, VolumeRecord } from '../../storage/records.js';
+import type { SnapshotRecord } from '../../storage/records.js';
 import { createSnapshot as createPoolSnapshot, deleteSnapshot } from '../../storage/snapshots.js';
 import type { ServiceContext } from '../context.js';
 import { snapshotMessage } from './snapshot-response.js';
@@ -45,11 +44,11 @@ export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotWir
         if (existing) await deleteSnapshot(existing.pool, id);
         throw notFound(`source volume ${req.source_volume_id} does not exist`);
       }
-      const freezeMountPath = await stagedMountHere(ctx, source.record);
-      if (freezeMountPath && source.pool.reflink) {
-        ctx.logger.info({ volume_id: sourceId, snapshot_id: id, mount: freezeMountPath }, 'freezing the staged filesystem for the instant of the reflink');
-      }
-      return createPoolSnapshot(source.pool, { id, name, sourceVolumeId: sourceId, parameters: {}, kubernetes }, { freezeMountPath });
+      return createPoolSnapshot(
+        source.pool,
+        { id, name, sourceVolumeId: sourceId, parameters: {}, kubernetes },
+        copyOptions(ctx),
+      );
     });
     return { snapshot: snapshotMessage(record) };
   }, `snapshot name ${name}`);
@@ -69,11 +68,13 @@ function parseSnapshotParameters(params: Record<string, string> | null | undefin
   };
 }
 
-/** The source's filesystem mount on this host, if the node service staged it here: the one to freeze. */
-async function stagedMountHere(ctx: ServiceContext, v: VolumeRecord): Promise<string | undefined> {
-  const staged = v.staging.find((s) => s.nodeId === ctx.nodeId && s.accessType === 'mount');
-  if (!staged) return undefined;
-  const mounted = await topMountAt(staged.stagingPath);
-  if (!mounted || (staged.device && mounted.source !== staged.device)) return undefined;
-  return staged.stagingPath;
+/** How the controller copies a volume: frozen if staged here, with the freeze logged (design: Freeze). */
+export function copyOptions(ctx: ServiceContext) {
+  const maxFreezeMs = Number(process.env.QUARRY_MAX_FREEZE_MS);
+  return {
+    nodeId: ctx.nodeId,
+    holder: 'controller',
+    maxFreezeMs: Number.isSafeInteger(maxFreezeMs) && maxFreezeMs > 0 ? maxFreezeMs : undefined,
+    onThawError: (err: Error) => ctx.logger.error({ err: err.message }, 'could not thaw a filesystem at the freeze deadline; the sweep retries'),
+  };
 }

@@ -1,13 +1,17 @@
 import { bytes } from '../../domain/bytes.js';
 import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
-import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
+import { parseSnapshotId, parseVolumeId, volumeIdForName, type VolumeId } from '../../domain/ids.js';
 import type { Capability, FsType } from '../../domain/volume.js';
+import { planConsistentCopy } from '../../storage/freeze-guard.js';
 import type { ImagePool } from '../../storage/image-pool.js';
+import { copyConsistently } from '../../storage/snapshots.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
 import { PARAM_FSTYPE, parseVolumeParameters, type VolumeParameters } from './parameters.js';
+import { copyOptions } from './create-snapshot.js';
+import { checkFilesystemMinimum } from './fs-minimum.js';
 import { volumeResponse } from './volume-response.js';
 
 export interface CreateVolumeWire {
@@ -27,6 +31,8 @@ interface Source {
   sizeBytes: number;
   imagePath: string;
   fsType: FsType;
+  /** The source volume's record, for a clone: its use decides how it is copied. */
+  volume?: VolumeRecord;
 }
 
 export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
@@ -56,10 +62,16 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
     if (source && size < source.sizeBytes) {
       throw outOfRange(`the new volume (${size} bytes) must be at least as large as its ${source.kind} ${source.id} (${source.sizeBytes} bytes)`);
     }
+    checkFilesystemMinimum(size, requestedFsType ?? source?.fsType ?? params.fsType, caps);
     if (size > (await pool.capacity()).maximumVolumeBytes) {
       throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
     }
-    const record = await pool.createVolume(
+    // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.
+    const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone') : {};
+    const fill = source
+      ? (partial: string) => copyConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), () => pool.copyImage(source.imagePath, partial))
+      : undefined;
+    const create = () => pool.createVolume(
       {
         id,
         name,
@@ -74,8 +86,10 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
         kubernetes: params.kubernetes,
         topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
       },
-      source ? (partial) => pool.copyImage(source.imagePath, partial) : undefined,
+      fill,
     );
+    // The source of a clone waits, as for a snapshot: no DeleteVolume or expansion of it during the copy.
+    const record = source?.volume ? await ctx.locks.run(`volume:${source.id}`, create) : await create();
     return volumeResponse(ctx, record);
   }, `volume name ${name}`);
 }
@@ -141,7 +155,7 @@ async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_con
     const id = parseVolumeId(src.volume.volume_id);
     const found = id && (await ctx.pools.findVolume(id));
     if (!id || !found || found.record.state !== 'ready') throw notFound(`source volume ${src.volume.volume_id} does not exist`);
-    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id), fsType: found.record.fsType };
+    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id), fsType: found.record.fsType, volume: found.record };
   }
   throw invalidArgument('volume_content_source must name a snapshot or a volume');
 }

@@ -55,7 +55,12 @@ function sameNodeAttachment(record: VolumeRecord, nodeId: string, cap: Capabilit
   return held;
 }
 
-/** Several nodes may hold a volume only when every one of them reads it (MULTI_NODE_READER_ONLY). */
+/**
+ * Several nodes may hold a volume only when every one of them reads it (MULTI_NODE_READER_ONLY).
+ * A node holds it while it has a grant, and also while the pool's records show it staged or
+ * published there: a grant withdrawn by force (the CO's force-detach of an unreachable node)
+ * does not unmount anything, so that node may still be writing (design: Shared mode).
+ */
 function checkNoConflict(record: VolumeRecord, nodeId: string, cap: Capability): void {
   const shared = (mode: string) => mode === 'MULTI_NODE_READER_ONLY';
   const blocker = record.attachments.find((a) => a.nodeId !== nodeId && !(shared(a.accessMode) && shared(cap.accessMode)));
@@ -63,6 +68,22 @@ function checkNoConflict(record: VolumeRecord, nodeId: string, cap: Capability):
     throw failedPrecondition(
       `volume ${record.id} is published to node ${blocker.nodeId} (${blocker.accessMode}); ` +
         `it must be unpublished from node ${blocker.nodeId} before node ${nodeId} may use it`,
+    );
+  }
+  const users = new Set([...record.staging, ...record.publications].map((u) => u.nodeId).filter((n) => n !== nodeId));
+  for (const other of users) {
+    const readsOnly =
+      shared(cap.accessMode) &&
+      record.attachments.some((a) => a.nodeId === other && shared(a.accessMode)) &&
+      record.publications.filter((p) => p.nodeId === other).every((p) => shared(p.accessMode));
+    if (readsOnly) continue;
+    const where = [
+      ...record.staging.filter((s) => s.nodeId === other).map((s) => `staged at ${s.stagingPath}`),
+      ...record.publications.filter((p) => p.nodeId === other).map((p) => `published at ${p.targetPath}`),
+    ].join(', ');
+    throw failedPrecondition(
+      `volume ${record.id} is still in use on node ${other} (${where}) although its grant there was withdrawn; ` +
+        `it must be unpublished and unstaged on node ${other} (its quarry node service does that when kubelet cleans up) before node ${nodeId} may use it`,
     );
   }
 }

@@ -5,6 +5,7 @@ import { growFilesystem } from '../../host/resize.js';
 import { sizeForRange, type WireCapacityRange } from '../capacity-range.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop } from './loop-attachment.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkRequestPath, volumePathOrNotFound } from './paths.js';
@@ -29,6 +30,8 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
   const volumePath = volumePathOrNotFound(req.volume_path, 'volume_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     const image = vol.pool.volumeImagePath(vol.id);
     const device = await currentLoop(image);
     // Checked before anything grows: an unstaged volume is expanded by kubelet after its next stage.

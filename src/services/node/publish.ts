@@ -7,9 +7,11 @@ import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
+import { checkPublishGrant } from './shared-attachment.js';
 import { checkRequestPath } from './paths.js';
 
 export interface PublishWire {
@@ -18,6 +20,7 @@ export interface PublishWire {
   target_path?: string;
   volume_capability?: WireVolumeCapability | null;
   readonly?: boolean;
+  publish_context?: Record<string, string>;
 }
 
 /** Bind the staged filesystem (or the loop device, for block) at the target path. */
@@ -30,6 +33,9 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
   const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
+    checkPublishGrant(ctx, vol.record, req.publish_context);
     checkSingleWriter(vol, cap, targetPath);
     const source = cap.accessType === 'block' ? await stagedDevice(vol) : await stagedMount(vol, stagingPath);
     const existing = await topMountAt(targetPath).catch(() => undefined);

@@ -28,6 +28,23 @@ export function checkAttachment(
 }
 
 /**
+ * Shared mode fencing at NodePublishVolume: a node publishes only a volume the pool records as
+ * granted to it, so a node whose grant was withdrawn (force-detached) cannot hand the volume to a
+ * new pod. A token in the request must be the current one.
+ */
+export function checkPublishGrant(ctx: ServiceContext, record: VolumeRecord, publishContext: Record<string, string> | undefined): void {
+  if (ctx.mode !== 'shared') return;
+  const attachment = record.attachments.find((a) => a.nodeId === ctx.nodeId);
+  if (!attachment) {
+    throw failedPrecondition(`volume ${record.id} is not attached to node ${ctx.nodeId}: its grant was withdrawn, so it may not be published here; ControllerPublishVolume must grant it again`);
+  }
+  const token = publishContext?.[ATTACHMENT_TOKEN_KEY];
+  if (token !== undefined && token !== attachment.token) {
+    throw failedPrecondition(`the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`);
+  }
+}
+
+/**
  * A read-only grant is staged read-only too: a read-write mount writes the
  * superblock and journal even when nobody writes files, which corrupts a
  * filesystem that another node has mounted at the same time.

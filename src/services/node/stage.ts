@@ -12,6 +12,7 @@ import { filesystemStats } from '../../host/statfs.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
@@ -38,6 +39,8 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
   const cap = decodeCapability(req.volume_capability);
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     const staged = stagingCapability(cap, checkAttachment(ctx, vol.record, req.publish_context));
     const fsType = chooseFsType(vol, cap);
     const nodeId = ctx.nodeId!;

@@ -2,6 +2,7 @@ import { failedPrecondition } from '../../domain/errors.js';
 import { unmountTop } from '../../host/mount.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
@@ -20,6 +21,8 @@ export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: 
   const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
+    // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
+    await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     await unmountOurs(vol, stagingPath);
     const busy = await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
     if (busy.length > 0) {

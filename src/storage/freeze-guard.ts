@@ -1,0 +1,142 @@
+import { aborted, failedPrecondition, unavailable } from '../domain/errors.js';
+import type { VolumeId } from '../domain/ids.js';
+import { freeze, thaw } from '../host/fsfreeze.js';
+import { topMountAt } from '../host/mountinfo.js';
+import { faultPoint } from './fault-points.js';
+import type { ImagePool } from './image-pool.js';
+import type { FreezeRecord, VolumeRecord } from './records.js';
+
+/** The longest a volume's filesystem stays frozen for a copy; past it the copy is given up (design: Freeze). */
+export const DEFAULT_MAX_FREEZE_MS = 30_000;
+
+/** How a copy of a volume can hold one instant of it (design: Snapshots and clones). */
+export interface CopyPlan {
+  /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
+  freezeMountPath?: string;
+}
+
+/**
+ * Decides how to copy a volume without tearing it:
+ * - staged as a filesystem on this host: freeze it for the whole copy, whatever the pool;
+ * - in use elsewhere (or as a raw block device) on a reflink pool: a reflink is one atomic
+ *   clone of the file, so it holds one instant of the disk (crash-consistent);
+ * - in use where it cannot be frozen, on a pool without reflinks: refused, since a copy read
+ *   while the volume is written would hold a state the disk never had.
+ */
+export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeId: string | undefined, what: string): Promise<CopyPlan> {
+  const here = v.staging.find((s) => s.nodeId === nodeId && s.accessType === 'mount');
+  if (here) {
+    const mounted = await topMountAt(here.stagingPath);
+    if (mounted && (!here.device || mounted.source === here.device)) return { freezeMountPath: here.stagingPath };
+  }
+  const inUse = v.staging.length > 0 || v.publications.length > 0;
+  if (!inUse || pool.reflink) return {};
+  const where = [...new Set([...v.staging, ...v.publications].map((s) => s.nodeId))].join(', ');
+  throw failedPrecondition(
+    `cannot make a consistent ${what} of volume ${v.id}: it is in use on ${where}, pool ${pool.name} cannot reflink, ` +
+      `and Quarry can freeze only a filesystem staged on this host${nodeId ? ` (${nodeId})` : ''}. ` +
+      'Stop the pods using it (so it is unpublished and unstaged), then retry; or keep such volumes in a reflink pool (XFS with reflink, btrfs)',
+  );
+}
+
+export interface FreezeOptions {
+  nodeId: string;
+  /** The kind of process freezing ('controller', 'node'): one instance of each per node. */
+  holder: string;
+  maxFreezeMs?: number;
+  onThawError?: (err: Error) => void;
+}
+
+/**
+ * Runs `copy` with the volume's filesystem frozen. The freeze is recorded in the volume's record
+ * before it happens and cleared after the thaw, so a process killed in between leaves a record
+ * that the next start (or any process's sweep) undoes. A timer thaws it after maxFreezeMs even
+ * if the copy hangs; the copy then no longer holds one instant and is failed.
+ */
+export async function withFrozenFilesystem<T>(pool: ImagePool, volumeId: VolumeId, mountPath: string, opts: FreezeOptions, copy: () => Promise<T>): Promise<T> {
+  const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
+  const since = Date.now();
+  const marker: FreezeRecord = { nodeId: opts.nodeId, mountPath, holder: opts.holder, since: new Date(since).toISOString(), until: new Date(since + maxMs).toISOString() };
+  await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
+  faultPoint('freeze:after-record');
+  let expired = false;
+  let thawing: Promise<void> | undefined;
+  const thawOnce = () => (thawing ??= thaw(mountPath));
+  try {
+    await freeze(mountPath);
+    faultPoint('freeze:frozen');
+    const timer = setTimeout(() => {
+      expired = true;
+      thawOnce().catch((err: Error) => opts.onThawError?.(err));
+    }, maxMs);
+    try {
+      const result = await copy();
+      if (expired) throw aborted(`the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    await thawOnce();
+    await pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+  }
+}
+
+/**
+ * Thaws the freezes recorded on this node that no live copy holds any more: at start, those its
+ * own kind of process took (`startOf`: the process that took them is gone, since this one replaced
+ * it), and always those past their deadline. Only a path the record still lists as the volume's
+ * staging on this node is thawed. Returns what it thawed.
+ */
+export async function thawRecordedFreezes(pool: ImagePool, nodeId: string, opts: { startOf?: string; now?: number }): Promise<Array<{ volumeId: string; mountPath: string; error?: string }>> {
+  const now = opts.now ?? Date.now();
+  const out: Array<{ volumeId: string; mountPath: string; error?: string }> = [];
+  for (const v of await pool.listVolumes()) {
+    const f = v.freeze;
+    if (!f || f.nodeId !== nodeId || v.state !== 'ready') continue;
+    const expired = !(Date.parse(f.until) >= now);
+    if (!expired && f.holder !== opts.startOf) continue;
+    const entry: { volumeId: string; mountPath: string; error?: string } = { volumeId: v.id, mountPath: f.mountPath };
+    try {
+      const staged = v.staging.some((s) => s.nodeId === nodeId && s.stagingPath === f.mountPath);
+      if (staged && (await topMountAt(f.mountPath))) await thaw(f.mountPath);
+      await pool.updateVolume(v.id as VolumeId, (cur) => {
+        if (cur.freeze?.since !== f.since) return cur;
+        const { freeze: _, ...rest } = cur;
+        return rest;
+      });
+    } catch (err) {
+      entry.error = (err as Error).message;
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+/**
+ * For node operations: a volume whose filesystem is frozen for a copy on this node is refused at
+ * once (UNAVAILABLE, retry later) instead of hanging on the frozen filesystem. A freeze past its
+ * deadline is thawed here and the operation goes on.
+ */
+export async function ensureNotFrozen(pool: ImagePool, v: VolumeRecord, nodeId: string | undefined): Promise<void> {
+  const f = v.freeze;
+  if (!f || !nodeId || f.nodeId !== nodeId) return;
+  if (Date.parse(f.until) < Date.now()) {
+    await thawRecordedFreezes(pool, nodeId, {});
+    return;
+  }
+  throw unavailable(`volume ${v.id} is frozen at ${f.mountPath} for a snapshot or clone since ${f.since} (at most until ${f.until}); retry in a few seconds`);
+}
+
+/** Starts the periodic sweep that thaws freezes past their deadline; returns a stop function. */
+export function startFreezeSweeper(pools: ImagePool[] | IterableIterator<ImagePool>, nodeId: string, everyMs: number, log: (pool: string, r: { volumeId: string; mountPath: string; error?: string }) => void): () => void {
+  const all = [...pools];
+  const sweep = async () => {
+    for (const pool of all) {
+      for (const r of await thawRecordedFreezes(pool, nodeId, {}).catch(() => [])) log(pool.name, r);
+    }
+  };
+  const timer = setInterval(() => void sweep(), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
