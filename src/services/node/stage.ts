@@ -14,7 +14,8 @@ import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
-import { describeMount, pathState, topIsOurs } from './ownership.js';
+import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from './ownership.js';
+import { faultPoint } from '../../storage/fault-points.js';
 import { checkRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
 
@@ -49,9 +50,11 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     try {
       const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
       if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, staged.cap);
-      await vol.pool.updateVolume(vol.id, (v) =>
-        withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device }),
-      );
+      await vol.pool.updateVolume(vol.id, (v) => {
+        const next = withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device });
+        // Mounted: the filesystem is finished, whoever made it; from now on it is never formatted over.
+        return cap.accessType === 'mount' && v.formatState !== 'done' ? { ...next, formatState: 'done' } : next;
+      });
     } catch (err) {
       await rollback(ctx, vol, stagingPath);
       throw err;
@@ -82,19 +85,47 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
     if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
     return; // already staged: idempotent
   }
-  const probe = await probeDevice(device);
-  if (probe.kind === 'blank') {
-    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
-  } else if (probe.kind !== 'filesystem' || probe.fsType !== fsType) {
-    throw failedPrecondition(
-      `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
-    );
-  }
+  await formatIfOurs(vol, device, fsType);
   if (fsType === 'ext4') await growExt4BeforeMount(device);
   // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
   const options = [...(cap.mountFlags ?? []), ...(fsType === 'xfs' ? ['nouuid'] : [])];
   await mount({ source: device, target: stagingPath, fsType, options });
   if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/**
+ * Formatting is recorded (design: Node staging): 'began' before mkfs, 'done' once mounted. A
+ * volume left at 'began' (mkfs or the node killed in between) is formatted again over whatever
+ * half-made filesystem blkid may see. Otherwise only a blank device of a volume created for
+ * filesystem access that was never formatted is; raw data of a block volume looks blank to
+ * blkid, so a volume created for block access never is.
+ */
+async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
+  if (vol.record.formatState === 'began') {
+    const inUse = await mountsOfVolume(await volumeLoops(vol));
+    if (inUse.length > 0) {
+      throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
+    }
+    faultPoint('node-stage:before-mkfs');
+    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true });
+    return;
+  }
+  const probe = await probeDevice(device);
+  if (probe.kind === 'filesystem' && probe.fsType === fsType) return;
+  if (probe.kind !== 'blank') {
+    throw failedPrecondition(`volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
+  }
+  if (!vol.record.accessTypes.includes('mount')) {
+    throw failedPrecondition(
+      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; Quarry never formats it (its data may be raw): stage it as a block volume`,
+    );
+  }
+  if (vol.record.formatState === 'done') {
+    throw failedPrecondition(`volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`);
+  }
+  await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
+  faultPoint('node-stage:before-mkfs');
+  await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
 }
 
 /**
