@@ -19,6 +19,8 @@ export interface ServiceContext {
   maxVolumesPerNode: number;
   /** Serialises requests for one name, volume or path (spec §4.5). */
   locks: KeyedMutex;
+  /** Staging and target paths must lie below this directory, reached without symlinks (design: Node staging). */
+  kubeletDir: string;
 }
 
 /** `topology.quarry.csi.dev/node` for the default driver name. */

@@ -18,6 +18,8 @@ export interface ClusterOptions {
   maxVolumesPerNode?: number;
   /** Extra environment for the node process (e.g. a PATH with a test double in front). */
   nodeEnv?: Record<string, string>;
+  /** The node's --kubelet-dir; default the test's work dir, where its staging and target paths live. */
+  kubeletDir?: string;
 }
 
 export interface Cluster {
@@ -49,7 +51,7 @@ export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Prom
   onCleanup(t, () => releaseHostState(workDir, poolPath));
   const nodeId = opts.nodeId ?? 'node-a';
   const common = ['--nodeid', nodeId, '--pool', poolPath, '--log-level', 'warn'];
-  const nodeArgs = [...common, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
+  const nodeArgs = [...common, '--kubelet-dir', opts.kubeletDir ?? workDir, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
   const start = (role: 'controller' | 'node', args: string[], env?: Record<string, string>) =>
     startQuarry(t, { role, dir: workDir, socketName: `${role}.sock`, args, ...(env ? { env } : {}) });
   const controller = await start('controller', common);

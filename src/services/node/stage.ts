@@ -16,7 +16,7 @@ import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
 import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from './ownership.js';
 import { faultPoint } from '../../storage/fault-points.js';
-import { checkRequestPath } from './paths.js';
+import { nodeRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
 
 export interface StageWire {
@@ -34,7 +34,7 @@ export interface StageWire {
  */
 export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
   const rawId = requireField(req.volume_id, 'volume_id');
-  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
+  const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
   const cap = decodeCapability(req.volume_capability);
   return ctx.locks.run(`volume:${rawId}`, async () => {
