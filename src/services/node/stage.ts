@@ -3,7 +3,7 @@ import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain
 import type { Capability, FsType } from '../../domain/volume.js';
 import { probeDevice, describeProbe } from '../../host/blkid.js';
 import { makeFilesystem } from '../../host/mkfs.js';
-import { mount } from '../../host/mount.js';
+import { isBadOptionFailure, mount, optionNamedIn, unmountTop } from '../../host/mount.js';
 import { growFilesystem } from '../../host/resize.js';
 import { checkExt4, ext4SizeBytes, growExt4Offline } from '../../host/e2fs.js';
 import { deviceSizeBytes } from '../../host/blockdev.js';
@@ -88,9 +88,41 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
   await formatIfOurs(vol, device, fsType);
   if (fsType === 'ext4') await growExt4BeforeMount(device);
   // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
-  const options = [...(cap.mountFlags ?? []), ...(fsType === 'xfs' ? ['nouuid'] : [])];
-  await mount({ source: device, target: stagingPath, fsType, options });
+  const own = fsType === 'xfs' ? ['nouuid'] : [];
+  await mountWithFlags(device, stagingPath, fsType, own, cap.mountFlags ?? []);
   if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/**
+ * Mounts with the CO's mount flags. When mount(8) refuses an option, the error names it
+ * (INVALID_ARGUMENT) instead of passing on mount's output: from the new mount API's message when
+ * it names it, otherwise by mounting with each flag alone (each trial taken off again at once).
+ */
+async function mountWithFlags(device: string, target: string, fsType: FsType, own: string[], flags: string[]) {
+  try {
+    await mount({ source: device, target, fsType, options: [...flags, ...own] });
+    return;
+  } catch (err) {
+    if (flags.length === 0 || !isBadOptionFailure(err)) throw err;
+    const named = optionNamedIn(err);
+    if (named) throw invalidArgument(`mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+    // mount's classic message also stands for a bad superblock: the flags are to blame only if the device mounts without them.
+    const bare = await mount({ source: device, target, fsType, options: own }).catch(() => undefined);
+    if (!bare) throw err;
+    await unmountTop(target, bare);
+    for (const flag of flags) {
+      try {
+        const trial = await mount({ source: device, target, fsType, options: [flag, ...own] });
+        await unmountTop(target, trial);
+      } catch (trialErr) {
+        if (isBadOptionFailure(trialErr)) {
+          throw invalidArgument(`mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+        }
+        throw trialErr;
+      }
+    }
+    throw invalidArgument(`mount options ${flags.join(',')} are not valid together for ${fsType}; each is accepted alone`);
+  }
 }
 
 /**
