@@ -25,6 +25,8 @@ export interface QuarryConfig {
   socketMode: number;
   /** Where to serve Prometheus metrics; undefined: off. */
   metricsAddr?: ListenAddress;
+  /** The kubelet root directory: every staging and target path must lie below it (design: Node staging). */
+  kubeletDir: string;
 }
 
 /** A TCP listen address; no host means every interface. */
@@ -37,6 +39,7 @@ export interface ListenAddress {
 export class UsageError extends Error {}
 
 export const DEFAULT_DRIVER_NAME = 'quarry.csi.dev';
+export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DRIVER_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
@@ -52,6 +55,7 @@ export const FLAG_OPTIONS = {
   'max-volumes-per-node': { type: 'string', default: '0' },
   'socket-mode': { type: 'string', default: '0600' },
   'metrics-addr': { type: 'string' },
+  'kubelet-dir': { type: 'string', default: DEFAULT_KUBELET_DIR },
 } as const;
 
 export function parseConfig(role: Role, argv: string[]): QuarryConfig {
@@ -92,7 +96,15 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
     maxVolumesPerNode: nonNegativeInt('max-volumes-per-node', values['max-volumes-per-node']!),
     socketMode: octalMode(values['socket-mode']!),
     metricsAddr: values['metrics-addr'] === undefined ? undefined : parseListenAddress('metrics-addr', values['metrics-addr']),
+    kubeletDir: kubeletDirFlag(values['kubelet-dir']!),
   };
+}
+
+function kubeletDirFlag(v: string): string {
+  if (!isAbsolute(v) || v.split('/').includes('..')) {
+    throw new UsageError(`invalid --kubelet-dir "${v}": pass the kubelet root directory as an absolute path, such as /var/lib/kubelet`);
+  }
+  return resolve(v);
 }
 
 export function parsePoolFlag(raw: string): PoolSpec {

@@ -27,6 +27,8 @@ Flags:
   --socket-mode MODE             octal mode of the socket file (default 0600)
   --metrics-addr [host]:port     serve Prometheus metrics at http://host:port/metrics,
                                  e.g. :9810 (default: off)
+  --kubelet-dir DIR              kubelet's root directory; staging and target paths
+                                 outside it are refused (default /var/lib/kubelet)
 
 A controller started with no --pool holds no data: it is the stub that the central
 external-resizer talks to in local mode.

@@ -119,5 +119,6 @@ export async function buildContext(config: QuarryConfig, logger: Logger): Promis
     logger,
     maxVolumesPerNode: config.maxVolumesPerNode,
     locks: newRequestLocks(),
+    kubeletDir: config.kubeletDir,
   };
 }

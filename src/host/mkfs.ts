@@ -9,6 +9,12 @@ export interface MkfsOptions {
   /** Extra options as flag/value pairs, e.g. ['-b', '4096']; only allow-listed ones are accepted. */
   options?: string[];
   timeoutMs?: number;
+  /**
+   * Formats over whatever is on the device (mkfs -f). Only for a device the caller's own record
+   * proves it began formatting and never finished: a half-made filesystem that blkid may still
+   * report. Never for a device whose history is unknown.
+   */
+  overwriteUnfinished?: boolean;
 }
 
 const LABEL = /^[A-Za-z0-9_-]{1,12}$/;
@@ -70,12 +76,15 @@ export async function makeFilesystem(device: string, fsType: FsType, opts: MkfsO
   checkDevicePath(device);
   const extra = opts.options ?? [];
   checkMkfsOptions(fsType, extra);
-  const probe = await probeDevice(device);
-  if (probe.kind !== 'blank') {
-    throw new QuarryError(Code.FAILED_PRECONDITION, `refusing to create ${fsType} on ${device}: it already holds ${describeProbe(probe)}`);
+  if (!opts.overwriteUnfinished) {
+    const probe = await probeDevice(device);
+    if (probe.kind !== 'blank') {
+      throw new QuarryError(Code.FAILED_PRECONDITION, `refusing to create ${fsType} on ${device}: it already holds ${describeProbe(probe)}`);
+    }
   }
+  const force = opts.overwriteUnfinished && fsType !== 'ext4' ? ['-f'] : []; // ext4's BASE has -F already
   try {
-    await run(TOOL[fsType], [...BASE[fsType], ...extra, device], { timeoutMs: opts.timeoutMs ?? 300_000 });
+    await run(TOOL[fsType], [...BASE[fsType], ...force, ...extra, device], { timeoutMs: opts.timeoutMs ?? 300_000 });
   } catch (err) {
     throw mapToolError(err, `creating ${fsType} on ${device}`);
   }

@@ -15,11 +15,33 @@ export interface MountRequest {
 
 const MOUNT_TIMEOUT_MS = 60_000;
 const OPTION_RE = /^[A-Za-z0-9_.=:/+@-]+$/;
+/**
+ * SELinux context options, as kubelet passes them: the label quoted because its MCS categories
+ * hold commas (context="system_u:object_r:container_file_t:s0:c1,c2"). Exactly one quoted value
+ * of label characters, nothing before or after it: a comma outside the quotes cannot smuggle in
+ * another option. mount(8) keeps a quoted value whole.
+ */
+const SELINUX_OPTION_RE = /^(context|fscontext|defcontext|rootcontext)="[A-Za-z0-9_.:,-]+"$/;
 
-function checkOptions(options: readonly string[]): void {
+/** Refuses any mount option that could be read as more than one option (INVALID_ARGUMENT). */
+export function checkOptions(options: readonly string[]): void {
   for (const o of options) {
-    if (!OPTION_RE.test(o)) throw new QuarryError(Code.INVALID_ARGUMENT, `invalid mount option ${JSON.stringify(o)}`);
+    if (!OPTION_RE.test(o) && !SELINUX_OPTION_RE.test(o)) {
+      throw new QuarryError(Code.INVALID_ARGUMENT, `invalid mount option ${JSON.stringify(o)}: options are single words or key=value; SELinux contexts as context="user:role:type:level"`);
+    }
   }
+}
+
+/** mount(8) refused an option: its classic message (also used for bad superblocks) or the new mount API's. */
+export function isBadOptionFailure(err: unknown): boolean {
+  const output = err instanceof QuarryError && err.cause instanceof HostCommandError ? err.cause.output : '';
+  return /bad option|unknown parameter|unrecognized mount option|invalid argument/i.test(output);
+}
+
+/** The option the new mount API names in its message ("ext4: Unknown parameter 'bogus'"), if any. */
+export function optionNamedIn(err: unknown): string | undefined {
+  const output = err instanceof QuarryError && err.cause instanceof HostCommandError ? err.cause.output : '';
+  return /unknown parameter '([^']+)'/i.exec(output)?.[1] ?? /unrecognized mount option "([^"]+)"/i.exec(output)?.[1];
 }
 
 /** `mount [-t TYPE] [-o OPTS] SOURCE TARGET`; returns the new mount as mountinfo shows it. */

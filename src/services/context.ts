@@ -19,6 +19,8 @@ export interface ServiceContext {
   maxVolumesPerNode: number;
   /** One operation at a time per name, volume or path; conflicts are ABORTED (design: Pool lock and concurrency). */
   locks: RequestLocks;
+  /** Staging and target paths must lie below this directory, reached without symlinks (design: Node staging). */
+  kubeletDir: string;
 }
 
 /** `topology.quarry.csi.dev/node` for the default driver name. */

@@ -67,6 +67,12 @@ export interface VolumeRecord {
   kubernetes?: { pvcName?: string; pvcNamespace?: string; pvName?: string };
   topologyNode?: string;
   createdAt: string;
+  /**
+   * Quarry's own formatting of the volume (design: Node staging): 'began' is written before mkfs
+   * runs, 'done' once the new filesystem is mounted. Only a volume left at 'began' may be
+   * formatted over what is on it. Absent on volumes never staged as a filesystem.
+   */
+  formatState?: 'began' | 'done';
   staging: StagingRecord[];
   publications: PublicationRecord[];
   attachments: AttachmentRecord[];

@@ -16,6 +16,10 @@ import { makeScratchFs, makeTempDir, onCleanup, type HasAfter, type ScratchFs } 
 export interface ClusterOptions {
   nodeId?: string;
   maxVolumesPerNode?: number;
+  /** Extra environment for the node process (e.g. a PATH with a test double in front). */
+  nodeEnv?: Record<string, string>;
+  /** The node's --kubelet-dir; default the test's work dir, where its staging and target paths live. */
+  kubeletDir?: string;
 }
 
 export interface Cluster {
@@ -29,7 +33,7 @@ export interface Cluster {
   ctl: CsiClients;
   nodeClients: CsiClients;
   /** Kill -9 the node process (mounts and loop devices stay) and start a new one on the same socket. */
-  restartNode(): Promise<void>;
+  restartNode(env?: Record<string, string>): Promise<void>;
   imagePath(volumeId: string): string;
   recordOf(volumeId: string): Promise<VolumeRecord>;
 }
@@ -47,11 +51,11 @@ export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Prom
   onCleanup(t, () => releaseHostState(workDir, poolPath));
   const nodeId = opts.nodeId ?? 'node-a';
   const common = ['--nodeid', nodeId, '--pool', poolPath, '--log-level', 'warn'];
-  const nodeArgs = [...common, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
-  const start = (role: 'controller' | 'node', args: string[]) =>
-    startQuarry(t, { role, dir: workDir, socketName: `${role}.sock`, args });
+  const nodeArgs = [...common, '--kubelet-dir', opts.kubeletDir ?? workDir, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
+  const start = (role: 'controller' | 'node', args: string[], env?: Record<string, string>) =>
+    startQuarry(t, { role, dir: workDir, socketName: `${role}.sock`, args, ...(env ? { env } : {}) });
   const controller = await start('controller', common);
-  const node = await start('node', nodeArgs);
+  const node = await start('node', nodeArgs, opts.nodeEnv);
   const cluster: Cluster = {
     nodeId,
     poolPath,
@@ -61,10 +65,10 @@ export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Prom
     node,
     ctl: controller.clients,
     nodeClients: node.clients,
-    async restartNode() {
+    async restartNode(env?: Record<string, string>) {
       await cluster.node.kill();
       // Same socket: the killed process leaves its socket file, so startQuarry waits for Probe.
-      cluster.node = await start('node', nodeArgs);
+      cluster.node = await start('node', nodeArgs, env);
       cluster.nodeClients = cluster.node.clients;
     },
     imagePath: (id) => join(poolPath, 'volumes', `${id}.img`),

@@ -7,7 +7,9 @@
  *   await call(q.clients.controller, 'CreateVolume', {...});
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeScratchFs, onCleanup, type HasAfter, type ScratchFs, type ScratchFsOptions } from './scratch.js';
@@ -57,7 +59,7 @@ let counter = 0;
 export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<QuarryProcess> {
   const socketPath = join(opts.dir, opts.socketName ?? `csi-${process.pid}-${++counter}.sock`);
   const endpoint = `unix://${socketPath}`;
-  const child = spawnQuarry([opts.role, '--endpoint', endpoint, ...(opts.args ?? [])], opts.env);
+  const child = spawnQuarry([opts.role, '--endpoint', endpoint, ...withKubeletDir(opts.role, opts.args ?? [])], opts.env);
   const out = captureOutput(child);
   const exited = exitOf(child);
   let clients: CsiClients | undefined;
@@ -126,6 +128,15 @@ export async function runQuarry(args: string[], opts: { env?: Record<string, str
   const exit = await exitOf(child);
   clearTimeout(timer);
   return { ...exit, stdout: out.stdout(), stderr: out.stderr() };
+}
+
+/**
+ * Test staging and target paths live in temp dirs, not under /var/lib/kubelet: a node started
+ * without its own --kubelet-dir gets os.tmpdir() (tests that check the boundary pass their own).
+ */
+function withKubeletDir(role: StartOptions['role'], args: string[]): string[] {
+  if (role === 'controller' || args.includes('--kubelet-dir')) return args;
+  return [...args, '--kubelet-dir', realpathSync(tmpdir())];
 }
 
 function spawnQuarry(args: string[], env: Record<string, string> | undefined): ChildProcess {

@@ -44,7 +44,8 @@ async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
   await mkdir(pool);
   const common = ['--nodeid', 'sanity-node', '--pool', pool, '--log-level', 'warn', ...(run.shared ? ['--shared'] : [])];
   const controller = await startQuarry(t, { role: 'controller', dir, args: common });
-  const node = await startQuarry(t, { role: 'node', dir, args: common });
+  // The suite's staging and target dirs are below `dir`: that is this node's kubelet directory.
+  const node = await startQuarry(t, { role: 'node', dir, args: [...common, '--kubelet-dir', dir] });
   const skips = run.skips ?? [];
   for (const s of skips) t.diagnostic(`skipping "${s.spec}": ${s.reason}`);
   const result = await runCsiSanity([

@@ -36,3 +36,11 @@ test('refusals say what to pass', () => {
   assert.throws(() => parseConfig('all', [...EP, '--nodeid', 'n', '--pool', 'x=']), usage(/--pool \[name=\]/));
   assert.throws(() => parseConfig('controller', [...EP, 'extra']), usage(/quarry --help/));
 });
+
+test('--kubelet-dir: default /var/lib/kubelet, absolute paths only', () => {
+  assert.equal(parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p']).kubeletDir, '/var/lib/kubelet');
+  assert.equal(parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p', '--kubelet-dir', '/data/kubelet/']).kubeletDir, '/data/kubelet');
+  for (const bad of ['relative', '/a/../b']) {
+    assert.throws(() => parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p', '--kubelet-dir', bad]), /invalid --kubelet-dir/);
+  }
+});

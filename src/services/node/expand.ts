@@ -8,7 +8,7 @@ import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop } from './loop-attachment.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
-import { checkRequestPath, volumePathOrNotFound } from './paths.js';
+import { nodeRequestPath, nodeVolumePath } from './paths.js';
 
 export interface ExpandWire {
   volume_id?: string;
@@ -27,7 +27,7 @@ export interface ExpandWire {
 export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
   const rawId = requireField(req.volume_id, 'volume_id');
   requireField(req.volume_path, 'volume_path');
-  const volumePath = volumePathOrNotFound(req.volume_path, 'volume_path');
+  const volumePath = await nodeVolumePath(ctx.kubeletDir, req.volume_path, 'volume_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
@@ -38,7 +38,7 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
     if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; stage it before expanding`);
     const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
     // Also before anything grows: the grow tool runs only on the volume's own mount (design: Node staging).
-    const mountPath = isBlock ? await checkBlockPath(vol, volumePath) : await ownMountPath(vol, volumePath, req.staging_target_path);
+    const mountPath = isBlock ? await checkBlockPath(vol, volumePath) : await ownMountPath(ctx, vol, volumePath, req.staging_target_path);
     const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
     const size = ctx.mode === 'local' ? (await vol.pool.expandVolume(vol.id, wanted)).sizeBytes : vol.record.sizeBytes;
     for (const loop of await findLoopsByBackingFile(image)) await refreshLoopCapacity(loop.device);
@@ -48,8 +48,8 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
 }
 
 /** The path whose top mount is the volume's filesystem: volume_path, or else the staging path. */
-async function ownMountPath(vol: FoundVolume, volumePath: string, stagingPath?: string): Promise<string> {
-  for (const path of [volumePath, ...(stagingPath ? [checkRequestPath(stagingPath, 'staging_target_path')] : [])]) {
+async function ownMountPath(ctx: ServiceContext, vol: FoundVolume, volumePath: string, stagingPath?: string): Promise<string> {
+  for (const path of [volumePath, ...(stagingPath ? [await nodeRequestPath(ctx.kubeletDir, stagingPath, 'staging_target_path')] : [])]) {
     const state = await pathState(vol, path);
     if (state.stack.length === 0) continue;
     if (!topIsOurs(state)) {

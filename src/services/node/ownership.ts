@@ -1,6 +1,5 @@
-import { stat } from 'node:fs/promises';
 import { findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsAt, mountsOfDevice, readMountInfo, splitDev, type MountInfoEntry } from '../../host/mountinfo.js';
+import { mountsAt, mountsOfDevice, readMountInfo, type MountInfoEntry } from '../../host/mountinfo.js';
 import type { FoundVolume } from '../lookup.js';
 
 /**
@@ -54,17 +53,4 @@ export async function mountsOfVolume(loops: string[]): Promise<MountInfoEntry[]>
 /** For messages: what a mount is. */
 export function describeMount(m: MountInfoEntry): string {
   return `${m.source} (${m.fsType}${m.root !== '/' ? `, ${m.root}` : ''})`;
-}
-
-/** Whether a device node at `path` is the block device `device` (same rdev). */
-export async function isDeviceNodeOf(path: string, device: string): Promise<boolean> {
-  try {
-    const [a, b] = await Promise.all([stat(path, { bigint: true }), stat(device, { bigint: true })]);
-    if (!a.isBlockDevice() || !b.isBlockDevice()) return false;
-    const x = splitDev(a.rdev);
-    const y = splitDev(b.rdev);
-    return x.major === y.major && x.minor === y.minor;
-  } catch {
-    return false;
-  }
 }

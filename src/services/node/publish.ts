@@ -12,7 +12,7 @@ import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.j
 import { withPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkPublishGrant } from './shared-attachment.js';
-import { checkRequestPath } from './paths.js';
+import { nodeRequestPath } from './paths.js';
 
 export interface PublishWire {
   volume_id?: string;
@@ -26,8 +26,8 @@ export interface PublishWire {
 /** Bind the staged filesystem (or the loop device, for block) at the target path. */
 export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
   const rawId = requireField(req.volume_id, 'volume_id');
-  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
-  const targetPath = checkRequestPath(req.target_path, 'target_path');
+  const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
+  const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
   const cap = decodeCapability(req.volume_capability);
   const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);

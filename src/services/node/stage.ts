@@ -3,7 +3,7 @@ import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain
 import type { Capability, FsType } from '../../domain/volume.js';
 import { probeDevice, describeProbe } from '../../host/blkid.js';
 import { makeFilesystem } from '../../host/mkfs.js';
-import { mount } from '../../host/mount.js';
+import { isBadOptionFailure, mount, optionNamedIn, unmountTop } from '../../host/mount.js';
 import { growFilesystem } from '../../host/resize.js';
 import { checkExt4, ext4SizeBytes, growExt4Offline } from '../../host/e2fs.js';
 import { deviceSizeBytes } from '../../host/blockdev.js';
@@ -15,8 +15,9 @@ import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
-import { describeMount, pathState, topIsOurs } from './ownership.js';
-import { checkRequestPath } from './paths.js';
+import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from './ownership.js';
+import { faultPoint } from '../../storage/fault-points.js';
+import { nodeRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
 
 export interface StageWire {
@@ -34,7 +35,7 @@ export interface StageWire {
  */
 export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
   const rawId = requireField(req.volume_id, 'volume_id');
-  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
+  const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
   const cap = decodeCapability(req.volume_capability);
   return ctx.locks.run(`volume:${rawId}`, async () => {
@@ -52,9 +53,11 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     try {
       const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
       if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, staged.cap);
-      await vol.pool.updateVolume(vol.id, (v) =>
-        withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device }),
-      );
+      await vol.pool.updateVolume(vol.id, (v) => {
+        const next = withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device });
+        // Mounted: the filesystem is finished, whoever made it; from now on it is never formatted over.
+        return cap.accessType === 'mount' && v.formatState !== 'done' ? { ...next, formatState: 'done' } : next;
+      });
     } catch (err) {
       await rollback(ctx, vol, stagingPath);
       throw err;
@@ -85,19 +88,79 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
     if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
     return; // already staged: idempotent
   }
-  const probe = await probeDevice(device);
-  if (probe.kind === 'blank') {
-    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
-  } else if (probe.kind !== 'filesystem' || probe.fsType !== fsType) {
-    throw failedPrecondition(
-      `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
-    );
-  }
+  await formatIfOurs(vol, device, fsType);
   if (fsType === 'ext4') await growExt4BeforeMount(device);
   // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
-  const options = [...(cap.mountFlags ?? []), ...(fsType === 'xfs' ? ['nouuid'] : [])];
-  await mount({ source: device, target: stagingPath, fsType, options });
+  const own = fsType === 'xfs' ? ['nouuid'] : [];
+  await mountWithFlags(device, stagingPath, fsType, own, cap.mountFlags ?? []);
   if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/**
+ * Mounts with the CO's mount flags. When mount(8) refuses an option, the error names it
+ * (INVALID_ARGUMENT) instead of passing on mount's output: from the new mount API's message when
+ * it names it, otherwise by mounting with each flag alone (each trial taken off again at once).
+ */
+async function mountWithFlags(device: string, target: string, fsType: FsType, own: string[], flags: string[]) {
+  try {
+    await mount({ source: device, target, fsType, options: [...flags, ...own] });
+    return;
+  } catch (err) {
+    if (flags.length === 0 || !isBadOptionFailure(err)) throw err;
+    const named = optionNamedIn(err);
+    if (named) throw invalidArgument(`mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+    // mount's classic message also stands for a bad superblock: the flags are to blame only if the device mounts without them.
+    const bare = await mount({ source: device, target, fsType, options: own }).catch(() => undefined);
+    if (!bare) throw err;
+    await unmountTop(target, bare);
+    for (const flag of flags) {
+      try {
+        const trial = await mount({ source: device, target, fsType, options: [flag, ...own] });
+        await unmountTop(target, trial);
+      } catch (trialErr) {
+        if (isBadOptionFailure(trialErr)) {
+          throw invalidArgument(`mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+        }
+        throw trialErr;
+      }
+    }
+    throw invalidArgument(`mount options ${flags.join(',')} are not valid together for ${fsType}; each is accepted alone`);
+  }
+}
+
+/**
+ * Formatting is recorded (design: Node staging): 'began' before mkfs, 'done' once mounted. A
+ * volume left at 'began' (mkfs or the node killed in between) is formatted again over whatever
+ * half-made filesystem blkid may see. Otherwise only a blank device of a volume created for
+ * filesystem access that was never formatted is; raw data of a block volume looks blank to
+ * blkid, so a volume created for block access never is.
+ */
+async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
+  if (vol.record.formatState === 'began') {
+    const inUse = await mountsOfVolume(await volumeLoops(vol));
+    if (inUse.length > 0) {
+      throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
+    }
+    faultPoint('node-stage:before-mkfs');
+    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true });
+    return;
+  }
+  const probe = await probeDevice(device);
+  if (probe.kind === 'filesystem' && probe.fsType === fsType) return;
+  if (probe.kind !== 'blank') {
+    throw failedPrecondition(`volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
+  }
+  if (!vol.record.accessTypes.includes('mount')) {
+    throw failedPrecondition(
+      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; Quarry never formats it (its data may be raw): stage it as a block volume`,
+    );
+  }
+  if (vol.record.formatState === 'done') {
+    throw failedPrecondition(`volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`);
+  }
+  await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
+  faultPoint('node-stage:before-mkfs');
+  await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
 }
 
 /**

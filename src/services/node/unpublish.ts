@@ -7,7 +7,7 @@ import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
-import { checkRequestPath } from './paths.js';
+import { nodeRequestPath } from './paths.js';
 
 /**
  * Undo this volume's publication at the target, and nothing else (design: Node staging):
@@ -23,7 +23,7 @@ import { checkRequestPath } from './paths.js';
  */
 export async function nodeUnpublishVolume(ctx: ServiceContext, req: { volume_id?: string; target_path?: string }) {
   const rawId = requireField(req.volume_id, 'volume_id');
-  const targetPath = checkRequestPath(req.target_path, 'target_path');
+  const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     const recorded = vol.record.publications.some((p) => p.nodeId === ctx.nodeId && p.targetPath === targetPath);

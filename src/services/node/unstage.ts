@@ -6,7 +6,7 @@ import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
-import { checkRequestPath } from './paths.js';
+import { nodeRequestPath } from './paths.js';
 
 /**
  * Unmount the volume's own filesystem from the staging path, then detach its loop devices that
@@ -18,7 +18,7 @@ import { checkRequestPath } from './paths.js';
  */
 export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: string; staging_target_path?: string }) {
   const rawId = requireField(req.volume_id, 'volume_id');
-  const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
+  const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).

@@ -7,13 +7,13 @@ import { topMountAt } from '../../host/mountinfo.js';
 import { filesystemStats } from '../../host/statfs.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { volumePathOrNotFound } from './paths.js';
+import { nodeVolumePath } from './paths.js';
 
 /** Bytes and inodes for a filesystem volume, bytes for a block volume, and the volume's condition. */
 export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?: string; volume_path?: string }) {
   const rawId = requireField(req.volume_id, 'volume_id');
   requireField(req.volume_path, 'volume_path');
-  const volumePath = volumePathOrNotFound(req.volume_path, 'volume_path');
+  const volumePath = await nodeVolumePath(ctx.kubeletDir, req.volume_path, 'volume_path');
   const vol = await requireVolume(ctx, rawId);
   const info = await stat(volumePath).catch(() => undefined);
   if (!info) throw notFound(`${volumePath} does not exist`);
