@@ -98,6 +98,9 @@ async function auditLoops(o: AuditOptions, volumes: Map<string, Parsed>, book: F
     if (!l.backingFile.startsWith(`${o.poolPath}/`)) continue;
     const rel = l.backingFile.slice(o.poolPath.length + 1);
     if (l.backingFileDeleted) {
+      // A detach while something briefly holds the device (a blkid scan) is deferred by the
+      // kernel to the last close: give such a loop a moment before calling it an orphan.
+      if (await goneWithin(l.device, 5000)) continue;
       const holders = (await mountsOfDevice(l.device)).map((m) => m.mountPoint);
       const why = holders.length ? `still mounted at ${holders.join(', ')}` : 'mounted nowhere';
       book.found('orphans', `${when}: ${l.device} is attached to deleted image ${rel} (${why}): its space is never freed`, `${l.device} is attached to deleted image ${rel}`);
@@ -163,4 +166,14 @@ export async function auditFrozen(workDir: string, book: FigureBook, when: strin
       await thawQuietly(m.mountPoint);
     }
   }
+}
+
+/** Whether loop `device` is detached within `ms` (polled). */
+async function goneWithin(device: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await listLoops()).some((l) => l.device === device && l.backingFileDeleted)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
