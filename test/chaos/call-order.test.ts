@@ -7,10 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiB } from '../../src/domain/bytes.js';
-import { listLoops } from '../../src/host/losetup.js';
+import { attachLoop, detachLoop, listLoops } from '../../src/host/losetup.js';
+import { filesystemStats } from '../../src/host/statfs.js';
 import { mount, unmount } from '../../src/host/mount.js';
 import { mountsAt, mountsUnder, topMountAt } from '../../src/host/mountinfo.js';
 import { makeTempDir, onCleanup, type HasAfter } from '../helpers/scratch.js';
@@ -38,7 +39,7 @@ interface Provisioned {
 const attempt = (p: Promise<unknown>) => p.then(() => 'ok', (e) => csi.describeError(e));
 
 async function provision(name: string, kind: csi.Kind = 'ext4'): Promise<Provisioned> {
-  const id = await csi.createVolume(c, name, kind, kind === 'block' ? 32 * MiB : 64 * MiB);
+  const id = await csi.createVolume(c, name, kind, kind === 'block' ? 32 * MiB : kind === 'xfs' ? 320 * MiB : 64 * MiB);
   const p = await csi.pathsFor(c, name);
   await csi.stage(c, id, p.staging, kind);
   await csi.publish(c, id, p.staging, p.target, kind);
@@ -217,6 +218,30 @@ describe('calls on paths that are not the volume\'s own', () => {
     await wayBack({ id: bId, staging: a.staging, target: join(c.workDir, 'pods', 'unstage-b-at-a-none') }).catch(() => undefined);
     assert.ok(still, `A's staging mount was removed (answers: ${answers.join('; ')})`);
     assert.equal(data, a.dataSha, 'A\'s data is not readable as written');
+  });
+
+  test('NodeExpandVolume pointed at a foreign filesystem does not grow it', async (t) => {
+    // The foreign xfs is 300 MiB on a 400 MiB device: xfs_growfs run on it would take the rest.
+    const dir = await makeTempDir(t, 'foreign-xfs');
+    const image = join(dir, 'foreign.img');
+    await writeFile(image, '');
+    await truncate(image, 400 * MiB);
+    const loop = await attachLoop(image, { directIo: false });
+    onCleanup(t, () => detachLoop(loop.device).catch(() => undefined));
+    await execa('mkfs.xfs', ['-q', '-d', 'size=300m', loop.device], { timeout: 60_000 });
+    const path = join(c.workDir, 'pods', 'foreign-xfs', 'mount');
+    await mkdir(path, { recursive: true });
+    await mount({ source: loop.device, target: path, fsType: 'xfs' });
+    onCleanup(t, () => unmount(path).catch(() => undefined));
+    const before = (await filesystemStats(path)).totalBytes;
+    const x = await provision('grow-xfs', 'xfs');
+    const answer = await attempt(csi.nodeExpand(c, x.id, path, x.staging, 'xfs', 320 * MiB));
+    book.add('operations');
+    const after = (await filesystemStats(path)).totalBytes;
+    untouched(after === before, `foreign xfs at ${path} grew from ${before} to ${after} bytes through NodeExpandVolume of ${x.id} (${answer})`);
+    assert.equal(after, before, `the foreign filesystem was grown (NodeExpandVolume answered: ${answer})`);
+    await wayBack(x);
+    assert.deepEqual(await leaksOf(x.id, [x.staging, x.target]), []);
   });
 
   test('symlinked staging and target paths never put a mount outside the work dir, and the volume can still be torn down', async (t) => {

@@ -24,10 +24,12 @@ describe('thin volumes filled to what GetCapacity promised (overprovisioning 1.0
       const c = await startChaosCluster(t, { pool: { fsType, sizeBytes: POOL_BYTES }, extraArgs: ['--overprovisioning', '1.0'] });
       const promised = await csi.getCapacity(c);
       assert.ok(promised >= VOLUMES * MiB, `GetCapacity promised only ${promised} bytes`);
-      const each = Math.floor(promised / VOLUMES / MiB) * MiB;
-      const sizes = Array.from({ length: VOLUMES }, (_, i) => (i < VOLUMES - 1 ? each : promised - each * (VOLUMES - 1)));
       const lines: string[] = [];
-      for (const [i, size] of sizes.entries()) {
+      for (let i = 0; i < VOLUMES; i++) {
+        // As the provisioner does: each volume is sized from what GetCapacity promises now; the last takes all of it.
+        const now = await csi.getCapacity(c);
+        const size = i < VOLUMES - 1 ? Math.floor(now / (VOLUMES - i) / MiB) * MiB : now;
+        assert.ok(size >= MiB, `GetCapacity promises only ${now} bytes before volume ${i + 1} of ${VOLUMES}`);
         const name = `fill-${fsType}-${i}`;
         const id = await csi.createVolume(c, name, 'block', size, undefined, { provisioning: 'thin' });
         const p = await csi.pathsFor(c, name);

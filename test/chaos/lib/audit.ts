@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listLoops } from '../../../src/host/losetup.js';
-import { mountsUnder, readMountInfo } from '../../../src/host/mountinfo.js';
+import { mountsOfDevice, mountsUnder, readMountInfo } from '../../../src/host/mountinfo.js';
 import type { FigureBook } from './figures.js';
 import { isFrozen, thawQuietly } from './host-probes.js';
 
@@ -98,7 +98,12 @@ async function auditLoops(o: AuditOptions, volumes: Map<string, Parsed>, book: F
     if (!l.backingFile.startsWith(`${o.poolPath}/`)) continue;
     const rel = l.backingFile.slice(o.poolPath.length + 1);
     if (l.backingFileDeleted) {
-      book.found('orphans', `${when}: ${l.device} is attached to deleted image ${rel}: its space is never freed`, `${l.device} is attached to deleted image ${rel}: its space is never freed`);
+      // A detach while something briefly holds the device (a blkid scan) is deferred by the
+      // kernel to the last close: give such a loop a moment before calling it an orphan.
+      if (await goneWithin(l.device, 5000)) continue;
+      const holders = (await mountsOfDevice(l.device)).map((m) => m.mountPoint);
+      const why = holders.length ? `still mounted at ${holders.join(', ')}` : 'mounted nowhere';
+      book.found('orphans', `${when}: ${l.device} is attached to deleted image ${rel} (${why}): its space is never freed`, `${l.device} is attached to deleted image ${rel}`);
       continue;
     }
     const m = /^volumes\/(.+)\.img$/.exec(rel);
@@ -127,6 +132,10 @@ async function auditMounts(o: AuditOptions, volumes: Map<string, Parsed>, book: 
     if (!owned.has(m.mountPoint)) book.found('orphans', `${when}: ${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`, `${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`);
   }
   const points = new Set(mounted.map((m) => m.mountPoint));
+  for (const p of points) {
+    const stack = mounted.filter((m) => m.mountPoint === p);
+    if (stack.length > 1) book.found('orphans', `${when}: ${stack.length} mounts stacked at ${p}: ${stack.map((m) => m.source).join(', ')}`, `${stack.length} mounts stacked at ${p}`);
+  }
   for (const v of volumes.values()) {
     for (const s of v.staging) {
       if (s.nodeId === o.nodeId && s.accessType === 'mount' && !points.has(s.stagingPath)) {
@@ -157,4 +166,14 @@ export async function auditFrozen(workDir: string, book: FigureBook, when: strin
       await thawQuietly(m.mountPoint);
     }
   }
+}
+
+/** Whether loop `device` is detached within `ms` (polled). */
+async function goneWithin(device: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await listLoops()).some((l) => l.device === device && l.backingFileDeleted)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }

@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { thaw } from '../../../src/host/fsfreeze.js';
 
-const PROBE_TIMEOUT_MS = 20_000;
+/** How long a 4 KiB write and fsync may take before the filesystem is asked whether it is frozen. */
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** Writes `data` to `path` (created or overwritten) and fsyncs it, via dd in a child process. */
 export async function writeFsynced(path: string, data: Buffer, timeoutMs = 60_000): Promise<void> {
@@ -26,13 +27,17 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
  * again and not counted. So a slow disk is never mistaken for a frozen one.
  */
 export async function isFrozen(mountPath: string): Promise<boolean> {
+  // No execa timeout: a writer blocked by a freeze sleeps uninterruptibly and cannot be killed,
+  // so the probe is not awaited past the bound; it finishes by itself once the fs is thawed.
   const probe = execa('dd', ['if=/dev/zero', `of=${mountPath}/.chaos-freeze-probe`, 'bs=4K', 'count=1', 'conv=fsync', 'status=none'], {
-    timeout: PROBE_TIMEOUT_MS,
     reject: false,
     env: { LC_ALL: 'C' },
   });
-  const r = await probe;
-  if (!r.timedOut) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'blocked'>((r) => (timer = setTimeout(() => r('blocked'), PROBE_TIMEOUT_MS)));
+  const r = await Promise.race([probe.then(() => 'done' as const), bound]);
+  clearTimeout(timer);
+  if (r === 'done') return false;
   const f = await execa('fsfreeze', ['--freeze', mountPath], { reject: false, timeout: PROBE_TIMEOUT_MS, env: { LC_ALL: 'C' } });
   if (f.exitCode === 0) {
     await thaw(mountPath);
