@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import { parseNodeId, type NodeId } from '../domain/ids.js';
+import { parseArgsOptions, type FlagTable } from './flag-table.js';
 
 export type Role = 'controller' | 'node' | 'all';
 export const ROLES: readonly Role[] = ['controller', 'node', 'all'];
@@ -43,20 +44,45 @@ export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DRIVER_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
-export const FLAG_OPTIONS = {
-  endpoint: { type: 'string' },
-  nodeid: { type: 'string' },
-  pool: { type: 'string', multiple: true },
-  drivername: { type: 'string', default: DEFAULT_DRIVER_NAME },
-  'log-level': { type: 'string', default: 'info' },
-  shared: { type: 'boolean', default: false },
-  overprovisioning: { type: 'string', default: '1.0' },
-  'low-space-percent': { type: 'string', default: '10' },
-  'max-volumes-per-node': { type: 'string', default: '0' },
-  'socket-mode': { type: 'string', default: '0600' },
-  'metrics-addr': { type: 'string' },
-  'kubelet-dir': { type: 'string', default: DEFAULT_KUBELET_DIR },
-} as const;
+/** The flags of controller, node and all; parsing and `quarry --help` both come from here. */
+export const SERVE_FLAGS = {
+  endpoint: { type: 'string', arg: 'unix:///path.sock', help: 'socket to serve on (required)' },
+  nodeid: { type: 'string', arg: 'NAME', help: "this node's name (required for node and all, and for a local-mode controller with pools)" },
+  pool: {
+    type: 'string',
+    multiple: true,
+    arg: '[name=]path',
+    help: 'a pool directory. An empty directory becomes a pool. Without a name the pool is "default"',
+  },
+  drivername: { type: 'string', default: DEFAULT_DRIVER_NAME, arg: 'NAME', help: 'CSI driver name' },
+  'log-level': { type: 'string', default: 'info', arg: 'LEVEL', help: 'fatal, error, warn, info, debug, trace' },
+  shared: { type: 'boolean', default: false, help: 'pools are on a datastore shared by every node' },
+  overprovisioning: { type: 'string', default: '1.0', arg: 'RATIO', help: 'how much thin capacity to promise per byte of disk' },
+  'low-space-percent': {
+    type: 'string',
+    default: '10',
+    arg: 'P',
+    help: 'above 1.0: a pool whose free space falls under P % of its filesystem marks its thin volumes abnormal',
+  },
+  'max-volumes-per-node': { type: 'string', default: '0', arg: 'N', help: 'reported by NodeGetInfo; 0 means no limit' },
+  'socket-mode': { type: 'string', default: '0600', arg: 'MODE', help: 'octal mode of the socket file' },
+  'metrics-addr': {
+    type: 'string',
+    arg: '[host]:port',
+    help: 'serve Prometheus metrics at http://host:port/metrics, e.g. :9810 (default: off)',
+  },
+  'kubelet-dir': {
+    type: 'string',
+    default: DEFAULT_KUBELET_DIR,
+    arg: 'DIR',
+    help: "kubelet's root directory; staging and target paths outside it are refused",
+  },
+} as const satisfies FlagTable;
+
+/** parseArgs options, derived from SERVE_FLAGS. */
+export const FLAG_OPTIONS = parseArgsOptions(SERVE_FLAGS) as {
+  [K in keyof typeof SERVE_FLAGS]: Pick<(typeof SERVE_FLAGS)[K], 'type' | Extract<keyof (typeof SERVE_FLAGS)[K], 'multiple' | 'default'>>;
+};
 
 export function parseConfig(role: Role, argv: string[]): QuarryConfig {
   let values;

@@ -5,6 +5,12 @@ import { startService, type ServiceProcess } from '../demo/processes.js';
 import { walkVolume, type Step } from '../demo/walkthrough.js';
 import { call, csiClients } from '../wire/client.js';
 import { UsageError } from './config.js';
+import { parseArgsOptions, type FlagTable } from './flag-table.js';
+
+/** demo's flags; parsing and `quarry demo --help` both come from here. */
+export const DEMO_FLAGS = {
+  dir: { type: 'string', default: '.quarry', arg: 'DIR', help: 'where the demo keeps its pool (DIR/pool) and sockets' },
+} as const satisfies FlagTable;
 
 /**
  * `quarry demo`: Quarry's main job end to end on an embedded pool (default
@@ -14,7 +20,7 @@ import { UsageError } from './config.js';
 export async function demo(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { dir: { type: 'string', default: '.quarry' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: parseArgsOptions(DEMO_FLAGS) as { dir: { type: 'string'; default: string } }, strict: true }));
   } catch (err) {
     throw new UsageError(`${(err as Error).message}; pass quarry demo [--dir DIR]`);
   }

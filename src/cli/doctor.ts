@@ -9,6 +9,7 @@ import { checkPool, type PoolSpec } from '../doctor/pool.js';
 import { exitCodeFor, formatJson, formatResults, type CheckResult } from '../doctor/result.js';
 import { checkTools } from '../doctor/tools.js';
 import { parsePoolFlag, UsageError } from './config.js';
+import { parseArgsOptions, type FlagTable } from './flag-table.js';
 
 export interface DoctorOptions {
   pools: PoolSpec[];
@@ -16,13 +17,21 @@ export interface DoctorOptions {
   json: boolean;
 }
 
-const OPTIONS = {
-  pool: { type: 'string', multiple: true },
-  'kubelet-dir': { type: 'string', default: DEFAULT_KUBELET_DIR },
-  json: { type: 'boolean', default: false },
-} as const;
+/** doctor's flags; parsing and `quarry doctor --help` both come from here. */
+export const DOCTOR_FLAGS = {
+  pool: { type: 'string', multiple: true, arg: '[name=]/path', help: 'a pool directory to check (writes nothing)' },
+  'kubelet-dir': { type: 'string', default: DEFAULT_KUBELET_DIR, arg: 'DIR', help: "the kubelet's root directory (kubelet --root-dir)" },
+  json: { type: 'boolean', default: false, help: 'print the results as JSON, one object per check' },
+} as const satisfies FlagTable;
 
-const USAGE = 'quarry doctor [--pool [name=]/path ...] [--kubelet-dir DIR] [--json]';
+const OPTIONS = parseArgsOptions(DOCTOR_FLAGS) as {
+  pool: { type: 'string'; multiple: true };
+  'kubelet-dir': { type: 'string'; default: string };
+  json: { type: 'boolean'; default: boolean };
+};
+
+export const DOCTOR_USAGE = 'quarry doctor [--pool [name=]/path ...] [--kubelet-dir DIR] [--json]';
+const USAGE = DOCTOR_USAGE;
 
 export function parseDoctorArgs(argv: string[]): DoctorOptions {
   let values;

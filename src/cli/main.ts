@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { packageVersion } from '../version.js';
 import { parseConfig, ROLES, UsageError, type Role } from './config.js';
-import { HELP } from './help.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
+    const { HELP } = await import('./help.js'); // help loads every command's flag table
     process.stdout.write(HELP);
     return command ? 0 : 2;
   }
@@ -14,7 +14,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(HELP);
+    const { helpFor } = await import('./help.js');
+    process.stdout.write(helpFor(command));
     return 0;
   }
   if ((ROLES as readonly string[]).includes(command)) {

@@ -28,6 +28,7 @@ export const TOOLS: readonly ToolSpec[] = [
   { tool: 'umount', pkg: 'mount', args: ['--version'] },
   { tool: 'fsfreeze', pkg: 'util-linux', args: ['-V'] },
   { tool: 'fallocate', pkg: 'util-linux', args: ['-V'] },
+  { tool: 'flock', pkg: 'util-linux', args: ['-V'] }, // the pool lock (design: Pool lock and concurrency)
   { tool: 'cp', pkg: 'coreutils', args: ['--version'] },
 ];
 

@@ -1,9 +1,9 @@
 /**
- * The pool lock is flock(2) on `<pool>/.lock` (and on the pool directory while a pool is opened),
- * the kernel lock every Quarry release has taken. Releases up to 0.1 took it in-process through
- * fs-ext; now flock(1) takes it on our descriptor. Old and new style must exclude each other, so
- * a pool shared across an upgrade is never changed by two processes at once. Each side is a real,
- * separate process. (design: Pool lock and concurrency)
+ * Quarry 0.1.0 locked a pool with an exclusive flock(2) on `<pool>/.lock` per change (fs-ext).
+ * Now a change takes an exclusive OFD lock, and the process holds a shared flock for its life.
+ * OFD locks and flocks do not exclude each other, so the shared flock is what keeps an old-style
+ * process and a new-style one from ever holding the pool at once. Each side is a real, separate
+ * process. (design: Pool lock and concurrency)
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ async function oldStyleCanTake(path: string): Promise<boolean> {
   return r.exitCode === 0;
 }
 
-describe('pool lock: old-style (flock in-process) and new-style (flock(1) on our descriptor) processes', () => {
+describe('pool lock: old-style (exclusive flock per change) and new-style (OFD lock + lifetime shared flock) processes', () => {
   test('while an old-style process holds the pool, the new PoolLock does not get it; once it is gone, it does', async (t) => {
     const dir = await makeTempDir(t, 'lock-styles');
     const lockFile = join(dir, '.lock');
@@ -79,19 +79,37 @@ describe('pool lock: old-style (flock in-process) and new-style (flock(1) on our
     assert.equal(await oldStyleCanTake(lockFile), true, 'free before');
     const holder = await newStyleHolder(t, lockFile);
     assert.equal(await oldStyleCanTake(lockFile), false, 'an old-style process is refused while the new one holds it');
-    await holder.release(); // SIGKILL: the kernel drops the lock with the process
+    await holder.release(); // SIGKILL: the kernel drops both locks with the process
     assert.equal(await oldStyleCanTake(lockFile), true, 'free after the holder died');
   });
 
-  test('run() releases the lock when its critical section ends, also when it throws', async (t) => {
+  test('between changes a new-style process still keeps old-style processes out, until close()', async (t) => {
     const dir = await makeTempDir(t, 'lock-styles');
     const lockFile = join(dir, '.lock');
     const lock = new PoolLock(lockFile, 10_000);
-    await lock.run(async () => assert.equal(await oldStyleCanTake(lockFile), false, 'held inside run()'));
-    assert.equal(await oldStyleCanTake(lockFile), true, 'released after run()');
-    await assert.rejects(lock.run(async () => {
+    onCleanup(t, () => lock.close());
+    await lock.run(async () => undefined);
+    assert.equal(await oldStyleCanTake(lockFile), false, 'an idle new-style process still holds its lifetime flock');
+    await lock.close();
+    assert.equal(await oldStyleCanTake(lockFile), true, 'close() drops it');
+  });
+
+  test('new-style processes exclude each other per change; run() releases, also when it throws', async (t) => {
+    const dir = await makeTempDir(t, 'lock-styles');
+    const lockFile = join(dir, '.lock');
+    const a = new PoolLock(lockFile, 10_000);
+    const b = new PoolLock(lockFile, 300); // its own descriptor: to the kernel, another holder
+    onCleanup(t, () => Promise.all([a.close(), b.close()]));
+    const other = await newStyleHolder(t, lockFile);
+    await assert.rejects(b.run(async () => assert.fail('entered while another new-style process holds it')), (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED);
+    await other.release();
+    await a.run(async () => {
+      await assert.rejects(b.run(async () => assert.fail('entered inside a.run()')), (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED);
+    });
+    assert.equal(await b.run(async () => 'after'), 'after', 'released after run()');
+    await assert.rejects(a.run(async () => {
       throw new Error('boom');
     }), /boom/);
-    assert.equal(await oldStyleCanTake(lockFile), true, 'released after a throwing run()');
+    assert.equal(await b.run(async () => 'after a throw'), 'after a throw', 'released after a throwing run()');
   });
 });

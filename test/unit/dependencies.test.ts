@@ -1,11 +1,11 @@
 /**
  * Dependency rules that keep a Node.js runtime change cheap: no native addon tied to one Node ABI
- * (fs-ext broke Node 24), and one protobufjs for both our reflection and @grpc/proto-loader, so
+ * (fs-ext broke Node 24; the pool lock's fs-native-extensions is N-API, prebuilt), and one protobufjs for both our reflection and @grpc/proto-loader, so
  * the descriptors both see come from the same code.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -24,6 +24,13 @@ test('no runtime dependency runs an install script (none compiles a native addon
   const scripted = entries.filter(([, e]) => e.hasInstallScript && !e.dev).map(([p]) => nameOf(p));
   assert.deepEqual(scripted, []);
   assert.ok(!entries.some(([p]) => nameOf(p) === 'fs-ext'), 'fs-ext is gone');
+});
+
+test('the pool lock\'s addon ships prebuilt N-API binaries for the image\'s platforms', () => {
+  for (const platform of ['linux-x64', 'linux-arm64']) {
+    const dir = `${ROOT}node_modules/fs-native-extensions/prebuilds/${platform}`;
+    assert.ok(readdirSync(dir).some((f) => f.endsWith('.node')), `${platform}: no prebuilt .node in ${dir}`);
+  }
 });
 
 test('CI tests the Node.js major the image ships, and `engines` admits it', () => {
