@@ -2,7 +2,7 @@
 // table and counts what should not be there: orphans (images without a ready record, partial
 // images, temp record files, reservations nobody finishes, loops and mounts no record owns),
 // corrupt records (anything that does not parse into a record's shape) and frozen filesystems.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listLoops } from '../../../src/host/losetup.js';
 import { mountsOfDevice, mountsUnder, readMountInfo } from '../../../src/host/mountinfo.js';
@@ -74,8 +74,11 @@ async function auditDir(dir: string, kind: 'volume' | 'snapshot', book: FigureBo
   }
   for (const name of names) {
     if (name.endsWith('.json') && !name.startsWith('.')) continue;
-    if (name.endsWith('.tmp')) book.found('orphans', `${when}: temp record file ${kind}s/${name} left behind`, `temp record file ${kind}s/${name} left behind`);
-    else if (name.endsWith('.img.partial')) {
+    if (name.endsWith('.tmp')) {
+      // A restarted process sweeps these in the background once it holds the pool lock: give it a moment.
+      if (await fileGoneWithin(join(dir, name), 5000)) continue;
+      book.found('orphans', `${when}: temp record file ${kind}s/${name} left behind`, `temp record file ${kind}s/${name} left behind`);
+    } else if (name.endsWith('.img.partial')) {
       const id = name.slice(0, -'.img.partial'.length);
       book.found('orphans', `${when}: partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`, `partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`);
     } else if (name.endsWith('.img')) {
@@ -173,6 +176,16 @@ async function goneWithin(device: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (!(await listLoops()).some((l) => l.device === device && l.backingFileDeleted)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+/** Whether `path` is removed within `ms` (polled). */
+async function fileGoneWithin(path: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await stat(path).then(() => true, () => false))) return true;
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;
