@@ -1,6 +1,7 @@
 import { aborted, failedPrecondition, unavailable } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
 import { freeze, thaw } from '../host/fsfreeze.js';
+import { findLoopsByBackingFile } from '../host/losetup.js';
 import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
 import type { ImagePool } from './image-pool.js';
@@ -29,9 +30,13 @@ export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeI
     const mounted = await topMountAt(here.stagingPath);
     if (mounted && (!here.device || mounted.source === here.device)) return { freezeMountPath: here.stagingPath };
   }
-  const inUse = v.staging.length > 0 || v.publications.length > 0;
-  if (!inUse || pool.reflink) return {};
-  const where = [...new Set([...v.staging, ...v.publications].map((s) => s.nodeId))].join(', ');
+  if (pool.reflink) return {};
+  const users = [...v.staging, ...v.publications];
+  const elsewhere = users.filter((u) => u.nodeId !== nodeId);
+  // Entries for this host count only while the image is really attached here (records outlive a reboot).
+  const attachedHere = users.length > elsewhere.length && (await findLoopsByBackingFile(pool.volumeImagePath(v.id))).length > 0;
+  if (elsewhere.length === 0 && !attachedHere) return {};
+  const where = [...new Set((attachedHere ? users : elsewhere).map((s) => s.nodeId))].join(', ');
   throw failedPrecondition(
     `cannot make a consistent ${what} of volume ${v.id}: it is in use on ${where}, pool ${pool.name} cannot reflink, ` +
       `and Quarry can freeze only a filesystem staged on this host${nodeId ? ` (${nodeId})` : ''}. ` +

@@ -102,7 +102,7 @@ export class ImagePool {
 
   private readOnlyMessage(): string {
     return (
-      `pool ${this.name} at ${this.root} is read-only (its filesystem is mounted read-only, or was remounted read-only after an error); ` +
+      `pool ${this.name} at ${this.root} is not usable: it is read-only (its filesystem is mounted read-only, or was remounted read-only after an error); ` +
       'check the kernel log, then remount it read-write'
     );
   }

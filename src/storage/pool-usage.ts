@@ -57,7 +57,10 @@ export async function volumeUsage(src: PoolUsageSource, excludeId?: string): Pro
   const out: VolumeUsage[] = [];
   for (const id of ids) {
     const record = records.get(id);
-    const image = await imageAllocation(join(src.volumesDir, `${id}.img`), src.reflink);
+    // A clone or restore being copied holds its data in the partial image, which becomes its image.
+    const image =
+      (await imageAllocation(join(src.volumesDir, `${id}.img`), src.reflink)) ??
+      (await imageAllocation(join(src.volumesDir, `${id}.img.partial`), src.reflink));
     const recorded = validSize(record?.sizeBytes);
     if (record && recorded === undefined) src.onCorrupt?.('volume', id, `size ${JSON.stringify(record.sizeBytes)} is not a byte count`);
     // Expansion writes the record first, so the record may be ahead of the image; never behind it.

@@ -70,7 +70,7 @@ test('a controller killed while a snapshot holds the source frozen: the restart 
   await assert.rejects(s.pending);
   const ctl2 = await startQuarryOnPool(t, { role: 'controller', dir: s.fs.dir, pool: s.pool, label: 'ctl-2' });
   assert.equal(await unblocked(writer.exited, 'writer'), 0, 'the writer finished once the restarted controller thawed the filesystem');
-  assert.match(ctl2.stdout() + ctl2.stderr(), /thawed a filesystem left frozen for a copy/);
+  await ctl2.waitForOutput(/thawed a filesystem left frozen for a copy/);
   assert.equal((await s.record()).freeze, undefined, 'the freeze record is gone');
 
   const snap = (await call(ctl2.clients.controller, 'CreateSnapshot', { name: 'snap', source_volume_id: s.vol.volume_id! }, { timeoutMs: 60_000 })).snapshot!;
@@ -83,7 +83,9 @@ test('a freeze past its deadline is thawed by another live process, without any 
   const writer = startWriter(t, join(s.pub.targetPath, 'pod-write'));
   // The controller stays stopped while frozen; the node process's sweep thaws at the deadline.
   assert.equal(await unblocked(writer.exited, 'writer'), 0, 'the writer finished after the deadline');
+  // The sweep thaws first and clears the record right after: wait for that (bounded).
+  for (const deadline = Date.now() + 30_000; (await s.record()).freeze && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
   assert.equal((await s.record()).freeze, undefined, 'the sweep removed the freeze record');
-  assert.match(s.node.stdout() + s.node.stderr(), /thawed a filesystem left frozen for a copy/);
+  await s.node.waitForOutput(/thawed a filesystem left frozen for a copy/);
   await s.ctl.kill();
 });

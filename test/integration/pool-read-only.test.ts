@@ -20,7 +20,7 @@ for (const fsType of ['ext4', 'xfs'] as const) {
     const remount = (mode: 'ro' | 'rw') => execFileSync('mount', ['-o', `remount,${mode}`, fs.mountPath], { timeout: 30_000 });
     remount('ro');
     onCleanup(t, () => remount('rw'));
-    const fix = new RegExp(`pool default at ${pool} is read-only.*remount it read-write`);
+    const fix = new RegExp(`pool default at ${pool} is not usable: it is read-only.*remount it read-write`);
     await rejectsWithCode(call(c, 'CreateVolume', { name: 'after', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [mountCapability()] }), status.FAILED_PRECONDITION, fix);
     await rejectsWithCode(call(c, 'DeleteVolume', { volume_id: v.volume_id! }), status.FAILED_PRECONDITION, fix);
     // Probe says the same, and the process lives to serve again once the pool is writable.
