@@ -16,7 +16,7 @@
 import * as v from 'valibot';
 import { failedPrecondition } from '../domain/errors.js';
 import { FS_TYPES } from '../domain/volume.js';
-import type { AttachmentRecord, PoolRecord, PublicationRecord, SnapshotRecord, StagingRecord, VolumeRecord } from './records.js';
+import type { AttachmentRecord, FreezeRecord, PoolRecord, PublicationRecord, SnapshotRecord, StagingRecord, VolumeRecord } from './records.js';
 
 /** The record format this version writes, and the newest it reads. */
 export const RECORD_FORMAT = 1;
@@ -84,6 +84,14 @@ const attachmentEntries = {
   readOnly: v.boolean(),
 } satisfies EntriesFor<AttachmentRecord>;
 
+const freezeEntries = {
+  nodeId: nonEmpty,
+  mountPath: nonEmpty,
+  holder: nonEmpty,
+  since: timestamp,
+  until: timestamp,
+} satisfies EntriesFor<FreezeRecord>;
+
 const volumeEntries = {
   format: v.literal(RECORD_FORMAT),
   kind: v.literal('volume'),
@@ -104,6 +112,8 @@ const volumeEntries = {
   staging: v.array(v.looseObject(stagingEntries)),
   publications: v.array(v.looseObject(publicationEntries)),
   attachments: v.array(v.looseObject(attachmentEntries)),
+  formatState: v.optional(v.picklist(['began', 'done'])),
+  freeze: v.optional(v.looseObject(freezeEntries)),
 } satisfies EntriesFor<VolumeRecord>;
 
 // ---- snapshot records -----------------------------------------------------------------------

@@ -42,6 +42,8 @@ const DAMAGE: Array<[string, (r: Record<string, any>) => unknown, RegExp]> = [
   ['bad nested entry', (r) => ({ ...r, staging: [{ nodeId: 'n1', stagingPath: '/x', accessType: 'floppy' }] }), /field "staging\.0\.accessType"/],
   ['unknown state', (r) => ({ ...r, state: 'gone' }), /field "state"/],
   ['bad timestamp', (r) => ({ ...r, createdAt: 'yesterday' }), /field "createdAt" must be an ISO 8601 timestamp/],
+  ['unknown format state', (r) => ({ ...r, formatState: 'half' }), /field "formatState"/],
+  ['freeze without a deadline', (r) => ({ ...r, freeze: { nodeId: 'n1', mountPath: '/m', holder: 'node', since: new Date().toISOString() } }), /field "freeze\.until"/],
   ['an array', () => [], /not a JSON object/],
 ];
 
