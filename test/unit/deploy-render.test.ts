@@ -371,6 +371,11 @@ function checkRendering(file: string, mode: Mode): void {
     }
   });
 
+  test('node plugin refuses staging and target paths outside the kubelet dir it is deployed for', () => {
+    const quarry = containersOf(one(objs, 'DaemonSet', 'quarry-node')).find(isQuarry);
+    assert.equal(flag(quarry, 'kubelet-dir'), kubeletDir, '--kubelet-dir of the node plugin');
+  });
+
   test('node plugin: kubelet dir Bidirectional, /dev mounted, only it privileged', () => {
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     const quarry = containersOf(ds).find(isQuarry)!;
