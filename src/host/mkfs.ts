@@ -15,6 +15,12 @@ export interface MkfsOptions {
    * report. Never for a device whose history is unknown.
    */
   overwriteUnfinished?: boolean;
+  /**
+   * The device's backing file is preallocated (a thick volume). ext4 then zeroes its inode tables
+   * at mkfs, which keeps the allocation: the kernel's lazy initialiser would zero them later with
+   * WRITE_ZEROES, which a loop device turns into punched holes in the image.
+   */
+  preallocated?: boolean;
 }
 
 const LABEL = /^[A-Za-z0-9_-]{1,12}$/;
@@ -48,6 +54,8 @@ const BASE: Record<FsType, string[]> = {
   xfs: ['-q', '-K'],
   btrfs: ['-q', '-K'],
 };
+
+const EXT4_PREALLOCATED = ['-F', '-q', '-m', '0', '-E', 'lazy_itable_init=0,lazy_journal_init=1,nodiscard'];
 
 const TOOL: Record<FsType, string> = { ext4: 'mkfs.ext4', xfs: 'mkfs.xfs', btrfs: 'mkfs.btrfs' };
 
@@ -83,8 +91,9 @@ export async function makeFilesystem(device: string, fsType: FsType, opts: MkfsO
     }
   }
   const force = opts.overwriteUnfinished && fsType !== 'ext4' ? ['-f'] : []; // ext4's BASE has -F already
+  const base = opts.preallocated && fsType === 'ext4' ? EXT4_PREALLOCATED : BASE[fsType];
   try {
-    await run(TOOL[fsType], [...BASE[fsType], ...force, ...extra, device], { timeoutMs: opts.timeoutMs ?? 300_000 });
+    await run(TOOL[fsType], [...base, ...force, ...extra, device], { timeoutMs: opts.timeoutMs ?? 300_000 });
   } catch (err) {
     throw mapToolError(err, `creating ${fsType} on ${device}`);
   }

@@ -90,10 +90,21 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
   }
   await formatIfOurs(vol, device, fsType);
   if (fsType === 'ext4') await growExt4BeforeMount(device);
-  // Snapshots and clones carry their source's XFS UUID; without nouuid a restore will not mount next to its source.
-  const own = fsType === 'xfs' ? ['nouuid'] : [];
+  const own = ownMountOptions(vol, fsType);
   await mountWithFlags(device, stagingPath, fsType, own, cap.mountFlags ?? []);
   if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+}
+
+/**
+ * Options Quarry adds itself. Snapshots and clones carry their source's XFS UUID: without nouuid
+ * a restore will not mount next to its source. A thick ext4 never runs the kernel's lazy inode
+ * table initialiser (it zeroes groups that growth adds through WRITE_ZEROES, which the loop
+ * device turns into holes punched in the preallocated image).
+ */
+function ownMountOptions(vol: FoundVolume, fsType: FsType): string[] {
+  if (fsType === 'xfs') return ['nouuid'];
+  if (fsType === 'ext4' && isThick(vol)) return ['noinit_itable'];
+  return [];
 }
 
 /**
@@ -142,7 +153,7 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
       throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
     }
     faultPoint('node-stage:before-mkfs');
-    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true });
+    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true, preallocated: isThick(vol) });
     return;
   }
   const probe = await probeDevice(device);
@@ -160,8 +171,10 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
   }
   await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
   faultPoint('node-stage:before-mkfs');
-  await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType] });
+  await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], preallocated: isThick(vol) });
 }
+
+const isThick = (vol: FoundVolume) => vol.record.provisioning === 'thick';
 
 /**
  * A restore or clone into a larger volume has a filesystem smaller than its
