@@ -10,6 +10,7 @@ import { getCapacity } from './get-capacity.js';
 import { getSnapshot } from './get-snapshot.js';
 import { listSnapshots } from './list-snapshots.js';
 import { controllerGetVolume } from './get-volume.js';
+import { controllerModifyVolume } from './modify-volume.js';
 import { listVolumes } from './list-volumes.js';
 import { controllerPublishVolume } from './publish-volume.js';
 import { controllerUnpublishVolume } from './unpublish-volume.js';
@@ -45,5 +46,7 @@ function sharedModeHandlers(ctx: ServiceContext): ControllerHandlers {
     ControllerUnpublishVolume: (req: Parameters<typeof controllerUnpublishVolume>[1]) => controllerUnpublishVolume(ctx, req),
     // In local mode NodeExpandVolume grows the image on the owning node (design: Deploy modes).
     ControllerExpandVolume: (req: Parameters<typeof controllerExpandVolume>[1]) => controllerExpandVolume(ctx, req),
+    // VolumeAttributesClass changes go through the central external-resizer, which reaches pools only in shared mode.
+    ControllerModifyVolume: (req: Parameters<typeof controllerModifyVolume>[1]) => controllerModifyVolume(ctx, req),
   };
 }
