@@ -1,5 +1,5 @@
 import { rename, rm } from 'node:fs/promises';
-import { Code, notFound, QuarryError } from '../domain/errors.js';
+import { Code, failedPrecondition, notFound, QuarryError } from '../domain/errors.js';
 import { snapshotIdForName, type GroupSnapshotId, type SnapshotId, type VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
 import { syncDir } from './durable-file.js';
@@ -7,7 +7,7 @@ import { faultPoint } from './fault-points.js';
 import { planConsistentCopy, type CopyPlan } from './freeze-guard.js';
 import { noSpace } from './image-file.js';
 import type { ImagePool } from './image-pool.js';
-import { RECORD_FORMAT, type SnapshotRecord } from './records.js';
+import { RECORD_FORMAT, type SnapshotRecord, type VolumeRecord } from './records.js';
 import { copyConsistently, deleteSnapshot, type SnapshotCopyOptions } from './snapshots.js';
 
 export interface NewGroupSnapshot {
@@ -71,26 +71,44 @@ export async function createGroupSnapshot(pool: ImagePool, spec: NewGroupSnapsho
   }
 }
 
-/** Under the pool lock: checks every source, plans its copy and reserves its space, as 'creating' records. */
+/**
+ * Under the pool lock: checks every source, plans its copy and reserves its space, as 'creating'
+ * records. Members that are idle or frozen here do not change during the copies; a member in use
+ * where it cannot be frozen is copied by one atomic reflink. One such member still leaves the group
+ * at one instant (everything else stands still); two would be cut at two instants, so that is refused.
+ */
 async function reserveMembers(pool: ImagePool, spec: NewGroupSnapshot, memberIds: SnapshotId[], opts: SnapshotCopyOptions): Promise<PlannedMember[]> {
   return pool.withLock(async () => {
-    const createdAt = new Date().toISOString();
-    const out: PlannedMember[] = [];
-    for (const [i, sourceId] of spec.sourceVolumeIds.entries()) {
+    const sources: VolumeRecord[] = [];
+    const plans: CopyPlan[] = [];
+    for (const sourceId of spec.sourceVolumeIds) {
       const source = await pool.volumes.read(sourceId);
       if (!source || source.state !== 'ready') throw notFound(`volume ${sourceId} does not exist`);
-      const plan = await planConsistentCopy(pool, source, opts.nodeId, 'group snapshot');
+      sources.push(source);
+      plans.push(await planConsistentCopy(pool, source, opts.nodeId, 'group snapshot'));
+    }
+    const moving = sources.filter((s, i) => !plans[i]!.freezeMountPath && (s.staging.length > 0 || s.publications.length > 0));
+    if (moving.length > 1) {
+      throw failedPrecondition(
+        `cannot cut group snapshot ${spec.name} at one instant: volumes ${moving.map((s) => s.id).join(', ')} are in use where Quarry cannot freeze them ` +
+          `(only a filesystem staged on this host${opts.nodeId ? `, ${opts.nodeId},` : ''} can be frozen), and separate reflinks of two changing volumes hold two instants. ` +
+          'Stop the pods using all but one of them, or take the group on the node where they are staged',
+      );
+    }
+    const createdAt = new Date().toISOString();
+    const out: PlannedMember[] = [];
+    for (const [i, source] of sources.entries()) {
       const id = memberIds[i]!;
-      const reserve = await allocatedBytes(pool.volumeImagePath(sourceId));
+      const reserve = await allocatedBytes(pool.volumeImagePath(source.id));
       await pool.ensureRoom(id, reserve, !pool.reflink);
       const record: SnapshotRecord = {
         format: RECORD_FORMAT,
         kind: 'snapshot',
         id,
-        name: `group/${spec.name}/${sourceId}`,
+        name: `group/${spec.name}/${source.id}`,
         pool: pool.name,
         state: 'creating',
-        sourceVolumeId: sourceId,
+        sourceVolumeId: source.id,
         sizeBytes: source.sizeBytes,
         fsType: source.fsType,
         createdAt,
@@ -99,7 +117,7 @@ async function reserveMembers(pool: ImagePool, spec: NewGroupSnapshot, memberIds
         group: { id: spec.id, name: spec.name, size: memberIds.length },
       };
       await pool.snapshots.write(record);
-      out.push({ record, plan });
+      out.push({ record, plan: plans[i]! });
     }
     return out;
   });

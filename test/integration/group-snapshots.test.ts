@@ -162,6 +162,38 @@ describe('a group snapshot that fails', () => {
     }
   });
 
+  test('two members in use where they cannot be frozen are refused; one alone is cut by its atomic reflink', async (t) => {
+    const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
+    const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
+    const c = q.clients.controller;
+    // A raw block device cannot be frozen: used from two volumes, their reflinks would hold two instants.
+    const BLOCK_CAP = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
+    const vols: string[] = [];
+    const unstage: Array<() => Promise<unknown>> = [];
+    for (const name of ['raw-a', 'raw-b']) {
+      const id = (await call(c, 'CreateVolume', { name, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [BLOCK_CAP] })).volume!.volume_id!;
+      const staging = join(fs.dir, `staging-${name}`);
+      await mkdir(staging);
+      await call(q.clients.node, 'NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: BLOCK_CAP });
+      let done = false;
+      const off = async () => {
+        if (done) return;
+        done = true;
+        await call(q.clients.node, 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
+      };
+      onCleanup(t, off);
+      unstage.push(off);
+      vols.push(id);
+    }
+    const g = q.clients.groupController;
+    await rejectsWithCode(call(g, 'CreateVolumeGroupSnapshot', { name: 'both-raw', source_volume_ids: vols }), grpc.status.FAILED_PRECONDITION, new RegExp(`one instant.*${[...vols].sort().join(', ')}`));
+    assert.equal((await call(c, 'ListSnapshots', {})).entries!.length, 0, 'a refused group leaves nothing');
+    await unstage[1]!();
+    const ok = (await call(g, 'CreateVolumeGroupSnapshot', { name: 'one-raw', source_volume_ids: vols })).group_snapshot!;
+    assert.equal(ok.snapshots!.length, 2);
+    await call(g, 'DeleteVolumeGroupSnapshot', { group_snapshot_id: ok.group_snapshot_id! });
+  });
+
   test('members in two pools are refused, naming the volumes in each pool', async (t) => {
     const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
     const fast = join(fs.mountPath, 'fast');

@@ -27,12 +27,20 @@ const EXT4_ONLINE_RESIZE_SKIPS: Skip[] = (await canResizeExt4Online())
   ? []
   : [{ spec: 'should work if node-expand is called after node-publish', reason: 'no CAP_SYS_RESOURCE: the kernel refuses online ext4 resize here' }];
 
+/**
+ * Shared mode offers ControllerModifyVolume (MODIFY_VOLUME): the suite modifies its volumes with these
+ * VolumeAttributesClass parameters. Local mode does not advertise it (the central resizer cannot reach a
+ * node's pool), so there the suite skips its ModifyVolume specs by capability, not by a flag of ours.
+ * The GroupController specs run in every mode: both offer CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT.
+ */
+const MUTABLE_PARAMETERS = async (dir: string) => ['-csi.testvolumemutableparameters', await writeParametersFile(dir, { provisioning: 'thin' }, 'mutable-parameters.yaml')];
+
 export const RUNS: SanityRun[] = [
   { name: 'mount volumes, ext4 (default)', skips: EXT4_ONLINE_RESIZE_SKIPS },
   { name: 'mount volumes, xfs', flags: async (dir) => ['-csi.testvolumeparameters', await writeParametersFile(dir, { 'csi.storage.k8s.io/fstype': 'xfs' })] },
   { name: 'block volumes', flags: async () => ['-csi.testvolumeaccesstype', 'block'] },
-  { name: 'shared mode, mount volumes, ext4', shared: true, skips: EXT4_ONLINE_RESIZE_SKIPS },
-  { name: 'shared mode, block volumes', shared: true, flags: async () => ['-csi.testvolumeaccesstype', 'block'] },
+  { name: 'shared mode, mount volumes, ext4', shared: true, flags: MUTABLE_PARAMETERS, skips: EXT4_ONLINE_RESIZE_SKIPS },
+  { name: 'shared mode, block volumes', shared: true, flags: async (dir) => ['-csi.testvolumeaccesstype', 'block', ...(await MUTABLE_PARAMETERS(dir))] },
 ];
 
 async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
