@@ -1,5 +1,5 @@
 import { rename, rm } from 'node:fs/promises';
-import { Code, failedPrecondition, notFound, QuarryError } from '../domain/errors.js';
+import { failedPrecondition, notFound } from '../domain/errors.js';
 import { snapshotIdForName, type GroupSnapshotId, type SnapshotId, type VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
 import { syncDir } from './durable-file.js';
@@ -64,9 +64,8 @@ export async function createGroupSnapshot(pool: ImagePool, spec: NewGroupSnapsho
     });
   } catch (err) {
     await discardMembers(pool, memberIds);
-    if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)) {
-      throw noSpace(`group snapshot ${spec.name}`);
-    }
+    // The pool's own refusal (ensureRoom) already says how much is missing; a copy's ENOSPC does not.
+    if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC') throw noSpace(`group snapshot ${spec.name}`);
     throw err;
   }
 }
