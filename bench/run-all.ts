@@ -9,6 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createVolumeBench } from './create-volume-bench.js';
+import { groupSnapshotBench } from './group-snapshot-bench.js';
 import { ioBench } from './io-bench.js';
 import { describeMachine } from './lib/machine.js';
 import { renderSection, type Section } from './lib/report.js';
@@ -19,6 +20,7 @@ import { stageBench } from './stage-bench.js';
 
 const BENCHES: Record<string, () => Promise<Section | Section[]>> = {
   snapshot: snapshotBench,
+  group: groupSnapshotBench,
   create: createVolumeBench,
   stage: stageBench,
   io: ioBench,

@@ -4,6 +4,7 @@ import { PoolSet } from '../storage/pool-set.js';
 import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
 import { startFreezeSweeper, thawRecordedFreezes } from '../storage/freeze-guard.js';
 import { controllerService } from '../services/controller/index.js';
+import { groupControllerService } from '../services/group-controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { nodeService } from '../services/node/index.js';
@@ -37,7 +38,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
     logger,
     services: {
       Identity: identityService(ctx),
-      ...(servesController ? { Controller: controllerService(ctx) } : {}),
+      ...(servesController ? { Controller: controllerService(ctx), GroupController: groupControllerService(ctx) } : {}),
       ...(servesNode ? { Node: nodeService(ctx) } : {}),
     },
     onRpc: metrics?.onRpc,

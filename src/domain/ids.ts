@@ -9,11 +9,13 @@ declare const brand: unique symbol;
 export type VolumeId = string & { readonly [brand]: 'VolumeId' };
 export type SnapshotId = string & { readonly [brand]: 'SnapshotId' };
 export type NodeId = string & { readonly [brand]: 'NodeId' };
+export type GroupSnapshotId = string & { readonly [brand]: 'GroupSnapshotId' };
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 const BODY_LENGTH = 20;
 const VOLUME_RE = /^vol-[a-z2-7]{20}$/;
 const SNAPSHOT_RE = /^snap-[a-z2-7]{20}$/;
+const GROUP_SNAPSHOT_RE = /^group-[a-z2-7]{20}$/;
 /**
  * Node IDs come from the admin, usually the Kubernetes node name, which may be
  * a DNS subdomain (ip-10-0-0-1.ec2.internal). Letters, digits, "-", "_" and
@@ -29,6 +31,10 @@ export function parseVolumeId(raw: string | undefined | null): VolumeId | undefi
 
 export function parseSnapshotId(raw: string | undefined | null): SnapshotId | undefined {
   return typeof raw === 'string' && SNAPSHOT_RE.test(raw) ? (raw as SnapshotId) : undefined;
+}
+
+export function parseGroupSnapshotId(raw: string | undefined | null): GroupSnapshotId | undefined {
+  return typeof raw === 'string' && GROUP_SNAPSHOT_RE.test(raw) ? (raw as GroupSnapshotId) : undefined;
 }
 
 export function parseNodeId(raw: string | undefined | null): NodeId | undefined {
@@ -49,3 +55,4 @@ function bodyForName(name: string): string {
 
 export const volumeIdForName = (name: string): VolumeId => `vol-${bodyForName(name)}` as VolumeId;
 export const snapshotIdForName = (name: string): SnapshotId => `snap-${bodyForName(name)}` as SnapshotId;
+export const groupSnapshotIdForName = (name: string): GroupSnapshotId => `group-${bodyForName(name)}` as GroupSnapshotId;

@@ -34,3 +34,17 @@ export async function allocatedBytes(path: string): Promise<Bytes> {
     throw new QuarryError(e.code === 'ENOENT' ? Code.NOT_FOUND : Code.INTERNAL, `stat ${path}: ${e.message}`, { cause: err });
   }
 }
+
+/**
+ * Punches holes where `path` holds only zeroes (`fallocate --dig-holes FILE`), giving the space
+ * back to the filesystem. It reads then punches, so nothing may write the file meanwhile: call it
+ * only on an image no device or mount uses.
+ */
+export async function digHoles(path: string, timeoutMs = 600_000): Promise<void> {
+  checkAbsolutePath(path, 'image path');
+  try {
+    await run('fallocate', ['--dig-holes', '--', path], { timeoutMs });
+  } catch (err) {
+    throw mapToolError(err, `punching the zeroed blocks of ${path}`);
+  }
+}

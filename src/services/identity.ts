@@ -20,6 +20,8 @@ export function identityService(ctx: ServiceContext): IdentityHandlers {
 
     async GetPluginCapabilities() {
       const capabilities: object[] = [{ service: { type: 'CONTROLLER_SERVICE' } }];
+      // Consistent group snapshots of volumes in one pool (design: Group snapshots).
+      capabilities.push({ service: { type: 'GROUP_CONTROLLER_SERVICE' } });
       if (ctx.mode === 'local') capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
       // Online expansion: by the controller in shared mode, by the owning node in local mode.
       capabilities.push({ volume_expansion: { type: 'ONLINE' } });

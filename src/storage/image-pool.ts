@@ -85,6 +85,11 @@ export class ImagePool {
     return join(this.snapshots.dir, `${id}.img.partial`);
   }
 
+  /** Lets go of the pool's lifetime lock, so its filesystem can be unmounted (benches, tests). */
+  async close(): Promise<void> {
+    await this.lock.close();
+  }
+
   /** Runs fn with the pool's cross-process lock held. Keep fn short: records only. */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     try {

@@ -134,6 +134,7 @@ const snapshotEntries = {
   kubernetes: v.optional(
     v.looseObject({ snapshotName: v.optional(text), snapshotNamespace: v.optional(text), snapshotContentName: v.optional(text) }),
   ),
+  group: v.optional(v.looseObject({ id: nonEmpty, name: nonEmpty, size: v.pipe(v.number(), v.integer(), v.minValue(1)) })),
 } satisfies EntriesFor<SnapshotRecord>;
 
 const SCHEMAS = {

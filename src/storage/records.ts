@@ -96,6 +96,16 @@ export interface SnapshotRecord {
   allocatedBytes?: number;
   /** VolumeSnapshot names added by external-snapshotter --extra-create-metadata. */
   kubernetes?: { snapshotName?: string; snapshotNamespace?: string; snapshotContentName?: string };
+  /** Set on the members of a group snapshot: each member carries its group (design: Group snapshots). */
+  group?: GroupMembership;
+}
+
+/** A group snapshot has no record of its own: it is the members that name it, all in one pool. */
+export interface GroupMembership {
+  id: string;
+  name: string;
+  /** How many members the group has: fewer found means the group is not whole. */
+  size: number;
 }
 
 export type PoolRecord = VolumeRecord | SnapshotRecord;

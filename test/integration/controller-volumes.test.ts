@@ -136,6 +136,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const shrunk = await get();
       assert.equal(shrunk.status!.volume_condition!.abnormal, true);
       assert.match(shrunk.status!.volume_condition!.message, /4194304 bytes but the record says 8388608/);
+      assert.match(shrunk.status!.volume_condition!.message, /truncated/);
+      const listed = (await call(ctl(), 'ListVolumes', {} as any)).entries!.find((e) => e.volume!.volume_id === v.volume_id)!;
+      assert.equal(listed.status!.volume_condition!.abnormal, true, 'ListVolumes carries the same condition');
       await unlink(imagePath(v.volume_id));
       const missing = await get();
       assert.equal(missing.status!.volume_condition!.abnormal, true);

@@ -30,16 +30,17 @@ describe('Identity', () => {
     const pool = join(dir, 'pool');
     await mkdir(pool);
     const localController = await startQuarry(t, { role: 'controller', dir, args: ['--nodeid', 'n1', '--pool', pool] });
-    assert.deepEqual(await capabilitiesOf(localController), ['CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
+    assert.deepEqual(await capabilitiesOf(localController), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
     const node = await startQuarry(t, { role: 'node', dir, args: ['--nodeid', 'n1', '--pool', pool] });
     // The plugin as deployed has a Controller service, so the node's socket says so too.
-    assert.deepEqual(await capabilitiesOf(node), ['CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
+    assert.deepEqual(await capabilitiesOf(node), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
     const sharedController = await startQuarry(t, { role: 'controller', dir, args: ['--shared', '--pool', pool] });
-    assert.deepEqual(await capabilitiesOf(sharedController), ['CONTROLLER_SERVICE', 'expansion:ONLINE']);
+    assert.deepEqual(await capabilitiesOf(sharedController), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'expansion:ONLINE']);
     // The resizer's stub holds no pool: it offers a Controller service that claims no RPC.
     const stub = await startQuarry(t, { role: 'controller', dir });
     const ctrl = await call(stub.clients.controller, 'ControllerGetCapabilities', {});
     assert.deepEqual(ctrl.capabilities, []);
+    assert.deepEqual((await call(stub.clients.groupController, 'GroupControllerGetCapabilities', {})).capabilities, []);
   });
 
   it('Probe is ready only while every pool is usable, and names the pool that is not', async (t) => {

@@ -46,8 +46,8 @@ export async function runCsiSanity(args: string[], env: NodeJS.ProcessEnv = proc
   };
 }
 
-export async function writeParametersFile(dir: string, params: Record<string, string>): Promise<string> {
-  const file = join(dir, 'volume-parameters.yaml');
+export async function writeParametersFile(dir: string, params: Record<string, string>, name = 'volume-parameters.yaml'): Promise<string> {
+  const file = join(dir, name);
   await writeFile(file, Object.entries(params).map(([k, v]) => `${k}: "${v}"\n`).join(''));
   return file;
 }

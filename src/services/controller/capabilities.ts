@@ -23,7 +23,7 @@ export function controllerCapabilityNames(ctx: ServiceContext): RpcType[] {
     'GET_SNAPSHOT',
     'CLONE_VOLUME',
   ];
-  if (ctx.mode === 'shared') caps.push('EXPAND_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY');
+  if (ctx.mode === 'shared') caps.push('EXPAND_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY', 'MODIFY_VOLUME');
   return caps;
 }
 

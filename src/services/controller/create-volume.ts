@@ -9,7 +9,8 @@ import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
-import { PARAM_FSTYPE, parseVolumeParameters, type VolumeParameters } from './parameters.js';
+import { parseMutableParameters } from './mutable-parameters.js';
+import { PARAM_FSTYPE, PARAM_PROVISIONING, parseVolumeParameters, type VolumeParameters } from './parameters.js';
 import { copyOptions } from './create-snapshot.js';
 import { checkFilesystemMinimum } from './fs-minimum.js';
 import { volumeResponse } from './volume-response.js';
@@ -21,6 +22,8 @@ export interface CreateVolumeWire {
   parameters?: Record<string, string>;
   volume_content_source?: { snapshot?: { snapshot_id?: string } | null; volume?: { volume_id?: string } | null } | null;
   accessibility_requirements?: { requisite?: Topology[]; preferred?: Topology[] } | null;
+  /** A VolumeAttributesClass's parameters at creation; they win over the StorageClass's (design: Volume attributes). */
+  mutable_parameters?: Record<string, string>;
 }
 type Topology = { segments?: Record<string, string> };
 
@@ -42,7 +45,10 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
   const parsed = parseVolumeParameters(req.parameters);
   checkCapabilityFsTypes(caps, parsed, Boolean(req.parameters?.[PARAM_FSTYPE]));
   const requestedFsType = requestedFilesystem(req, caps);
-  const params = { ...parsed, fsType: requestedFsType ?? parsed.fsType };
+  const mutable = parseMutableParameters(req.mutable_parameters);
+  const provisioning = mutable.provisioning ?? parsed.provisioning;
+  const defining = mutable.provisioning ? { ...parsed.defining, [PARAM_PROVISIONING]: provisioning } : parsed.defining;
+  const params = { ...parsed, fsType: requestedFsType ?? parsed.fsType, provisioning, defining };
   checkTopology(ctx, req.accessibility_requirements);
   const asked = sizeForRange(req.capacity_range);
   const id = volumeIdForName(name);

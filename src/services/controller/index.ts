@@ -9,7 +9,9 @@ import { controllerExpandVolume } from './expand-volume.js';
 import { getCapacity } from './get-capacity.js';
 import { getSnapshot } from './get-snapshot.js';
 import { listSnapshots } from './list-snapshots.js';
-import { controllerGetVolume, listVolumes } from './list-volumes.js';
+import { controllerGetVolume } from './get-volume.js';
+import { controllerModifyVolume } from './modify-volume.js';
+import { listVolumes } from './list-volumes.js';
 import { controllerPublishVolume } from './publish-volume.js';
 import { controllerUnpublishVolume } from './unpublish-volume.js';
 import { validateVolumeCapabilities } from './validate-capabilities.js';
@@ -44,5 +46,7 @@ function sharedModeHandlers(ctx: ServiceContext): ControllerHandlers {
     ControllerUnpublishVolume: (req: Parameters<typeof controllerUnpublishVolume>[1]) => controllerUnpublishVolume(ctx, req),
     // In local mode NodeExpandVolume grows the image on the owning node (design: Deploy modes).
     ControllerExpandVolume: (req: Parameters<typeof controllerExpandVolume>[1]) => controllerExpandVolume(ctx, req),
+    // VolumeAttributesClass changes go through the central external-resizer, which reaches pools only in shared mode.
+    ControllerModifyVolume: (req: Parameters<typeof controllerModifyVolume>[1]) => controllerModifyVolume(ctx, req),
   };
 }

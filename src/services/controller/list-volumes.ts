@@ -1,9 +1,9 @@
-import { invalidArgument, notFound } from '../../domain/errors.js';
-import { parseVolumeId } from '../../domain/ids.js';
+import { invalidArgument } from '../../domain/errors.js';
 import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { paginate } from './page-token.js';
+import { publishedNodes, volumeCondition } from './volume-condition.js';
 import { volumeMessage } from './volume-response.js';
 
 export async function listVolumes(ctx: ServiceContext, req: { max_entries?: number; starting_token?: string }) {
@@ -18,32 +18,8 @@ export async function listVolumes(ctx: ServiceContext, req: { max_entries?: numb
   const entries = await Promise.all(
     page.map(async ({ pool, record }) => ({
       volume: volumeMessage(ctx, record),
-      status: { published_node_ids: publishedNodes(record), volume_condition: await volumeCondition(pool, record) },
+      status: { published_node_ids: publishedNodes(ctx, record), volume_condition: await volumeCondition(pool, record) },
     })),
   );
   return { entries, next_token };
-}
-
-export async function controllerGetVolume(ctx: ServiceContext, req: { volume_id?: string }) {
-  if (!req.volume_id) throw invalidArgument('volume_id is required');
-  const id = parseVolumeId(req.volume_id);
-  const found = id && (await ctx.pools.findVolume(id));
-  if (!found || found.record.state !== 'ready') throw notFound(`volume ${req.volume_id} does not exist`);
-  const { pool, record } = found;
-  return {
-    volume: volumeMessage(ctx, record),
-    status: { published_node_ids: publishedNodes(record), volume_condition: await volumeCondition(pool, record) },
-  };
-}
-
-/** Nodes the volume is attached to (shared mode) or published on. */
-function publishedNodes(r: VolumeRecord): string[] {
-  return [...new Set([...r.attachments.map((a) => a.nodeId), ...r.publications.map((p) => p.nodeId)])].sort();
-}
-
-async function volumeCondition(pool: ImagePool, r: VolumeRecord) {
-  const size = await pool.volumeImageSize(r.id);
-  if (size === undefined) return { abnormal: true, message: `image ${pool.volumeImagePath(r.id)} is missing` };
-  if (size !== r.sizeBytes) return { abnormal: true, message: `image is ${size} bytes but the record says ${r.sizeBytes}` };
-  return { abnormal: false, message: 'volume is healthy' };
 }

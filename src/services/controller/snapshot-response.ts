@@ -9,6 +9,6 @@ export function snapshotMessage(r: SnapshotRecord) {
     size_bytes: r.sizeBytes,
     creation_time: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 },
     ready_to_use: r.state === 'ready',
-    group_snapshot_id: '',
+    group_snapshot_id: r.group?.id ?? '',
   };
 }

@@ -1,0 +1,38 @@
+import type { ImagePool } from '../../storage/image-pool.js';
+import type { VolumeRecord } from '../../storage/records.js';
+import type { ServiceContext } from '../context.js';
+
+/**
+ * The controller's view of a volume's health (design: Volume health), from what the pool holds:
+ * the image must exist at the recorded size, no copy may have left it frozen past its deadline,
+ * and a thin volume is abnormal while its pool cannot give it its full size. The node adds what
+ * only it can see (the mount) in NodeGetVolumeStats.
+ */
+export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise<{ abnormal: boolean; message: string }> {
+  const path = pool.volumeImagePath(r.id);
+  const size = await pool.volumeImageSize(r.id);
+  if (size === undefined) return { abnormal: true, message: `image ${path} is missing: the volume's data is gone from pool ${pool.name}` };
+  if (size < r.sizeBytes) {
+    return { abnormal: true, message: `image is ${size} bytes but the record says ${r.sizeBytes}: it was truncated, and the filesystem on it will fail past byte ${size}` };
+  }
+  if (size > r.sizeBytes) {
+    return { abnormal: true, message: `image is ${size} bytes but the record says ${r.sizeBytes}: an expansion was interrupted; retry it` };
+  }
+  if (r.freeze && !(Date.parse(r.freeze.until) >= Date.now())) {
+    return { abnormal: true, message: `filesystem at ${r.freeze.mountPath} on ${r.freeze.nodeId} was left frozen for a copy past ${r.freeze.until}; the node's sweep thaws it` };
+  }
+  if (r.provisioning === 'thin') {
+    const space = await pool.spaceCondition();
+    if (space) return { abnormal: true, message: space };
+  }
+  return { abnormal: false, message: 'volume is healthy' };
+}
+
+/**
+ * Nodes the volume is published to. Shared mode: the nodes the controller attached it to, which
+ * is what external-attacher reconciles. Local mode: the node that published it (its only node).
+ */
+export function publishedNodes(ctx: ServiceContext, r: VolumeRecord): string[] {
+  const nodes = ctx.mode === 'shared' ? r.attachments.map((a) => a.nodeId) : r.publications.map((p) => p.nodeId);
+  return [...new Set(nodes)].sort();
+}
