@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { deadlineExceeded } from '../domain/errors.js';
@@ -54,7 +55,9 @@ export class PoolLock {
 
   private holdCompatLock(): Promise<FileHandle> {
     this.compat ??= (async () => {
-      const handle = await open(this.lockFile, 'a', 0o600);
+      // Read-only: a descriptor open for writing for the process's life would keep the pool's
+      // filesystem from being remounted read-only (flock needs no write access).
+      const handle = await open(this.lockFile, constants.O_RDONLY | constants.O_CREAT, 0o600);
       try {
         await flockFd(handle.fd, 'shared', this.waitBoundMs, `the pool lock ${this.lockFile} (held by a Quarry 0.1.0 process)`);
         return handle;

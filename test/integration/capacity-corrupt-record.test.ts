@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { bytes, MiB } from '../../src/domain/bytes.js';
 import { volumeIdForName } from '../../src/domain/ids.js';
 import { ImagePool, type NewVolume } from '../../src/storage/image-pool.js';
-import { makeScratchFs } from '../helpers/scratch.js';
+import { makeScratchFs, onCleanup } from '../helpers/scratch.js';
 
 const spec = (name: string, size: number): NewVolume => ({
   id: volumeIdForName(name), name, sizeBytes: bytes(size), fsType: 'ext4', provisioning: 'thin',
@@ -20,6 +20,7 @@ for (const corrupt of ['"a lot"', '-1073741824', 'null', '1.5', '"64"']) {
     const corruptSeen: string[] = [];
     await mkdir(join(fs.mountPath, 'pool'));
     const pool = await ImagePool.open('default', join(fs.mountPath, 'pool'), { overprovisioning: 1, onCorruptRecord: (p) => corruptSeen.push(p) });
+    onCleanup(t, () => pool.close()); // the pool holds its lock file open; the scratch filesystem unmounts after
     const v = await pool.createVolume(spec('victim', 128 * MiB));
     const honest = (await pool.capacity()).availableBytes;
 
@@ -38,6 +39,7 @@ test('an image whose record is unreadable is still promised at its size', async 
   const fs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 512 * MiB });
   await mkdir(join(fs.mountPath, 'pool'));
   const pool = await ImagePool.open('default', join(fs.mountPath, 'pool'), { overprovisioning: 1 });
+  onCleanup(t, () => pool.close());
   const v = await pool.createVolume(spec('victim', 128 * MiB));
   const honest = (await pool.capacity()).availableBytes;
   await writeFile(join(pool.volumes.dir, `${v.id}.json`), '{ not json');
