@@ -14,6 +14,7 @@ import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import { startMetricsServer } from '../metrics/http.js';
 import { createMetrics } from '../metrics/registry.js';
 import { setHostToolObserver } from '../host/exec.js';
+import { realHost } from '../host/node-host.js';
 import type { QuarryConfig } from './config.js';
 
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -121,5 +122,6 @@ export async function buildContext(config: QuarryConfig, logger: Logger): Promis
     maxVolumesPerNode: config.maxVolumesPerNode,
     locks: newRequestLocks(),
     kubeletDir: config.kubeletDir,
+    host: realHost,
   };
 }

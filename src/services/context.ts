@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { NodeId } from '../domain/ids.js';
 import type { PoolSet } from '../storage/pool-set.js';
+import type { HostOps } from './host-ops.js';
 import { RequestLocks, type LockWaitObserver } from './request-locks.js';
 
 export type DeployMode = 'local' | 'shared';
@@ -21,6 +22,8 @@ export interface ServiceContext {
   locks: RequestLocks;
   /** Staging and target paths must lie below this directory, reached without symlinks (design: Node staging). */
   kubeletDir: string;
+  /** Loop devices, filesystems and mounts: the real host in serve.ts, a fake in unit tests (design: Host port). */
+  host: HostOps;
 }
 
 /** `topology.quarry.csi.dev/node` for the default driver name. */

@@ -1,6 +1,5 @@
-import { attachLoop, detachLoop, findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsOfDevice, readMountInfo, type MountInfoEntry } from '../../host/mountinfo.js';
 import type { ServiceContext } from '../context.js';
+import type { HostOps, MountEntry as MountInfoEntry } from '../host-ops.js';
 
 /**
  * The loop device of an image: the existing attachment with the same
@@ -10,9 +9,9 @@ import type { ServiceContext } from '../context.js';
  * read-only loop device: a read-only bind of a device node does not stop writes.
  */
 export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnly: boolean): Promise<string> {
-  const existing = (await findLoopsByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted && l.readOnly === readOnly);
+  const existing = (await ctx.host.loops.findByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted && l.readOnly === readOnly);
   if (existing.length > 0) return existing[0]!.device;
-  const r = await attachLoop(imagePath, { directIo: true, readOnly });
+  const r = await ctx.host.loops.attach(imagePath, { directIo: true, readOnly });
   if (r.directIoFallback) {
     ctx.logger.warn({ image: imagePath, device: r.device, reason: r.directIoFallback }, 'loop device attached without direct I/O');
   }
@@ -20,28 +19,28 @@ export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnl
 }
 
 /** The staged loop device of an image: the writable one if there is one. */
-export async function currentLoop(imagePath: string): Promise<string | undefined> {
-  const loops = (await findLoopsByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted);
+export async function currentLoop(host: HostOps, imagePath: string): Promise<string | undefined> {
+  const loops = (await host.loops.findByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted);
   return (loops.find((l) => !l.readOnly) ?? loops[0])?.device;
 }
 
 /** Every mount that shows one of the image's loop devices: filesystem mounts and binds of the device nodes. */
-export async function mountsOfImageLoops(imagePath: string): Promise<MountInfoEntry[]> {
-  const entries = await readMountInfo();
+export async function mountsOfImageLoops(host: HostOps, imagePath: string): Promise<MountInfoEntry[]> {
+  const entries = await host.mounts.read();
   const out: MountInfoEntry[] = [];
-  for (const l of await findLoopsByBackingFile(imagePath)) out.push(...(await mountsOfDevice(l.device, entries)));
+  for (const l of await host.loops.findByBackingFile(imagePath)) out.push(...(await host.mounts.ofDevice(l.device, entries)));
   return out;
 }
 
 /** Detaches every loop device of the image that nothing has mounted any more. */
-export async function detachUnusedLoops(imagePath: string): Promise<string[]> {
+export async function detachUnusedLoops(host: HostOps, imagePath: string): Promise<string[]> {
   const kept: string[] = [];
-  for (const loop of await findLoopsByBackingFile(imagePath)) {
-    if ((await mountsOfDevice(loop.device)).length > 0) {
+  for (const loop of await host.loops.findByBackingFile(imagePath)) {
+    if ((await host.mounts.ofDevice(loop.device)).length > 0) {
       kept.push(loop.device);
       continue;
     }
-    await detachLoop(loop.device);
+    await host.loops.detach(loop.device);
   }
   return kept;
 }

@@ -1,5 +1,4 @@
-import { findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsAt, mountsOfDevice, readMountInfo, type MountInfoEntry } from '../../host/mountinfo.js';
+import type { HostOps, MountEntry as MountInfoEntry } from '../host-ops.js';
 import type { FoundVolume } from '../lookup.js';
 
 /**
@@ -18,16 +17,16 @@ export interface PathState {
   loops: string[];
 }
 
-export async function volumeLoops(vol: FoundVolume): Promise<string[]> {
-  return (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id))).map((l) => l.device);
+export async function volumeLoops(host: HostOps, vol: FoundVolume): Promise<string[]> {
+  return (await host.loops.findByBackingFile(vol.pool.volumeImagePath(vol.id))).map((l) => l.device);
 }
 
-export async function pathState(vol: FoundVolume, path: string): Promise<PathState> {
-  const loops = await volumeLoops(vol);
-  const entries = await readMountInfo();
-  const stack = await mountsAt(path, entries);
+export async function pathState(host: HostOps, vol: FoundVolume, path: string): Promise<PathState> {
+  const loops = await volumeLoops(host, vol);
+  const entries = await host.mounts.read();
+  const stack = await host.mounts.at(path, entries);
   const ours: MountInfoEntry[] = [];
-  for (const m of stack) if (await showsAnyLoop(m, loops)) ours.push(m);
+  for (const m of stack) if (await showsAnyLoop(host, m, loops)) ours.push(m);
   return { stack, ours, foreign: stack.filter((m) => !ours.includes(m)), loops };
 }
 
@@ -37,16 +36,16 @@ export function topIsOurs(s: PathState): boolean {
   return Boolean(top && s.ours.includes(top));
 }
 
-async function showsAnyLoop(m: MountInfoEntry, loops: string[]): Promise<boolean> {
-  for (const d of loops) if ((await mountsOfDevice(d, [m])).length > 0) return true;
+async function showsAnyLoop(host: HostOps, m: MountInfoEntry, loops: string[]): Promise<boolean> {
+  for (const d of loops) if ((await host.mounts.ofDevice(d, [m])).length > 0) return true;
   return false;
 }
 
 /** Every mount of the volume's loop devices on this node, wherever it is. */
-export async function mountsOfVolume(loops: string[]): Promise<MountInfoEntry[]> {
-  const entries = await readMountInfo();
+export async function mountsOfVolume(host: HostOps, loops: string[]): Promise<MountInfoEntry[]> {
+  const entries = await host.mounts.read();
   const out: MountInfoEntry[] = [];
-  for (const d of loops) for (const m of await mountsOfDevice(d, entries)) if (!out.includes(m)) out.push(m);
+  for (const d of loops) for (const m of await host.mounts.ofDevice(d, entries)) if (!out.includes(m)) out.push(m);
   return out;
 }
 

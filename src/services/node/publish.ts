@@ -2,10 +2,9 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { isReadOnlyMode, type Capability } from '../../domain/volume.js';
-import { bindMount } from '../../host/mount.js';
-import { topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
+import type { MountEntry as MountInfoEntry } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
@@ -37,8 +36,8 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     checkPublishGrant(ctx, vol.record, req.publish_context);
     checkSingleWriter(vol, cap, targetPath);
-    const source = cap.accessType === 'block' ? await stagedDevice(vol) : await stagedMount(vol, stagingPath);
-    const existing = await topMountAt(targetPath).catch(() => undefined);
+    const source = cap.accessType === 'block' ? await stagedDevice(ctx, vol) : await stagedMount(ctx, vol, stagingPath);
+    const existing = await ctx.host.mounts.top(targetPath).catch(() => undefined);
     if (existing) {
       checkSamePublication(vol, existing, readOnly, targetPath, source);
       return {};
@@ -56,7 +55,7 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
     );
     await prepareTarget(targetPath, cap);
     const from = cap.accessType === 'block' && readOnly ? await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), true) : source.path;
-    await bindMount(from, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
+    await ctx.host.mounts.bind(from, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
     return {};
   });
 }
@@ -67,18 +66,18 @@ interface Source {
   shownBy(m: MountInfoEntry): boolean;
 }
 
-async function stagedMount(vol: FoundVolume, stagingPath: string): Promise<Source> {
-  const state = await pathState(vol, stagingPath);
+async function stagedMount(ctx: ServiceContext, vol: FoundVolume, stagingPath: string): Promise<Source> {
+  const state = await pathState(ctx.host, vol, stagingPath);
   const m = state.stack[state.stack.length - 1];
   // Only the volume's own filesystem is ever bound to a pod (design: Node staging).
   if (!m || !topIsOurs(state)) throw failedPrecondition(`volume ${vol.id} is not staged at ${stagingPath}${m ? ` (${describeMount(m)} is mounted there)` : ''}; call NodeStageVolume first`);
   return { path: stagingPath, shownBy: (t) => t.major === m.major && t.minor === m.minor };
 }
 
-async function stagedDevice(vol: FoundVolume): Promise<Source> {
-  const device = await currentLoop(vol.pool.volumeImagePath(vol.id));
+async function stagedDevice(ctx: ServiceContext, vol: FoundVolume): Promise<Source> {
+  const device = await currentLoop(ctx.host, vol.pool.volumeImagePath(vol.id));
   if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; call NodeStageVolume first`);
-  const shown = new Set((await mountsOfImageLoops(vol.pool.volumeImagePath(vol.id))).map((m) => m.mountId));
+  const shown = new Set((await mountsOfImageLoops(ctx.host, vol.pool.volumeImagePath(vol.id))).map((m) => m.mountId));
   return { path: device, shownBy: (t) => shown.has(t.mountId) };
 }
 

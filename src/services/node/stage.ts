@@ -1,16 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import type { Capability, FsType } from '../../domain/volume.js';
-import { probeDevice, describeProbe } from '../../host/blkid.js';
-import { makeFilesystem } from '../../host/mkfs.js';
-import { isBadOptionFailure, mount, optionNamedIn, unmountTop } from '../../host/mount.js';
-import { growFilesystem } from '../../host/resize.js';
-import { checkExt4, ext4SizeBytes, growExt4Offline } from '../../host/e2fs.js';
-import { deviceSizeBytes } from '../../host/blockdev.js';
 import { MiB } from '../../domain/bytes.js';
-import { filesystemStats } from '../../host/statfs.js';
 import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
+import type { HostOps } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
@@ -46,13 +40,13 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     const fsType = chooseFsType(vol, cap);
     const nodeId = ctx.nodeId!;
     // Before any record or loop device: a path that shows another volume or a foreign mount is refused untouched.
-    await checkStagingPathFree(vol, stagingPath);
+    await checkStagingPathFree(ctx.host, vol, stagingPath);
     await vol.pool.updateVolume(vol.id, (v) =>
       withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
     );
     try {
       const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
-      if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, staged.cap);
+      if (cap.accessType === 'mount') await stageFilesystem(ctx.host, vol, device, stagingPath, fsType, staged.cap);
       await vol.pool.updateVolume(vol.id, (v) => {
         const next = withStaging(v, { nodeId, stagingPath, accessType: cap.accessType, device });
         // Mounted: the filesystem is finished, whoever made it; from now on it is never formatted over.
@@ -73,26 +67,26 @@ function chooseFsType(vol: FoundVolume, cap: Capability): FsType {
   return vol.record.fsType;
 }
 
-async function checkStagingPathFree(vol: FoundVolume, stagingPath: string) {
-  const state = await pathState(vol, stagingPath);
+async function checkStagingPathFree(host: HostOps, vol: FoundVolume, stagingPath: string) {
+  const state = await pathState(host, vol, stagingPath);
   const top = state.stack[state.stack.length - 1];
   if (top && !topIsOurs(state)) {
     throw alreadyExists(`${stagingPath} already has ${describeMount(top)} mounted, not volume ${vol.id}; nothing was changed`);
   }
 }
 
-async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType, cap: Capability) {
+async function stageFilesystem(host: HostOps, vol: FoundVolume, device: string, stagingPath: string, fsType: FsType, cap: Capability) {
   await mkdir(stagingPath, { recursive: true });
-  const state = await pathState(vol, stagingPath);
+  const state = await pathState(host, vol, stagingPath);
   if (state.stack.length > 0) {
     if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
     return; // already staged: idempotent
   }
-  await formatIfOurs(vol, device, fsType);
-  if (fsType === 'ext4') await growExt4BeforeMount(device);
+  await formatIfOurs(host, vol, device, fsType);
+  if (fsType === 'ext4') await growExt4BeforeMount(host, device);
   const own = ownMountOptions(vol, fsType);
-  await mountWithFlags(device, stagingPath, fsType, own, cap.mountFlags ?? []);
-  if (fsType !== 'ext4') await growIfSmaller(vol, device, stagingPath, fsType);
+  await mountWithFlags(host, device, stagingPath, fsType, own, cap.mountFlags ?? []);
+  if (fsType !== 'ext4') await growIfSmaller(host, vol, device, stagingPath, fsType);
 }
 
 /**
@@ -112,24 +106,24 @@ function ownMountOptions(vol: FoundVolume, fsType: FsType): string[] {
  * (INVALID_ARGUMENT) instead of passing on mount's output: from the new mount API's message when
  * it names it, otherwise by mounting with each flag alone (each trial taken off again at once).
  */
-async function mountWithFlags(device: string, target: string, fsType: FsType, own: string[], flags: string[]) {
+async function mountWithFlags(host: HostOps, device: string, target: string, fsType: FsType, own: string[], flags: string[]) {
   try {
-    await mount({ source: device, target, fsType, options: [...flags, ...own] });
+    await host.mounts.mount({ source: device, target, fsType, options: [...flags, ...own] });
     return;
   } catch (err) {
-    if (flags.length === 0 || !isBadOptionFailure(err)) throw err;
-    const named = optionNamedIn(err);
+    if (flags.length === 0 || !host.mounts.isBadOptionFailure(err)) throw err;
+    const named = host.mounts.optionNamedIn(err);
     if (named) throw invalidArgument(`mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
     // mount's classic message also stands for a bad superblock: the flags are to blame only if the device mounts without them.
-    const bare = await mount({ source: device, target, fsType, options: own }).catch(() => undefined);
+    const bare = await host.mounts.mount({ source: device, target, fsType, options: own }).catch(() => undefined);
     if (!bare) throw err;
-    await unmountTop(target, bare);
+    await host.mounts.unmountTop(target, bare);
     for (const flag of flags) {
       try {
-        const trial = await mount({ source: device, target, fsType, options: [flag, ...own] });
-        await unmountTop(target, trial);
+        const trial = await host.mounts.mount({ source: device, target, fsType, options: [flag, ...own] });
+        await host.mounts.unmountTop(target, trial);
       } catch (trialErr) {
-        if (isBadOptionFailure(trialErr)) {
+        if (host.mounts.isBadOptionFailure(trialErr)) {
           throw invalidArgument(`mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
         }
         throw trialErr;
@@ -146,20 +140,20 @@ async function mountWithFlags(device: string, target: string, fsType: FsType, ow
  * filesystem access that was never formatted is; raw data of a block volume looks blank to
  * blkid, so a volume created for block access never is.
  */
-async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
+async function formatIfOurs(host: HostOps, vol: FoundVolume, device: string, fsType: FsType) {
   if (vol.record.formatState === 'began') {
-    const inUse = await mountsOfVolume(await volumeLoops(vol));
+    const inUse = await mountsOfVolume(host, await volumeLoops(host, vol));
     if (inUse.length > 0) {
       throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
     }
     faultPoint('node-stage:before-mkfs');
-    await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true, preallocated: isThick(vol) });
+    await host.filesystems.make(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true, preallocated: isThick(vol) });
     return;
   }
-  const probe = await probeDevice(device);
+  const probe = await host.filesystems.probe(device);
   if (probe.kind === 'filesystem' && probe.fsType === fsType) return;
   if (probe.kind !== 'blank') {
-    throw failedPrecondition(`volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
+    throw failedPrecondition(`volume ${vol.id} holds ${host.filesystems.describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
   }
   if (!vol.record.accessTypes.includes('mount')) {
     throw failedPrecondition(
@@ -171,7 +165,7 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
   }
   await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
   faultPoint('node-stage:before-mkfs');
-  await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], preallocated: isThick(vol) });
+  await host.filesystems.make(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], preallocated: isThick(vol) });
 }
 
 const isThick = (vol: FoundVolume) => vol.record.provisioning === 'thick';
@@ -182,10 +176,10 @@ const isThick = (vol: FoundVolume) => vol.record.provisioning === 'thick';
  * CAP_SYS_RESOURCE, and the check it requires also replays the journal of a
  * crash-consistent snapshot.
  */
-async function growExt4BeforeMount(device: string) {
-  if ((await ext4SizeBytes(device)) + MiB > (await deviceSizeBytes(device))) return;
-  await checkExt4(device);
-  await growExt4Offline(device);
+async function growExt4BeforeMount(host: HostOps, device: string) {
+  if ((await host.filesystems.ext4SizeBytes(device)) + MiB > (await host.filesystems.deviceSizeBytes(device))) return;
+  await host.filesystems.checkExt4(device);
+  await host.filesystems.growExt4Offline(device);
 }
 
 /**
@@ -197,17 +191,17 @@ async function growExt4BeforeMount(device: string) {
 const SECTOR_PROOF_MKFS: Record<FsType, string[]> = { ext4: ['-b', '4096'], xfs: ['-s', 'size=4096'], btrfs: [] };
 
 /** A restored or cloned xfs or btrfs volume larger than its source grows online on first stage. */
-async function growIfSmaller(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType) {
-  const stats = await filesystemStats(stagingPath);
+async function growIfSmaller(host: HostOps, vol: FoundVolume, device: string, stagingPath: string, fsType: FsType) {
+  const stats = await host.filesystems.stats(stagingPath);
   // Filesystems keep some space for metadata; only a clearly smaller one is grown.
-  if (stats.totalBytes < vol.record.sizeBytes * 0.9) await growFilesystem(fsType, device, stagingPath);
+  if (stats.totalBytes < vol.record.sizeBytes * 0.9) await host.filesystems.grow(fsType, device, stagingPath);
 }
 
 async function rollback(ctx: ServiceContext, vol: FoundVolume, stagingPath: string) {
   try {
     // The volume's own mount stays (a retry or unstage finishes); anything else there is not ours to touch.
-    if ((await pathState(vol, stagingPath)).ours.length === 0) {
-      await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
+    if ((await pathState(ctx.host, vol, stagingPath)).ours.length === 0) {
+      await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
       await vol.pool.updateVolume(vol.id, (v) => withoutStaging(v, ctx.nodeId!, stagingPath));
     }
   } catch (err) {

@@ -1,7 +1,5 @@
 import { lstat, rm, rmdir } from 'node:fs/promises';
 import { failedPrecondition } from '../../domain/errors.js';
-import { unmountTop } from '../../host/mount.js';
-import { mountsAt } from '../../host/mountinfo.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops } from './loop-attachment.js';
@@ -27,17 +25,17 @@ export async function nodeUnpublishVolume(ctx: ServiceContext, req: { volume_id?
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     const recorded = vol.record.publications.some((p) => p.nodeId === ctx.nodeId && p.targetPath === targetPath);
-    const unmounted = await unmountOurs(vol, targetPath, recorded);
-    if ((recorded || unmounted) && (await mountsAt(targetPath)).length === 0) await removeTarget(targetPath);
+    const unmounted = await unmountOurs(ctx, vol, targetPath, recorded);
+    if ((recorded || unmounted) && (await ctx.host.mounts.at(targetPath)).length === 0) await removeTarget(targetPath);
     await vol.pool.updateVolume(vol.id, (v) => withoutPublication(v, ctx.nodeId!, targetPath));
-    if (!vol.record.staging.some((s) => s.nodeId === ctx.nodeId)) await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
+    if (!vol.record.staging.some((s) => s.nodeId === ctx.nodeId)) await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
     return {};
   });
 }
 
 /** Takes the volume's mounts off the target, top first; returns whether there were any. */
-async function unmountOurs(vol: FoundVolume, targetPath: string, recorded: boolean): Promise<boolean> {
-  let state = await pathState(vol, targetPath);
+async function unmountOurs(ctx: ServiceContext, vol: FoundVolume, targetPath: string, recorded: boolean): Promise<boolean> {
+  let state = await pathState(ctx.host, vol, targetPath);
   if (state.ours.length === 0) return false;
   const lowest = state.ours[0]!;
   for (;;) {
@@ -48,8 +46,8 @@ async function unmountOurs(vol: FoundVolume, targetPath: string, recorded: boole
         `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; not touching it`,
       );
     }
-    await unmountTop(targetPath, top);
-    state = await pathState(vol, targetPath);
+    await ctx.host.mounts.unmountTop(targetPath, top);
+    state = await pathState(ctx.host, vol, targetPath);
   }
 }
 

@@ -1,5 +1,4 @@
 import { failedPrecondition } from '../../domain/errors.js';
-import { unmountTop } from '../../host/mount.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
@@ -23,8 +22,8 @@ export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: 
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
-    await unmountOurs(vol, stagingPath);
-    const busy = await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
+    await unmountOurs(ctx, vol, stagingPath);
+    const busy = await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
     if (busy.length > 0) {
       ctx.logger.info({ volume_id: vol.id, devices: busy }, 'loop device still in use by a publication; left attached');
     }
@@ -33,14 +32,14 @@ export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: 
   });
 }
 
-async function unmountOurs(vol: FoundVolume, stagingPath: string): Promise<void> {
+async function unmountOurs(ctx: ServiceContext, vol: FoundVolume, stagingPath: string): Promise<void> {
   for (;;) {
-    const state = await pathState(vol, stagingPath);
+    const state = await pathState(ctx.host, vol, stagingPath);
     if (state.ours.length === 0) return;
     const top = state.stack[state.stack.length - 1]!;
     if (!topIsOurs(state)) {
       throw failedPrecondition(`${stagingPath} has ${describeMount(top)} mounted over volume ${vol.id}; not touching it`);
     }
-    await unmountTop(stagingPath, top);
+    await ctx.host.mounts.unmountTop(stagingPath, top);
   }
 }

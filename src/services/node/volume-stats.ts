@@ -1,10 +1,5 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { notFound } from '../../domain/errors.js';
-import { deviceSizeBytes } from '../../host/blockdev.js';
-import { fileIdentity } from '../../host/losetup.js';
-import { loopBackedByDeletedImage, loopIsBackedBy, loopOfDeviceNode, loopOfMount } from '../../host/loop-sysfs.js';
-import { topMountAt } from '../../host/mountinfo.js';
-import { filesystemStats } from '../../host/statfs.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { nodeVolumePath } from './paths.js';
@@ -17,9 +12,9 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   const vol = await requireVolume(ctx, rawId);
   const info = await stat(volumePath).catch(() => undefined);
   if (!info) throw notFound(`${volumePath} does not exist`);
-  const mounted = await topMountAt(volumePath);
+  const mounted = await ctx.host.mounts.top(volumePath);
   // Read from /sys, no losetup fork: the loop the path shows, then whether it is this volume's.
-  const shown = mounted && (info.isDirectory() ? await loopOfMount(mounted) : await loopOfDeviceNode(volumePath));
+  const shown = mounted && (info.isDirectory() ? await ctx.host.loops.ofMount(mounted) : await ctx.host.loops.ofDeviceNode(volumePath));
   const device = shown && (await isVolumeLoop(ctx, vol, shown)) ? shown : undefined;
   if (!device) {
     if (mounted || !isRecordedPath(vol, volumePath)) throw notFound(`${volumePath} holds no Quarry volume ${vol.id}`);
@@ -27,10 +22,10 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   }
   const volume_condition = (await imageCondition(vol)) ?? (await spaceCondition(vol));
   if (!info.isDirectory()) {
-    const total = await deviceSizeBytes(device);
+    const total = await ctx.host.filesystems.deviceSizeBytes(device);
     return { usage: [{ unit: 'BYTES' as const, total, available: 0, used: 0 }], volume_condition };
   }
-  const fs = await filesystemStats(volumePath);
+  const fs = await ctx.host.filesystems.stats(volumePath);
   return {
     usage: [
       { unit: 'BYTES' as const, total: fs.totalBytes, available: fs.availableBytes, used: fs.usedBytes },
@@ -52,9 +47,9 @@ function recordedDevice(ctx: ServiceContext, vol: FoundVolume): string | undefin
  */
 async function isVolumeLoop(ctx: ServiceContext, vol: FoundVolume, device: string): Promise<boolean> {
   const image = vol.pool.volumeImagePath(vol.id);
-  const identity = await fileIdentity(image);
-  if (identity) return loopIsBackedBy(device, identity);
-  return device === recordedDevice(ctx, vol) || (await loopBackedByDeletedImage(device, image));
+  const identity = await ctx.host.loops.fileIdentity(image);
+  if (identity) return ctx.host.loops.isBackedBy(device, identity);
+  return device === recordedDevice(ctx, vol) || (await ctx.host.loops.backedByDeletedImage(device, image));
 }
 
 function isRecordedPath(vol: FoundVolume, path: string): boolean {

@@ -1,0 +1,125 @@
+// The layers point one way (design: Layers): wire → services → storage → host → domain. Every
+// import under src/ is read from the source and checked, so a wrong-way import fails here at once.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
+
+type Layer = 'domain' | 'host' | 'storage' | 'services' | 'wire';
+
+/** What each layer may import besides itself. Folders not listed (cli, metrics, demo, doctor) wire layers together and are not checked. */
+const ALLOWED: Record<Layer, Layer[]> = {
+  domain: [],
+  host: ['domain'],
+  storage: ['domain', 'host'],
+  services: ['domain', 'storage'],
+  wire: ['domain'],
+};
+
+/**
+ * The only imports across the rules above, each with its reason. A path is relative to src/;
+ * `typeOnly` means the import must be `import type` (it brings in no code).
+ */
+const EXCEPTIONS: { from: Layer; to: string; typeOnly: boolean; why: string }[] = [
+  {
+    from: 'services',
+    to: 'wire/types.ts',
+    typeOnly: true,
+    why: "the CSI messages are the services' request and response vocabulary; types only, no wire code",
+  },
+  {
+    from: 'wire',
+    to: 'services/request-scope.ts',
+    typeOnly: false,
+    why: 'the wire layer opens the per-request scope (request id, cancellation) the services read; wire is above services',
+  },
+];
+
+interface Edge {
+  file: string;
+  target: string;
+  typeOnly: boolean;
+}
+
+const IMPORT_RE = /(?:^|\n)\s*(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?'([^']+)'/g;
+const DYNAMIC_RE = /import\(\s*'([^']+)'\s*\)/g;
+
+function importsOf(file: string, text: string): Edge[] {
+  const out: Edge[] = [];
+  const add = (spec: string, typeOnly: boolean) => {
+    if (!spec.startsWith('.')) return; // packages and node: builtins
+    const target = relative(SRC, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
+    out.push({ file: relative(SRC, file), target, typeOnly });
+  };
+  for (const m of text.matchAll(IMPORT_RE)) add(m[3]!, Boolean(m[2]));
+  for (const m of text.matchAll(DYNAMIC_RE)) add(m[1]!, false);
+  return out;
+}
+
+const layerOf = (path: string): Layer | undefined => {
+  const top = path.split('/')[0] as Layer;
+  return top in ALLOWED ? top : undefined;
+};
+
+function violations(edges: Edge[]): string[] {
+  const bad: string[] = [];
+  for (const e of edges) {
+    const from = layerOf(e.file);
+    const to = layerOf(e.target);
+    if (!from || !to || from === to || ALLOWED[from].includes(to)) continue;
+    const ok = EXCEPTIONS.some((x) => x.from === from && (e.target === x.to || e.target.startsWith(x.to.replace(/\.ts$/, '/'))) && (!x.typeOnly || e.typeOnly));
+    if (ok) continue;
+    bad.push(`${e.file} imports ${e.target}${e.typeOnly ? ' (type only)' : ''}: ${from} may not import ${to}`);
+  }
+  return bad;
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, d.name);
+    if (d.isDirectory()) out.push(...(await sourceFiles(p)));
+    else if (d.name.endsWith('.ts') && !d.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+test('every import under src/ follows the layer directions', async () => {
+  const files = await sourceFiles(SRC);
+  assert.ok(files.length > 50, `read ${files.length} source files from ${SRC}`);
+  const edges = (await Promise.all(files.map(async (f) => importsOf(f, await readFile(f, 'utf8'))))).flat();
+  assert.ok(edges.some((e) => e.file.startsWith('services/') && e.target.startsWith('storage/')), 'the parser sees imports');
+  assert.deepEqual(violations(edges), []);
+});
+
+test('no service imports a host module, not even its types (design: Host port)', async () => {
+  const files = (await sourceFiles(join(SRC, 'services')));
+  const edges = (await Promise.all(files.map(async (f) => importsOf(f, await readFile(f, 'utf8'))))).flat();
+  assert.deepEqual(edges.filter((e) => e.target.startsWith('host/')).map((e) => `${e.file} → ${e.target}`), []);
+});
+
+test('the checker catches wrong-way imports of every kind', () => {
+  const at = (p: string) => join(SRC, p);
+  const cases: [string, string][] = [
+    ['services/node/stage.ts', "import { mount } from '../../host/mount.js';"],
+    ['services/node/stage.ts', "import type { MountInfoEntry } from '../../host/mountinfo.js';"],
+    ['services/node/stage.ts', "import { startCsiServer } from '../../wire/server.js';"],
+    ['services/node/stage.ts', "import { x } from '../../wire/types.js';"],
+    ['storage/image-pool.ts', "import type { ServiceContext } from '../services/context.js';"],
+    ['storage/image-pool.ts', "export { redact } from '../wire/redact.js';"],
+    ['host/mount.ts', "import {\n  ImagePool,\n} from '../storage/image-pool.js';"],
+    ['host/mount.ts', "const m = await import('../services/lookup.js');"],
+    ['wire/server.ts', "import { ImagePool } from '../storage/image-pool.js';"],
+    ['wire/server.ts', "import { mount } from '../host/mount.js';"],
+    ['wire/server.ts', "import { requireVolume } from '../services/lookup.js';"],
+    ['domain/ids.ts', "import { bytes } from '../host/exec.js';"],
+  ];
+  for (const [file, line] of cases) {
+    assert.equal(violations(importsOf(at(file), line)).length, 1, `${file}: ${line}`);
+  }
+  assert.deepEqual(violations(importsOf(at('services/node/index.ts'), "import type { NodeHandlers } from '../../wire/types.js';")), []);
+  assert.deepEqual(violations(importsOf(at('services/node/stage.ts'), "import { x } from '../../storage/records.js';")), []);
+});
