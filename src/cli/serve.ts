@@ -7,6 +7,7 @@ import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { nodeService } from '../services/node/index.js';
 import { registerNode } from '../services/node/register.js';
+import { resizerEndpointNodeService } from '../services/node/resizer-endpoint.js';
 import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import { startMetricsServer } from '../metrics/http.js';
@@ -21,6 +22,8 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const ctx = await buildContext(config, logger);
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
+  // The pool-less local-mode controller is external-resizer's endpoint (design: Expansion in local mode).
+  const resizerEndpoint = config.role === 'controller' && ctx.mode === 'local' && ctx.pools.isEmpty;
   if (servesNode) await registerNode(ctx);
   if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
@@ -32,7 +35,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
     services: {
       Identity: identityService(ctx),
       ...(servesController ? { Controller: controllerService(ctx) } : {}),
-      ...(servesNode ? { Node: nodeService(ctx) } : {}),
+      ...(servesNode ? { Node: nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
     },
     onRpc: metrics?.onRpc,
   }).catch(async (err: unknown) => {
