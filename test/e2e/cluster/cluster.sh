@@ -9,7 +9,7 @@
 #
 # Environment: K8S_BIN (dir with the kube binaries, from build-cluster-tools.sh),
 # E2E_IMAGES (dir of image archives to import; must hold the pause image),
-# E2E_PAUSE_IMAGE (its name), E2E_POOL_SIZE (default 4G).
+# E2E_PAUSE_IMAGE (its name), E2E_POOL_SIZE (default 4G), E2E_POOL_DIR (below /var/lib/quarry).
 #
 # Host facts this depends on (measured on the CI machine kind):
 #  - cgroup v1: the kubelet needs failCgroupV1: false and the cgroupfs driver;
@@ -25,7 +25,7 @@ cmd=${1:?up|down}
 S=${2:?state dir}
 KUBELET_ROOT=/var/lib/kubelet
 QUARRY_ROOT=/var/lib/quarry
-POOL_DIR=$QUARRY_ROOT/pools/default
+POOL_DIR=${E2E_POOL_DIR:-$QUARRY_ROOT/pools/default}  # shared mode: $QUARRY_ROOT/shared
 NODE_NAME=$(hostname)
 ETCD_PORT=23790
 API_PORT=6443

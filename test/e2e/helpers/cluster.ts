@@ -27,9 +27,9 @@ export interface Cluster {
   down(): Promise<void>;
 }
 
-async function script(cmd: 'up' | 'down' | 'restart-kubelet', state: string): Promise<void> {
+async function script(cmd: 'up' | 'down' | 'restart-kubelet', state: string, poolDir: string): Promise<void> {
   const r = await execa('bash', [SCRIPT, cmd, state], {
-    env: { K8S_BIN, E2E_IMAGES, E2E_PAUSE_IMAGE: PAUSE_IMAGE },
+    env: { K8S_BIN, E2E_IMAGES, E2E_PAUSE_IMAGE: PAUSE_IMAGE, E2E_POOL_DIR: poolDir },
     timeout: 15 * 60_000,
     reject: false,
     all: true,
@@ -37,19 +37,19 @@ async function script(cmd: 'up' | 'down' | 'restart-kubelet', state: string): Pr
   if (r.exitCode !== 0) throw new Error(`cluster.sh ${cmd} failed (exit ${r.exitCode}):\n${r.all}`);
 }
 
-/** Starts a fresh cluster; its `down` is idempotent and is what a suite's after hook calls. */
-export async function startCluster(): Promise<Cluster> {
+/** Starts a fresh cluster with an xfs pool at `poolDir` (the path the install's --pool names); its `down` is idempotent and is what a suite's after hook calls. */
+export async function startCluster(poolDir = '/var/lib/quarry/pools/default'): Promise<Cluster> {
   const parent = await mkdtemp(join(tmpdir(), 'quarry-e2e-'));
   const state = join(parent, 'cluster');
   let stopped = false;
   const down = async () => {
     if (stopped) return;
     stopped = true;
-    await script('down', state);
+    await script('down', state, poolDir);
     await rmdir(parent);
   };
   try {
-    await script('up', state);
+    await script('up', state, poolDir);
   } catch (e) {
     await down().catch(() => undefined);
     throw e;
@@ -58,8 +58,8 @@ export async function startCluster(): Promise<Cluster> {
     state,
     node: hostname(),
     kubectl: kubectlFor(join(K8S_BIN, 'kubectl'), join(state, 'admin.kubeconfig')),
-    poolDir: '/var/lib/quarry/pools/default',
-    restartKubelet: () => script('restart-kubelet', state),
+    poolDir,
+    restartKubelet: () => script('restart-kubelet', state, poolDir),
     down,
   };
 }

@@ -8,6 +8,11 @@ import { apply, eventually, getJson, type Kubectl } from './kubectl.js';
 
 export type InstallKind = 'local' | 'shared' | 'helm-local';
 
+/** The rendered YAML of one install (or of the snapshot support): what an admin would apply. */
+export async function renderInstall(what: InstallKind): Promise<string> {
+  return render(what);
+}
+
 async function render(what: string): Promise<string> {
   const r = await execa('bash', [join(REPO, 'test/e2e/install/render.sh'), what], { timeout: 600_000, reject: false });
   if (r.exitCode !== 0) throw new Error(`render.sh ${what}: ${r.stderr}`);
