@@ -9,7 +9,7 @@
 #
 # Environment: K8S_BIN (dir with the kube binaries, from build-cluster-tools.sh),
 # E2E_IMAGES (dir of image archives to import; must hold the pause image),
-# E2E_PAUSE_IMAGE (its name), E2E_POOL_SIZE (default 4G), E2E_POOL_DIR (below /var/lib/quarry).
+# E2E_PAUSE_IMAGE (its name), E2E_POOL_SIZE (default 6G), E2E_POOL_DIR (below /var/lib/quarry).
 #
 # Host facts this depends on (measured on the CI machine kind):
 #  - cgroup v1: the kubelet needs failCgroupV1: false and the cgroupfs driver;
@@ -169,7 +169,7 @@ shared_mount() {
 
 pool() { # an xfs pool of a known size, so "larger than any pool" is well defined
   mkdir -p "$POOL_DIR"
-  truncate -s "${E2E_POOL_SIZE:-4G}" "$S/pool.img"
+  truncate -s "${E2E_POOL_SIZE:-6G}" "$S/pool.img"
   mkfs.xfs -q -m reflink=1 "$S/pool.img"
   mount -o loop "$S/pool.img" "$POOL_DIR"
 }
