@@ -172,6 +172,7 @@ pool() { # an xfs pool of a known size, so "larger than any pool" is well define
   truncate -s "${E2E_POOL_SIZE:-6G}" "$S/pool.img"
   mkfs.xfs -q -m reflink=1 "$S/pool.img"
   mount -o loop "$S/pool.img" "$POOL_DIR"
+  mountpoint -d "$POOL_DIR" | awk -F: '{print $1+0 ":" $2+0}' >"$S/pool-dev"
 }
 
 up() {
@@ -301,12 +302,20 @@ down() {
   stop_pid kube-apiserver
   stop_pid etcd
   unmount_below "$KUBELET_ROOT"
+  # Loops over volume images: matched by the backing file's device (the pool's
+  # filesystem), since one attached in a gone pod's mount namespace shows a path
+  # relative to that pod's root.
+  local dev pool_dev
+  pool_dev=$(cat "$S/pool-dev" 2>/dev/null || true)
+  if [[ -n $pool_dev ]]; then
+    for dev in $(losetup -n -O NAME,BACK-MAJ:MIN | awk -v d="$pool_dev" '{split($2, a, ":"); if (a[1]+0 ":" a[2]+0 == d) print $1}'); do
+      log "detaching $dev (a volume image loop left attached)"
+      losetup -d "$dev" 2>/dev/null || true
+    done
+  fi
   unmount_below "$QUARRY_ROOT"
   unmount_below "$S"
-  # Loops over files in our state (the pool) and any the stories left behind
-  # over volume images in our pool: detach them.
-  local dev
-  for dev in $(losetup -n -O NAME,BACK-FILE | awk -v s="$S/" -v q="$QUARRY_ROOT/" 'index($2, s) == 1 || index($2, q) == 1 {print $1}'); do
+  for dev in $(losetup -n -O NAME,BACK-FILE | awk -v f="$S/pool.img" '$2 == f {print $1}'); do
     losetup -d "$dev" 2>/dev/null || true
   done
   if [[ -z "$(mounts_below "$KUBELET_ROOT")$(mounts_below "$QUARRY_ROOT")$(mounts_below "$S")" ]]; then
