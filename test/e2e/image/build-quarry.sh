@@ -27,7 +27,12 @@ archive="$ARCHIVES/quarry-$version-$hash.oci.tar"
 if [[ ! -f "$archive" ]]; then
   echo "building $QUARRY_IMAGE from the Dockerfile (context $hash)" >&2
   log="$IMAGE_DIR/build-quarry.log"
-  if ! (cd "$repo" && bh bud --pull=never --isolation chroot --layers=false \
+  # This machine reaches the npm registry through a TLS-intercepting proxy whose CA only the
+  # host's bundle holds: the Dockerfile's build stage takes it as NODE_EXTRA_CA_CERTS.
+  ca=()
+  host_ca="${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}"
+  [[ -f "$host_ca" ]] && ca=(-v "$host_ca:/run/build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/build-ca.crt)
+  if ! (cd "$repo" && bh bud --pull=never --isolation chroot --layers=false "${ca[@]}" \
           -f Dockerfile -t "$QUARRY_IMAGE" . >"$log" 2>&1); then
     tail -n 40 "$log" >&2
     exit 1

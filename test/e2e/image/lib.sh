@@ -25,9 +25,24 @@ has_image() {
   bh inspect --type image "$1" >/dev/null 2>&1
 }
 
-# export_archive NAME FILE: writes NAME as an oci-archive that `ctr images import` names NAME.
+# export_archive NAME FILE: writes NAME as an OCI image archive that `ctr images import` names
+# NAME. ctr takes the full name from the index's io.containerd.image.name annotation; OCI's own
+# ref.name carries only the tag, as the OCI layout defines it. So the layout is written as a
+# directory, its index annotated, then archived.
 export_archive() {
-  rm -f "$2.tmp"
-  bh push --quiet "$1" "oci-archive:$2.tmp:$1"
-  mv "$2.tmp" "$2"
+  local name="$1" file="$2" dir
+  dir="$(mktemp -d "$IMAGE_DIR/export.XXXXXX")"
+  bh push --quiet "$name" "oci:$dir/layout:$name"
+  NAME="$name" node -e '
+    const fs = require("node:fs");
+    const path = process.argv[1];
+    const index = JSON.parse(fs.readFileSync(path, "utf8"));
+    const name = process.env.NAME;
+    for (const m of index.manifests) {
+      m.annotations = { ...m.annotations, "io.containerd.image.name": name, "org.opencontainers.image.ref.name": name.slice(name.lastIndexOf(":") + 1) };
+    }
+    fs.writeFileSync(path, JSON.stringify(index));' "$dir/layout/index.json"
+  tar -C "$dir/layout" -cf "$file.tmp" oci-layout index.json blobs
+  rm -rf "$dir"
+  mv "$file.tmp" "$file"
 }
