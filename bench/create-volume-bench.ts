@@ -68,7 +68,7 @@ async function onPool(fsType: 'xfs' | 'ext4'): Promise<string[][]> {
 export async function createVolumeBench(): Promise<Section> {
   const rows = [...(await onPool('xfs')), ...(await onPool('ext4'))];
   return {
-    title: `CreateVolume and DeleteVolume, ${COUNT} at once (spec §5: seconds, not minutes)`,
+    title: `CreateVolume and DeleteVolume, ${COUNT} at once (target: seconds, not minutes)`,
     body: `
 - One real \`quarry controller\` process per pool (400 GiB sparse scratch fs, \`--overprovisioning 10\`), driven over
   its unix socket by one gRPC client: ${COUNT} CreateVolume calls with distinct names (1 GiB, thin, fstype xfs) all

@@ -80,7 +80,7 @@ export async function ioBench(): Promise<Section> {
     }
   });
   return {
-    title: 'I/O through a staged volume vs the bare pool filesystem (spec §5: at least 90%)',
+    title: 'I/O through a staged volume vs the bare pool filesystem (target: at least 90%)',
     body: `
 - ${await fioVersion()}; the bench installs fio with \`apt-get install -y fio\` when it is missing${installNote ? ` (this run did: ${installNote})` : ''}.
 - Pool: 64 GiB sparse xfs (reflink) scratch fs. "bare pool" is a file in that filesystem; "volume" is a file in a

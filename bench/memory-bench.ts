@@ -70,7 +70,7 @@ export async function memoryBench(): Promise<Section> {
   const peak = Math.max(...samples.map(([, v]) => v.total));
   const signed = (d: number) => `${d >= 0 ? '+' : ''}${d.toFixed(1)}`;
   return {
-    title: `Memory of a node process over ${TOTAL.toLocaleString('en')} RPCs (spec §5: under 80 MB RSS, no growth)`,
+    title: `Memory of a node process over ${TOTAL.toLocaleString('en')} RPCs (target: under 80 MB RSS, no growth)`,
     body: `
 - A real \`quarry node\` (and a controller for CreateVolume) on a 16 GiB sparse xfs scratch pool; one 1 GiB xfs volume
   staged. Then ${TOTAL.toLocaleString('en')} RPCs in rotation: NodeGetCapabilities, NodeGetInfo, NodeGetVolumeStats of the staged

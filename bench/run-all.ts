@@ -1,5 +1,5 @@
 /**
- * Runs every bench of spec §5 in turn, prints each table, and rewrites docs/benchmarks.md with all
+ * Runs every bench of our performance targets (design: Performance targets) in turn, prints each table, and rewrites docs/benchmarks.md with all
  * of them, the command, the date and the machine. Needs root (loop devices, mounts); each bench
  * makes its own scratch pools and removes them, also when it fails.
  *

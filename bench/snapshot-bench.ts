@@ -234,7 +234,7 @@ thaw: most of the "with fsfreeze" time (two fsfreeze runs, the flush, and the re
 ${freezeRows.join('\n')}
 `;
   return [
-    { title: 'Snapshots, clones and restores (spec §5: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)', body: snapshots },
+    { title: 'Snapshots, clones and restores (target: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)', body: snapshots },
     { title: 'What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)', body: freeze },
   ];
 }

@@ -85,7 +85,7 @@ export async function stageBench(): Promise<Section> {
     return out;
   });
   return {
-    title: 'NodeStageVolume of a fresh 100 GiB volume (spec §5: under 250 ms; the tools themselves about 50 ms)',
+    title: 'NodeStageVolume of a fresh 100 GiB volume (target: under 250 ms; the tools themselves about 50 ms)',
     body: `
 - Pool: 400 GiB sparse xfs (reflink) scratch fs; real \`quarry controller\` and \`quarry node\` processes on unix sockets.
 - RPC rows: CreateVolume (100 GiB thin, not timed), then NodeStageVolume timed at the client: record the staging

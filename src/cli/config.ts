@@ -19,6 +19,8 @@ export interface QuarryConfig {
   logLevel: string;
   shared: boolean;
   overprovisioning: number;
+  /** Percent of a pool's filesystem under which an overcommitted pool is low on space. */
+  lowSpacePercent: number;
   maxVolumesPerNode: number;
   socketMode: number;
   /** Where to serve Prometheus metrics; undefined: off. */
@@ -46,6 +48,7 @@ export const FLAG_OPTIONS = {
   'log-level': { type: 'string', default: 'info' },
   shared: { type: 'boolean', default: false },
   overprovisioning: { type: 'string', default: '1.0' },
+  'low-space-percent': { type: 'string', default: '10' },
   'max-volumes-per-node': { type: 'string', default: '0' },
   'socket-mode': { type: 'string', default: '0600' },
   'metrics-addr': { type: 'string' },
@@ -85,6 +88,7 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
     logLevel: checkChoice('log-level', values['log-level']!, LOG_LEVELS),
     shared: values.shared!,
     overprovisioning: positiveNumber('overprovisioning', values.overprovisioning!),
+    lowSpacePercent: percent('low-space-percent', values['low-space-percent']!),
     maxVolumesPerNode: nonNegativeInt('max-volumes-per-node', values['max-volumes-per-node']!),
     socketMode: octalMode(values['socket-mode']!),
     metricsAddr: values['metrics-addr'] === undefined ? undefined : parseListenAddress('metrics-addr', values['metrics-addr']),
@@ -110,6 +114,12 @@ function checkDriverName(name: string): string {
 function checkChoice(flag: string, v: string, choices: string[]): string {
   if (!choices.includes(v)) throw new UsageError(`invalid --${flag} "${v}": pass one of ${choices.join(', ')}`);
   return v;
+}
+
+function percent(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new UsageError(`invalid --${flag} "${v}": pass a percentage from 0 to 100, such as 10`);
+  return n;
 }
 
 function positiveNumber(flag: string, v: string): number {

@@ -21,6 +21,8 @@ Flags:
   --shared                       pools are on a datastore shared by every node
   --overprovisioning RATIO       how much thin capacity to promise per byte of disk
                                  (default 1.0)
+  --low-space-percent P          above 1.0: a pool whose free space falls under P % of
+                                 its filesystem marks its thin volumes abnormal (default 10)
   --max-volumes-per-node N       reported by NodeGetInfo; 0 means no limit (default 0)
   --socket-mode MODE             octal mode of the socket file (default 0600)
   --metrics-addr [host]:port     serve Prometheus metrics at http://host:port/metrics,

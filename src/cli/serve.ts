@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
-import { recoverInterrupted } from '../storage/recovery.js';
+import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
 import { controllerService } from '../services/controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
@@ -12,6 +12,7 @@ import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import { startMetricsServer } from '../metrics/http.js';
 import { createMetrics } from '../metrics/registry.js';
+import { setHostToolObserver } from '../host/exec.js';
 import type { QuarryConfig } from './config.js';
 
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -27,6 +28,8 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (servesNode) await registerNode(ctx);
   if (servesController) await recoverPools(ctx, logger);
   const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
+  if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
+  setHostToolObserver(metrics?.onHostTool);
   const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
   const server = await startCsiServer({
     endpoint: config.endpoint,
@@ -38,15 +41,30 @@ export async function serve(config: QuarryConfig): Promise<void> {
       ...(servesNode ? { Node: nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
     },
     onRpc: metrics?.onRpc,
+    onRpcStart: metrics?.onRpcStart,
   }).catch(async (err: unknown) => {
     await metricsServer?.close(); // an open HTTP port would keep the failed process alive
     throw err;
   });
   installSignalHandlers(metricsServer ? [server, metricsServer] : server, logger, SHUTDOWN_GRACE_MS);
+  // In the background: the sweep needs the pool lock, which another process may hold for a while.
+  void sweepPools(ctx, logger);
   logger.info(
     { endpoint: config.endpoint, driver: ctx.driverName, version: ctx.version, mode: ctx.mode, nodeId: ctx.nodeId },
     `quarry ${config.role} serving`,
   );
+}
+
+/** Every role: temporary record files left by a process killed mid-write are removed. Never throws. */
+async function sweepPools(ctx: ServiceContext, logger: Logger): Promise<void> {
+  for (const pool of ctx.pools.pools.values()) {
+    try {
+      const removed = await sweepTempRecords(pool);
+      logger.info({ pool: pool.name, removed }, 'temporary record files left by interrupted writes swept');
+    } catch (err) {
+      logger.error({ pool: pool.name, err: (err as Error).message }, 'could not sweep temporary record files; the next start tries again');
+    }
+  }
 }
 
 /** Finishes what a crash interrupted before any request can race with it. */
@@ -65,6 +83,7 @@ export async function buildContext(config: QuarryConfig, logger: Logger): Promis
   for (const spec of config.pools) {
     const pool = await ImagePool.open(spec.name, spec.path, {
       overprovisioning: config.overprovisioning,
+      lowSpaceFraction: config.lowSpacePercent / 100,
       onCorruptRecord: (path, err) => logger.error({ path, err: err.message }, 'skipping corrupt metadata record'),
     });
     logger.info(

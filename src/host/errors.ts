@@ -3,7 +3,6 @@ import { Code, QuarryError } from '../domain/errors.js';
 import { HostCommandError } from './exec.js';
 
 const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded|EDQUOT/i;
-const NOT_SUPPORTED = /operation not supported|EOPNOTSUPP|not supported/i;
 
 /**
  * Maps a host tool failure to a QuarryError. Disk full becomes RESOURCE_EXHAUSTED;
@@ -19,10 +18,6 @@ export function mapToolError(err: unknown, what: string): QuarryError {
   if (err instanceof QuarryError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new QuarryError(Code.INTERNAL, `${what}: ${message}`, { cause: err });
-}
-
-export function isNotSupported(err: unknown): boolean {
-  return err instanceof HostCommandError && NOT_SUPPORTED.test(err.output);
 }
 
 export function firstLine(s: string): string {

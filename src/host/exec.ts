@@ -1,4 +1,4 @@
-import { execa, ExecaError } from 'execa';
+import { execa, ExecaError, type Options } from 'execa';
 import { Code, QuarryError } from '../domain/errors.js';
 
 /** Default bound for one host command; callers pass a longer one for slow tools (mkfs on big devices, cp). */
@@ -9,6 +9,27 @@ export interface RunOptions {
   /** Exit codes that are answers, not failures (blkid exits 2 for "nothing found"). */
   okExitCodes?: number[];
   input?: string;
+  /**
+   * A descriptor of this process the tool receives as its fd 3: it then acts on our open file
+   * description (flock(1) locks it for us).
+   */
+  shareFd?: number;
+}
+
+/** How one host-tool run ended: `failed` is an exit code that is not an answer. */
+export type HostToolOutcome = 'ok' | 'failed' | 'timeout' | 'missing' | 'error';
+
+/**
+ * Told of every host-tool run. The host layer knows no metrics: whoever counts (the metrics
+ * registry) installs an observer; none by default. An observer must not throw.
+ */
+export type HostToolObserver = (tool: string, outcome: HostToolOutcome, seconds: number) => void;
+
+let observer: HostToolObserver | undefined;
+
+/** Installs the observer (undefined removes it). */
+export function setHostToolObserver(next: HostToolObserver | undefined): void {
+  observer = next;
 }
 
 export interface RunResult {
@@ -22,6 +43,28 @@ export interface RunResult {
  * A missing tool becomes FAILED_PRECONDITION naming the package to install.
  */
 export async function run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = process.hrtime.bigint();
+  let outcome: HostToolOutcome = 'error';
+  try {
+    const result = await runUnobserved(tool, args, opts);
+    outcome = 'ok';
+    return result;
+  } catch (err) {
+    outcome = outcomeOf(err);
+    throw err;
+  } finally {
+    observer?.(tool, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+function outcomeOf(err: unknown): HostToolOutcome {
+  if (err instanceof HostCommandError) return 'failed';
+  if (err instanceof QuarryError && err.code === Code.DEADLINE_EXCEEDED) return 'timeout';
+  if (err instanceof QuarryError && err.code === Code.FAILED_PRECONDITION) return 'missing';
+  return 'error';
+}
+
+async function runUnobserved(tool: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const ok = new Set([0, ...(opts.okExitCodes ?? [])]);
   try {
     const r = await execa(tool, [...args], {
@@ -30,6 +73,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
       stripFinalNewline: true,
       input: opts.input,
       env: { LC_ALL: 'C' },
+      // execa's types list only small literal descriptors; at run time it passes any number through.
+      ...(opts.shareFd === undefined ? {} : { stdio: ['pipe', 'pipe', 'pipe', opts.shareFd] as unknown as Options['stdio'] }),
     });
     if (r.failed && r.exitCode === undefined) throw r;
     const exitCode = r.exitCode ?? -1;
@@ -66,7 +111,7 @@ export class HostCommandError extends QuarryError {
 const PACKAGES: Record<string, string> = {
   'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', dumpe2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
   'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', losetup: 'util-linux', blkid: 'util-linux',
-  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux',
+  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux', flock: 'util-linux',
 };
 
 function packageFor(tool: string): string {

@@ -1,10 +1,11 @@
 // Wraps losetup(8): attach, find, list, detach and resize loop devices over image files.
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { bytes, type Bytes } from '../domain/bytes.js';
 import { Code, QuarryError } from '../domain/errors.js';
 import { HostCommandError, run } from './exec.js';
 import { checkAbsolutePath, checkDevicePath, firstLine, mapToolError } from './errors.js';
+import { splitDev } from './mountinfo.js';
 
 export interface LoopDevice {
   /** e.g. /dev/loop3 */
@@ -18,6 +19,33 @@ export interface LoopDevice {
   offset: Bytes;
   sizeLimit: Bytes;
   autoclear: boolean;
+  /**
+   * The backing file's identity as the kernel holds it (LOOP_GET_STATUS64: st_dev and st_ino).
+   * Unlike the path string it does not depend on the mount namespace that attached the loop.
+   */
+  backing?: FileIdentity;
+}
+
+/** What a file is, independent of the path that names it: its filesystem's device number and its inode. */
+export interface FileIdentity {
+  major: number;
+  minor: number;
+  /** A decimal string: inode numbers may exceed 2^53. */
+  inode: string;
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.major === b.major && a.minor === b.minor && a.inode === b.inode;
+}
+
+/** The identity of the file at `path` (symlinks followed), or undefined when there is none. */
+export async function fileIdentity(path: string): Promise<FileIdentity | undefined> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return { ...splitDev(st.dev), inode: st.ino.toString() };
+  } catch {
+    return undefined;
+  }
 }
 
 export interface AttachOptions {
@@ -132,8 +160,13 @@ interface LosetupJson {
     offset: number | string | null;
     sizelimit: number | string | null;
     autoclear: boolean | string;
+    'back-ino'?: number | string | null;
+    'back-maj:min'?: string | null;
   }>;
 }
+
+/** The columns listLoops asks for: BACK-INO and BACK-MAJ:MIN are the backing file's identity. */
+const LIST_COLUMNS = 'NAME,BACK-FILE,BACK-INO,BACK-MAJ:MIN,RO,DIO,OFFSET,SIZELIMIT,AUTOCLEAR';
 
 const truthy = (v: boolean | string | null | undefined) => v === true || v === '1' || v === 'true';
 const num = (v: number | string | null | undefined) => bytes(v === null || v === undefined ? 0 : Number(v));
@@ -141,12 +174,14 @@ const num = (v: number | string | null | undefined) => bytes(v === null || v ===
 /** Parses `losetup --json --list` output. Exported for unit tests. */
 export function parseLosetupJson(text: string): LoopDevice[] {
   if (!text.trim()) return [];
-  const parsed = JSON.parse(text) as LosetupJson;
+  // Inode numbers as strings before JSON.parse, which would round those above 2^53.
+  const parsed = JSON.parse(text.replace(/("back-ino"\s*:\s*)(\d+)/g, '$1"$2"')) as LosetupJson;
   const out: LoopDevice[] = [];
   for (const d of parsed.loopdevices ?? []) {
     const raw = d['back-file'];
     if (raw === null || raw === undefined || raw === '') continue; // not attached
     const deleted = raw.endsWith(DELETED);
+    const backing = parseIdentity(d['back-maj:min'], d['back-ino']);
     out.push({
       device: d.name,
       backingFile: deleted ? raw.slice(0, -DELETED.length) : raw,
@@ -156,28 +191,72 @@ export function parseLosetupJson(text: string): LoopDevice[] {
       offset: num(d.offset),
       sizeLimit: num(d.sizelimit),
       autoclear: truthy(d.autoclear),
+      ...(backing ? { backing } : {}),
     });
   }
   return out;
+}
+
+function parseIdentity(majMin: string | null | undefined, ino: number | string | null | undefined): FileIdentity | undefined {
+  const m = /^\s*(\d+):(\d+)\s*$/.exec(majMin ?? '');
+  const inode = String(ino ?? '').trim();
+  if (!m || !/^\d+$/.test(inode)) return undefined;
+  return { major: Number(m[1]), minor: Number(m[2]), inode };
 }
 
 /** Every attached loop device (`losetup --json --list`). */
 export async function listLoops(): Promise<LoopDevice[]> {
   let out: string;
   try {
-    out = (await run('losetup', ['--json', '--list'])).stdout;
+    out = (await run('losetup', ['--json', '--list', '-O', LIST_COLUMNS])).stdout;
   } catch (err) {
     throw mapToolError(err, 'listing loop devices');
   }
   return parseLosetupJson(out);
 }
 
+/** One loop device as losetup reports it (with its backing identity), or undefined when it is not attached. */
+export async function describeLoop(device: string): Promise<LoopDevice | undefined> {
+  checkLoopDevice(device);
+  let out: string;
+  try {
+    out = (await run('losetup', ['--json', '--list', '-O', LIST_COLUMNS, device])).stdout;
+  } catch (err) {
+    if (err instanceof HostCommandError && /no such device|not a loop|ENXIO|failed to use device/i.test(err.output)) return undefined;
+    throw mapToolError(err, `describing ${device}`);
+  }
+  return parseLosetupJson(out).find((l) => l.device === device);
+}
+
 /**
- * Loop devices whose backing file is `imagePath`, also those whose file has since been
- * deleted (the kernel then reports "PATH (deleted)"). Matches the given path and its real path.
+ * Loop devices backed by the file `imagePath` is now: matched by the backing file's device and
+ * inode, never by the path string, which the kernel renders relative to the mount namespace that
+ * attached the loop (an earlier node-plugin pod shows e.g. "/volumes/<id>.img").
+ * When the image no longer exists there is no inode to compare: then loops whose backing file
+ * was deleted and had this name (or, from another namespace, a tail of it) are the image's.
  */
 export async function findLoopsByBackingFile(imagePath: string): Promise<LoopDevice[]> {
   checkAbsolutePath(imagePath, 'image path');
+  const identity = await fileIdentity(imagePath);
+  const loops = await listLoops();
+  const byInode = identity ? loops.filter((l) => l.backing && sameFile(l.backing, identity)) : [];
+  const deleted = loops.filter((l) => l.backingFileDeleted && !byInode.includes(l));
+  if (deleted.length === 0) return byInode;
+  const names = await namesOf(imagePath);
+  return [...byInode, ...deleted.filter((l) => deletedNameMatches(l.backingFile, names))];
+}
+
+/** A deleted backing file's path as the kernel showed it is one of `names`, or a tail of one on a component boundary ("/volumes/a.img" of "/pool/volumes/a.img"). */
+function deletedNameMatches(shown: string, names: Set<string>): boolean {
+  return [...names].some((full) => shown === full || (shown.startsWith('/') && full.endsWith(shown)));
+}
+
+/** Whether a loop whose backing file was deleted (path as the kernel shows it) was the image at `imagePath`. */
+export async function wasBackedByDeletedImage(shown: string, imagePath: string): Promise<boolean> {
+  return deletedNameMatches(shown, await namesOf(imagePath));
+}
+
+async function namesOf(imagePath: string): Promise<Set<string>> {
   const names = new Set([resolve(imagePath)]);
   try {
     names.add(await realpath(imagePath));
@@ -189,7 +268,7 @@ export async function findLoopsByBackingFile(imagePath: string): Promise<LoopDev
       /* nothing more to try */
     }
   }
-  return (await listLoops()).filter((l) => names.has(l.backingFile));
+  return names;
 }
 
 /** Detaches a loop device (`losetup -d`). A device that is not attached is already detached: success. */

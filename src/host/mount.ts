@@ -124,6 +124,37 @@ export async function unmount(target: string, opts: UnmountOptions = {}): Promis
   );
 }
 
+/**
+ * Takes off exactly one mount: `expected`, which must be the top mount at `target` (the one
+ * umount(8) acts on). Verified before and after from mountinfo, so a mount that is not the
+ * caller's is never touched. Already gone is success.
+ */
+export async function unmountTop(target: string, expected: MountInfoEntry, opts: { timeoutMs?: number } = {}): Promise<void> {
+  checkAbsolutePath(target, 'unmount target');
+  const path = await canonicalPath(target);
+  const top = await topMountAt(path);
+  if (!top || top.mountId !== expected.mountId) {
+    if (!(await mountsAt(path)).some((m) => m.mountId === expected.mountId)) return;
+    throw new QuarryError(Code.FAILED_PRECONDITION, `${target} has ${top?.source} (${top?.fsType}) mounted over the mount to be removed; not touching it`);
+  }
+  try {
+    await run('umount', ['--', path], { timeoutMs: opts.timeoutMs ?? MOUNT_TIMEOUT_MS });
+  } catch (err) {
+    if (err instanceof HostCommandError) {
+      if (/not mounted|no mount point specified|not found/i.test(err.output)) {
+        if (!(await mountsAt(path)).some((m) => m.mountId === expected.mountId)) return;
+      }
+      if (/target is busy|device is busy|EBUSY/i.test(err.output)) {
+        throw new QuarryError(Code.UNAVAILABLE, `${target} is busy (a process or a mount below it still uses it); retry when it is released: ${firstLine(err.output)}`, { cause: err });
+      }
+    }
+    throw mapToolError(err, `unmounting ${target}`);
+  }
+  if ((await mountsAt(path)).some((m) => m.mountId === expected.mountId)) {
+    throw new QuarryError(Code.INTERNAL, `umount of ${target} exited 0 but mountinfo still shows mount ${expected.mountId} there`);
+  }
+}
+
 async function runMount(tool: 'mount' | 'umount', args: string[], what: string, timeoutMs = MOUNT_TIMEOUT_MS): Promise<void> {
   try {
     await run(tool, args, { timeoutMs });

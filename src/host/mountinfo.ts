@@ -123,9 +123,15 @@ export async function mountsOfDevice(device: string, entries?: MountInfoEntry[])
     }
   }
   return (entries ?? (await readMountInfo())).filter(
-    (e) => (major !== undefined && e.major === major && e.minor === minor) || sources.has(e.source) || e.root === nodeRoot,
+    (e) =>
+      (major !== undefined && e.major === major && e.minor === minor) ||
+      sources.has(e.source) ||
+      (e.root === nodeRoot && DEV_FILESYSTEMS.has(e.fsType)),
   );
 }
+
+/** Filesystems that hold device nodes: a bind of a device node shows one of them, with the node's name as root. */
+const DEV_FILESYSTEMS = new Set(['devtmpfs', 'tmpfs']);
 
 /** Linux dev_t → major, minor (glibc's gnu_dev_major/minor). */
 export function splitDev(dev: bigint): { major: number; minor: number } {

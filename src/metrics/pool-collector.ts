@@ -16,14 +16,22 @@ export interface PoolStats {
   volumes: number;
   snapshots: number;
   reflink: boolean;
+  /** Free bytes above the pool's safety margin: what owed writes can still take. */
+  spareBytes: number;
+  /** Bytes the pool's volumes may still write into new space (design: Capacity). */
+  owedBytes: number;
+  shortfallBytes: number;
+  /** Why thin volumes may soon fail writes; empty when they cannot. */
+  spaceCondition?: string;
 }
 
 export async function readPoolStats(pool: ImagePool): Promise<PoolStats> {
-  const [cap, fs, volumes, snapshots] = await Promise.all([
+  const [cap, fs, volumes, snapshots, spaceCondition] = await Promise.all([
     pool.capacity(),
     statfs(pool.root),
     pool.listVolumes(),
     pool.listSnapshots(),
+    pool.spaceCondition(),
   ]);
   return {
     capacityBytes: cap.filesystemBytes,
@@ -34,6 +42,10 @@ export async function readPoolStats(pool: ImagePool): Promise<PoolStats> {
     volumes: volumes.filter((v) => v.state === 'ready').length,
     snapshots: snapshots.filter((s) => s.state === 'ready').length,
     reflink: pool.reflink,
+    spareBytes: Math.max(0, cap.freeBytes - cap.marginBytes),
+    owedBytes: cap.owedBytes,
+    shortfallBytes: cap.shortfallBytes,
+    spaceCondition,
   };
 }
 
@@ -44,6 +56,10 @@ const GAUGES: ReadonlyArray<[name: string, help: string, value: (s: PoolStats) =
   ['pool_used_bytes', 'Bytes used in the filesystem that holds the pool, as df counts them.', (s) => s.usedBytes],
   ['volumes', 'Ready volumes in the pool.', (s) => s.volumes],
   ['snapshots', 'Ready snapshots in the pool.', (s) => s.snapshots],
+  ['pool_spare_bytes', 'Free bytes in the pool filesystem above its safety margin.', (s) => s.spareBytes],
+  ['pool_owed_bytes', 'Bytes the thin volumes of the pool may still write into new space.', (s) => s.owedBytes],
+  ['pool_shortfall_bytes', 'Owed bytes the pool filesystem cannot give today; above 0, writes can fail.', (s) => s.shortfallBytes],
+  ['pool_low_space', '1 when thin volumes of the pool may soon fail writes (shortfall, or under the low-space threshold), else 0.', (s) => (s.spaceCondition ? 1 : 0)],
   ['pool_reflink', '1 when the pool makes snapshots and clones with reflinks, else 0.', (s) => (s.reflink ? 1 : 0)],
 ];
 

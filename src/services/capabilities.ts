@@ -19,7 +19,7 @@ const ACCESS_MODES: readonly AccessMode[] = [
   'MULTI_NODE_MULTI_WRITER',
 ];
 
-/** Decodes one capability and applies spec §3's access-mode rules. */
+/** Decodes one capability and applies Quarry's access-mode rules (design: Access modes). */
 export function decodeCapability(cap: WireVolumeCapability | null | undefined): Capability {
   if (!cap) throw invalidArgument('volume capability is missing');
   const mode = cap.access_mode?.mode;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { NodeId } from '../domain/ids.js';
 import type { PoolSet } from '../storage/pool-set.js';
-import { KeyedMutex } from '../storage/keyed-mutex.js';
+import { RequestLocks, type LockWaitObserver } from './request-locks.js';
 
 export type DeployMode = 'local' | 'shared';
 
@@ -17,8 +17,8 @@ export interface ServiceContext {
   pools: PoolSet;
   logger: Logger;
   maxVolumesPerNode: number;
-  /** Serialises requests for one name, volume or path (spec §4.5). */
-  locks: KeyedMutex;
+  /** One operation at a time per name, volume or path; conflicts are ABORTED (design: Pool lock and concurrency). */
+  locks: RequestLocks;
 }
 
 /** `topology.quarry.csi.dev/node` for the default driver name. */
@@ -31,8 +31,8 @@ export function localTopology(ctx: ServiceContext): Record<string, string> | und
   return { [topologyKey(ctx.driverName)]: ctx.nodeId };
 }
 
-export const REQUEST_WAIT_BOUND_MS = 120_000;
+export { REQUEST_WAIT_BOUND_MS } from './request-locks.js';
 
-export function newRequestLocks(): KeyedMutex {
-  return new KeyedMutex(REQUEST_WAIT_BOUND_MS);
+export function newRequestLocks(observe?: LockWaitObserver): RequestLocks {
+  return new RequestLocks(undefined, observe);
 }

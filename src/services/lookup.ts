@@ -1,3 +1,4 @@
+import { echo } from '../domain/clip.js';
 import { invalidArgument, notFound } from '../domain/errors.js';
 import { parseVolumeId, type VolumeId } from '../domain/ids.js';
 import type { ImagePool } from '../storage/image-pool.js';
@@ -15,7 +16,7 @@ export async function requireVolume(ctx: ServiceContext, rawId: string | undefin
   if (!rawId) throw invalidArgument('volume_id is required');
   const id = parseVolumeId(rawId);
   const found = id && (await ctx.pools.findVolume(id));
-  if (!id || !found || found.record.state !== 'ready') throw notFound(`volume ${rawId} does not exist`);
+  if (!id || !found || found.record.state !== 'ready') throw notFound(`volume ${echo(rawId)} does not exist`);
   return { id, ...found };
 }
 

@@ -12,10 +12,20 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+const TEMP_TAG_BYTES = 6;
+
+/** `.<name>.<12 hex>.tmp`: the only temporary files writeFileAtomic makes, next to their target. */
+export const TEMP_FILE_RE = new RegExp(`^\\.(.+)\\.[0-9a-f]{${TEMP_TAG_BYTES * 2}}\\.tmp$`);
+
+/** The name of the file that `name` is a temporary copy of, if it is one of ours. */
+export function tempFileTarget(name: string): string | undefined {
+  return TEMP_FILE_RE.exec(name)?.[1];
+}
+
 /** Write-temp, fsync, rename, fsync-dir: readers see the old or the new content, never a mix. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(TEMP_TAG_BYTES).toString('hex')}.tmp`);
   const fd = await open(tmp, 'wx', 0o600);
   try {
     await fd.writeFile(data);

@@ -1,4 +1,4 @@
-import { access, constants, open, rm, statfs } from 'node:fs/promises';
+import { access, constants, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
@@ -10,11 +10,14 @@ import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } f
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { PoolLock } from './pool-lock.js';
+import { measurePool } from './pool-usage.js';
 import { RecordStore } from './record-store.js';
 import type { SnapshotRecord, VolumeRecord } from './records.js';
 
 export interface PoolOptions {
   overprovisioning: number;
+  /** Above 1.0: spare space (free − margin) under this fraction of the filesystem is low space (design: Capacity). */
+  lowSpaceFraction?: number;
   lockWaitMs?: number;
   onCorruptRecord?: (path: string, err: Error) => void;
 }
@@ -22,7 +25,7 @@ export interface PoolOptions {
 export type NewVolume = Omit<VolumeRecord, 'format' | 'kind' | 'state' | 'pool' | 'createdAt' | 'staging' | 'publications' | 'attachments'>;
 
 /**
- * A directory of sparse images with one record per object (spec §1). Every
+ * A directory of sparse images with one record per object (design: Records). Every
  * record change happens under the pool lock; long work (allocating, copying)
  * happens outside it, bracketed by records that make a retry finish the job.
  */
@@ -111,22 +114,41 @@ export class ImagePool {
     return { ...input, ...computeCapacity(input) };
   }
 
+  /**
+   * Why thin volumes of this pool may soon fail writes, or undefined when they cannot: at 1.0,
+   * the pool owes more than it has free (foreign files took space); above 1.0, its spare space
+   * is under the low-space threshold. Reported as the volumes' condition (design: Capacity).
+   */
+  async spaceCondition(): Promise<string | undefined> {
+    const c = await this.capacity();
+    const spare = Math.max(0, c.freeBytes - c.marginBytes);
+    // Above 1.0 owing more than is free is the admin's choice; at or below it, it means something else filled the pool.
+    if (c.overprovisioning <= 1 && c.shortfallBytes > 0) {
+      return `pool ${this.name} cannot give every volume its full size: its volumes may still write ${c.owedBytes} bytes but only ${spare} are free; writes will fail once it fills. Free space in the pool or move volumes out`;
+    }
+    const threshold = lowSpaceBytes(c.filesystemBytes, this.opts.lowSpaceFraction);
+    if (c.overprovisioning > 1 && c.owedBytes > 0 && spare < threshold) {
+      return `pool ${this.name} is low on space: ${spare} bytes free above its safety margin, under the low-space threshold of ${threshold}; it is overcommitted, so thin volumes will fail writes if it fills. Free space in the pool or grow it`;
+    }
+    return undefined;
+  }
+
+  /** Measured afresh from the records and the images on every call (design: Capacity). */
   private async capacityInput(excludeId?: string): Promise<CapacityInput> {
-    const fs = await statfs(this.root);
-    const volumeBytes = (await this.listVolumes())
-      .filter((v) => v.id !== excludeId)
-      .reduce((sum, v) => sum + v.sizeBytes, 0);
-    // A snapshot can pin all the data it holds once its source diverges (docs/snapshots.md).
-    const snapshotBytes = (await this.listSnapshots())
-      .filter((s) => s.id !== excludeId)
-      .reduce((sum, s) => sum + (s.allocatedBytes ?? 0), 0);
-    const promisedBytes = volumeBytes + snapshotBytes;
-    return {
-      filesystemBytes: fs.blocks * fs.bsize,
-      freeBytes: fs.bavail * fs.bsize,
-      promisedBytes,
-      overprovisioning: this.opts.overprovisioning,
-    };
+    const [volumes, snapshots] = await Promise.all([this.listVolumes(), this.listSnapshots()]);
+    return measurePool(
+      {
+        root: this.root,
+        volumesDir: this.volumes.dir,
+        reflink: this.reflink,
+        overprovisioning: this.opts.overprovisioning,
+        volumes,
+        snapshots,
+        onCorrupt: (kind, id, why) =>
+          this.opts.onCorruptRecord?.((kind === 'volume' ? this.volumes : this.snapshots).pathOf(id), new Error(why)),
+      },
+      excludeId,
+    );
   }
 
   /**
@@ -170,8 +192,9 @@ export class ImagePool {
       const { availableBytes } = computeCapacity(input);
       throw new QuarryError(
         Code.RESOURCE_EXHAUSTED,
-        `pool ${this.name} cannot promise ${size} bytes: ${availableBytes} bytes can still be promised` +
-          (thick ? ` and ${input.freeBytes} bytes are free` : ''),
+        `pool ${this.name} has no space to promise ${size} bytes: ${availableBytes} bytes can still be promised` +
+          (thick ? ` and ${Math.max(0, input.freeBytes - input.marginBytes)} bytes are free above the pool's safety margin` : '') +
+          '; free space in the pool, delete volumes or snapshots, or use another pool',
       );
     }
   }
@@ -259,6 +282,12 @@ export class ImagePool {
   async volumeImageSize(id: string): Promise<Bytes | undefined> {
     return imageSize(this.volumeImagePath(id));
   }
+}
+
+export const DEFAULT_LOW_SPACE_FRACTION = 0.1;
+
+export function lowSpaceBytes(filesystemBytes: number, fraction = DEFAULT_LOW_SPACE_FRACTION): number {
+  return Math.floor(filesystemBytes * fraction);
 }
 
 function describeUse(v: VolumeRecord): string {

@@ -1,8 +1,10 @@
 import { deadlineExceeded } from '../domain/errors.js';
 
 /**
- * Serialises work per key inside one process. Callers wait their turn up to a
- * bound instead of being rejected (spec §4.5); different keys run in parallel.
+ * Serialises work per key inside one process: the pool lock's in-process queue. Callers wait
+ * their turn up to a bound; different keys run in parallel. Requests from the CO use
+ * services/request-locks.ts instead, which answers a conflict with ABORTED
+ * (design: Pool lock and concurrency).
  */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();

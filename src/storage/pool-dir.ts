@@ -2,7 +2,7 @@ import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedPrecondition, invalidArgument } from '../domain/errors.js';
 import { ensureDir, writeFileAtomic } from './durable-file.js';
-import { flockPolled } from './pool-lock.js';
+import { flockHandle } from './pool-lock.js';
 
 export const POOL_MARKER = 'quarry-pool.json';
 export const POOL_FORMAT = 1;
@@ -84,7 +84,7 @@ export async function classifyPoolDir(root: string): Promise<PoolDirKind> {
 async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const handle = await open(dir, 'r');
   try {
-    await flockPolled(handle, 30_000, `the pool directory ${dir}`);
+    await flockHandle(handle, 30_000, `the pool directory ${dir}`);
     return await fn();
   } finally {
     await handle.close(); // closing the descriptor releases the flock

@@ -1,18 +1,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { deadlineExceeded } from '../domain/errors.js';
+import { flockExclusive } from '../host/flock.js';
 import { KeyedMutex } from './keyed-mutex.js';
-
-const require = createRequire(import.meta.url);
-const { flockSync } = require('fs-ext') as { flockSync(fd: number, flags: 'ex' | 'exnb' | 'un'): void };
-
-const POLL_MS = 5;
 
 /**
  * Serialises record updates on one pool across processes (controller and node
- * share a pool). flock is held by the kernel, so a killed process never leaves
- * a stale lock. The non-blocking variant is polled so that no libuv worker
- * thread ever blocks on it.
+ * share a pool). The lock is flock(2) on `<pool>/.lock`, the same kernel lock
+ * every Quarry release has taken, so processes of different releases on one pool
+ * exclude each other; a killed process never leaves it behind.
+ * (design: Pool lock and concurrency)
  */
 export class PoolLock {
   private readonly local: KeyedMutex;
@@ -30,8 +25,7 @@ export class PoolLock {
       try {
         return await fn();
       } finally {
-        unlockFlock(handle);
-        await handle.close();
+        await handle.close(); // closing our only descriptor releases the flock
       }
     }, `the pool lock ${this.lockFile}`);
   }
@@ -39,7 +33,7 @@ export class PoolLock {
   private async acquire(): Promise<FileHandle> {
     const handle = await open(this.lockFile, 'a', 0o600);
     try {
-      await flockPolled(handle, this.waitBoundMs, `the pool lock ${this.lockFile}`);
+      await flockExclusive(handle.fd, this.waitBoundMs, `the pool lock ${this.lockFile}`);
       return handle;
     } catch (err) {
       await handle.close();
@@ -49,24 +43,9 @@ export class PoolLock {
 }
 
 /**
- * Takes an exclusive flock on an open file or directory, polling the
- * non-blocking variant so no libuv worker thread ever blocks on it.
+ * Takes an exclusive flock on an open file or directory; released when the
+ * handle is closed. (design: Pool lock and concurrency)
  */
-export async function flockPolled(handle: FileHandle, waitBoundMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + waitBoundMs;
-  for (;;) {
-    try {
-      flockSync(handle.fd, 'exnb');
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw err;
-    }
-    if (Date.now() > deadline) throw deadlineExceeded(`${what} is held by another process for more than ${waitBoundMs} ms`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-export function unlockFlock(handle: FileHandle): void {
-  flockSync(handle.fd, 'un');
+export function flockHandle(handle: FileHandle, waitBoundMs: number, what: string): Promise<void> {
+  return flockExclusive(handle.fd, waitBoundMs, what);
 }

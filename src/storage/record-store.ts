@@ -1,8 +1,9 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { failedPrecondition, resourceExhausted } from '../domain/errors.js';
+import { resourceExhausted } from '../domain/errors.js';
 import { removeFileDurable, writeFileAtomic } from './durable-file.js';
-import { RECORD_FORMAT, type PoolRecord } from './records.js';
+import { parseRecord } from './record-schema.js';
+import type { PoolRecord } from './records.js';
 
 const LIST_BATCH = 64;
 
@@ -100,23 +101,8 @@ export class RecordStore<R extends PoolRecord> {
     return record;
   }
 
+  /** Checked against the record schema: a bad record is FAILED_PRECONDITION naming the file and the field. */
   private parse(id: string, text: string): R {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw corrupt(this.pathOf(id), 'it is not valid JSON');
-    }
-    const r = value as Partial<PoolRecord>;
-    if (r?.format !== RECORD_FORMAT || r.kind !== this.kind || r.id !== id) {
-      throw corrupt(this.pathOf(id), `expected a format ${RECORD_FORMAT} ${this.kind} record for ${id}`);
-    }
-    return value as R;
+    return parseRecord<R>(this.kind, id, this.pathOf(id), text);
   }
-}
-
-function corrupt(path: string, why: string) {
-  return failedPrecondition(
-    `metadata record ${path} is corrupt (${why}); restore it from backup or remove the record and its image by hand`,
-  );
 }

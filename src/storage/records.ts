@@ -1,7 +1,9 @@
 import type { Bytes } from '../domain/bytes.js';
 import type { AccessMode, AccessType, FsType, Provisioning } from '../domain/volume.js';
 
-export const RECORD_FORMAT = 1;
+// The format number and the rules every record read must meet live in record-schema.ts.
+import { RECORD_FORMAT } from './record-schema.js';
+export { RECORD_FORMAT };
 
 export type ObjectState = 'creating' | 'ready' | 'deleting';
 

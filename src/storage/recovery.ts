@@ -1,4 +1,7 @@
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
+import { syncDir, tempFileTarget } from './durable-file.js';
 import type { ImagePool } from './image-pool.js';
 import type { PoolRecord } from './records.js';
 import { deleteSnapshot } from './snapshots.js';
@@ -38,4 +41,28 @@ export async function recoverInterrupted(pool: ImagePool, now = Date.now(), aban
   for (const v of (await pool.listVolumes()).filter(unfinished)) await attempt(v, () => pool.deleteVolume(v.id as VolumeId));
   for (const s of (await pool.listSnapshots()).filter(unfinished)) await attempt(s, () => deleteSnapshot(pool, s.id as SnapshotId));
   return done;
+}
+
+/**
+ * Removes the temporary record files a process killed mid-write left behind (design: Recovery).
+ * Only our own pattern (`.<id>.json.<hex>.tmp`), only regular files, only in the pool's record
+ * directories, and under the pool lock: every record write happens under it, so no temporary
+ * file found then belongs to a write still in progress. Returns the paths removed.
+ */
+export async function sweepTempRecords(pool: ImagePool): Promise<string[]> {
+  return pool.withLock(async () => {
+    const removed: string[] = [];
+    for (const dir of [pool.volumes.dir, pool.snapshots.dir]) {
+      const before = removed.length;
+      for (const name of await readdir(dir)) {
+        if (!tempFileTarget(name)?.endsWith('.json')) continue;
+        const path = join(dir, name);
+        if (!(await lstat(path)).isFile()) continue;
+        await rm(path);
+        removed.push(path);
+      }
+      if (removed.length > before) await syncDir(dir);
+    }
+    return removed;
+  });
 }

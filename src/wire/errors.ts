@@ -3,7 +3,11 @@
  * anything else becomes INTERNAL with its message. This never throws.
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { clipText } from '../domain/clip.js';
 import { QuarryError, asQuarryError } from '../domain/errors.js';
+
+/** The longest status message sent or logged: room for a clear cause and fix, never a flood. */
+export const MAX_STATUS_MESSAGE = 1024;
 
 /** The gRPC status name of a code, e.g. `NOT_FOUND`; `UNKNOWN(99)` for a number outside the table. */
 export function codeName(code: number): string {
@@ -36,7 +40,8 @@ function isGrpcCode(code: unknown): boolean {
 /** A grpc-js ServiceError for the callback of a unary handler. */
 export function toServiceError(err: unknown, scrub: (s: string) => string = (s) => s): ServiceError {
   const { code, message } = toStatus(err);
-  const details = scrub(message);
+  // Scrub before clipping so that a secret cut in half by the clip cannot survive as a prefix.
+  const details = clipText(scrub(message), MAX_STATUS_MESSAGE);
   return Object.assign(new Error(`${code} ${codeName(code)}: ${details}`), {
     code,
     details,

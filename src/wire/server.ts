@@ -10,9 +10,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type protobuf from 'protobufjs';
 import { unimplemented } from '../domain/errors.js';
+import { runInRequestScope, type RequestScope } from '../services/request-scope.js';
+import { requestFingerprint } from './fingerprint.js';
 import { toServiceError } from './errors.js';
 import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './proto.js';
 import { redact, scrubber, secretValues } from './redact.js';
+import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
 import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
 import type {
   CallContext,
@@ -41,7 +44,11 @@ export interface StartCsiServerOptions {
   proto?: CsiProto;
   /** Called once per finished RPC (after the log line): the hook for metrics. Must not throw. */
   onRpc?: (rec: RpcRecord) => void;
+  /** Called once per unary RPC as it arrives, before onRpc: the hook for the in-flight gauge. Must not throw. */
+  onRpcStart?: (service: string, method: string) => void;
 }
+
+type Hooks = Pick<StartCsiServerOptions, 'onRpc' | 'onRpcStart'>;
 
 export interface CsiServer {
   readonly endpoint: string;
@@ -140,15 +147,16 @@ function elapsedMs(start: bigint): number {
 }
 
 /** Wraps one service-layer handler (or none) as a grpc-js unary handler. Never throws, never rejects. */
-function unaryCall(
-  info: MethodInfo,
-  handler: AnyHandler | undefined,
-  logger: Logger,
-  onRpc: ((rec: RpcRecord) => void) | undefined,
-): grpc.handleUnaryCall<unknown, unknown> {
+function unaryCall(info: MethodInfo, handler: AnyHandler | undefined, logger: Logger, hooks: Hooks): grpc.handleUnaryCall<unknown, unknown> {
   const fullMethod = `${info.service}.${info.method}`;
+  const { onRpc, onRpcStart } = hooks;
   return (call, callback) => {
     const start = process.hrtime.bigint();
+    try {
+      onRpcStart?.(info.service, info.method);
+    } catch {
+      // Metrics must not take the call down.
+    }
     const request = call.request;
     let ids: Record<string, string | string[]> = {};
     let scrub = (s: string) => s;
@@ -164,6 +172,15 @@ function unaryCall(
     const rawDeadline = call.getDeadline();
     const deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
     const ctx: CallContext = { method: fullMethod, signal: abort.signal, deadline, metadata: call.metadata };
+    let fingerprint: string | undefined;
+    const scope: RequestScope = {
+      method: info.method,
+      // Computed only when a request lock asks: Probe and friends never pay for it.
+      get fingerprint() {
+        return (fingerprint ??= requestFingerprint(fullMethod, request));
+      },
+      signal: abort.signal,
+    };
 
     let finished = false;
     const finish = (err: unknown, response?: unknown) => {
@@ -195,7 +212,10 @@ function unaryCall(
       return;
     }
     Promise.resolve()
-      .then(() => handler(request, ctx))
+      .then(() => {
+        checkRequestBounds(info.requestType, request);
+        return runInRequestScope(scope, () => handler(request, ctx));
+      })
       .then(
         (response) => finish(undefined, response),
         (err: unknown) => finish(err === undefined ? new Error('handler rejected without a reason') : err),
@@ -210,7 +230,7 @@ function implementation(
   service: string,
   handlers: Record<string, unknown>,
   logger: Logger,
-  onRpc: ((rec: RpcRecord) => void) | undefined,
+  hooks: Hooks,
 ): { definition: grpc.ServiceDefinition; impl: grpc.UntypedServiceImplementation } {
   const definition = csiServiceDefinition(proto, service);
   const reflected = proto.root.lookupService(`${CSI_PACKAGE}.${service}`);
@@ -233,7 +253,7 @@ function implementation(
       continue;
     }
     const info: MethodInfo = { service, method: name, requestType: method.resolvedRequestType! };
-    impl[name] = unaryCall(info, handlers[name] as AnyHandler | undefined, logger, onRpc);
+    impl[name] = unaryCall(info, handlers[name] as AnyHandler | undefined, logger, hooks);
   }
   return { definition, impl };
 }
@@ -246,11 +266,12 @@ export async function startCsiServer(opts: StartCsiServerOptions): Promise<CsiSe
   if (!services?.Identity) throw new Error('the Identity service is required by CSI');
   const proto = opts.proto ?? csiProto();
 
-  const server = new grpc.Server();
+  // grpc-js refuses a larger message (RESOURCE_EXHAUSTED) from its length prefix, before decoding it.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   const offered: string[] = [];
   for (const [service, handlers] of Object.entries(services)) {
     if (!handlers) continue;
-    const { definition, impl } = implementation(proto, service, handlers as Record<string, unknown>, logger, opts.onRpc);
+    const { definition, impl } = implementation(proto, service, handlers as Record<string, unknown>, logger, opts);
     server.addService(definition, impl);
     offered.push(service);
   }

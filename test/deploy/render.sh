@@ -68,21 +68,34 @@ mkdir -p "$OUT"
 CHART="$ROOT/deploy/helm/quarry"
 # Helm keeps its caches under HOME; keep them out of the way.
 export HELM_CACHE_HOME="$TOOLS/helm-home/cache" HELM_CONFIG_HOME="$TOOLS/helm-home/config" HELM_DATA_HOME="$TOOLS/helm-home/data"
-"$HELM" lint --quiet "$CHART" >&2
-"$HELM" lint --quiet "$CHART" --set mode=shared >&2
-"$HELM" template quarry "$CHART" --kube-version "$KUBE_VERSION" > "$OUT/helm-local.yaml"
-"$HELM" template quarry "$CHART" --kube-version "$KUBE_VERSION" --set mode=shared > "$OUT/helm-shared.yaml"
+# The kustomize overlays are generated from the chart: refuse stale ones.
+HELM="$HELM" bash "$ROOT/deploy/generate-kustomize.sh" --check
+# The chart README is generated from values.schema.json and values.yaml.
+node "$ROOT/deploy/helm/gen-readme.mjs" --check
+"$HELM" lint --strict --quiet "$CHART" >&2
+"$HELM" lint --strict --quiet "$CHART" --set mode=shared >&2
+NS=(--namespace quarry-system)
+"$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" > "$OUT/helm-local.yaml"
+"$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" --set mode=shared > "$OUT/helm-shared.yaml"
 # The optional objects: StorageClasses and the VolumeSnapshotClass.
-"$HELM" template quarry "$CHART" --kube-version "$KUBE_VERSION" \
+"$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" \
+  --set metrics.podMonitor.enabled=true \
+  --set kubeletDir=/var/lib/k0s/kubelet \
+  --set resources.quarryNode.limits.cpu=2 \
+  --set-json 'extraArgs={"quarry":["--log-level=debug"],"resizer":["--kube-api-qps=20"]}' \
+  --set-json 'controller.podAnnotations={"example.com/a":"1"}' \
   --set-json 'storageClasses=[{"name":"quarry-local","parameters":{"pool":"default","csi.storage.k8s.io/fstype":"xfs","provisioning":"thin"}}]' \
   --set volumeSnapshotClass.create=true \
   --set driverName=example.quarry.csi.dev \
   --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000 \
   > "$OUT/helm-extras.yaml"
 
-# A chart that must refuse to render: an unpinned image.
+# Charts that must refuse to render: an unpinned image; a misspelt value (values.schema.json).
 if "$HELM" template quarry "$CHART" --kube-version "$KUBE_VERSION" --set image.tag=latest >/dev/null 2>&1; then
   log "the chart rendered image.tag=latest; it must refuse"; exit 1
+fi
+if "$HELM" template quarry "$CHART" --kube-version "$KUBE_VERSION" --set kubeletdir=/x >/dev/null 2>&1; then
+  log "the chart rendered an unknown value (kubeletdir); values.schema.json must refuse it"; exit 1
 fi
 
 log "rendered: $(cd "$OUT" && echo *.yaml)"

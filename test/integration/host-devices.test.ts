@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { open, rm, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { MiB } from '../../src/domain/bytes.js';
 import { Code, QuarryError } from '../../src/domain/errors.js';
@@ -8,7 +8,8 @@ import type { FsType } from '../../src/domain/volume.js';
 import { probeDevice } from '../../src/host/blkid.js';
 import { loopSizeBytes } from '../../src/host/blockdev.js';
 import { run } from '../../src/host/exec.js';
-import { attachLoop, detachLoop, findLoopsByBackingFile, listLoops } from '../../src/host/losetup.js';
+import { attachLoop, detachLoop, fileIdentity, findLoopsByBackingFile, listLoops } from '../../src/host/losetup.js';
+import { backingFileShown, loopIsBackedBy, loopOfDeviceNode } from '../../src/host/loop-sysfs.js';
 import { makeFilesystem } from '../../src/host/mkfs.js';
 import { leakCheck, makeTempDir, onCleanup, type HasAfter } from '../helpers/scratch.js';
 
@@ -54,6 +55,56 @@ test('read-only attach, and a deleted backing file is still found', async (t) =>
   assert.equal(found[0]!.device, device);
   assert.equal(found[0]!.backingFileDeleted, true);
   assert.equal(found[0]!.readOnly, true);
+});
+
+/**
+ * Attaches `image` from a private mount namespace through a bind mount of its directory, as an
+ * earlier node-plugin pod would: the kernel then renders the backing file relative to that bind.
+ */
+async function attachFromOtherNamespace(t: HasAfter, dir: string, image: string): Promise<string> {
+  const bind = join(dir, 'bind');
+  await mkdir(bind);
+  const script = 'mount --bind "$1" "$2" && exec losetup --find --show "$2/$3"';
+  const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', dir, bind, basename(image)]);
+  const device = r.stdout.trim();
+  assert.match(device, /^\/dev\/loop\d+$/);
+  onCleanup(t, () => detachLoop(device));
+  return device;
+}
+
+test('a loop attached in another mount namespace is found by device+inode, not by its path string', async (t) => {
+  const dir = await makeTempDir(t, 'netns-loop');
+  const image = join(dir, 'vol.img');
+  await writeFile(image, '');
+  await truncate(image, 16 * MiB);
+  const device = await attachFromOtherNamespace(t, dir, image);
+  const shown = await backingFileShown(device);
+  assert.ok(shown, 'sysfs shows a backing file');
+  assert.notEqual(shown.path, image, `the kernel renders another path for it here: ${shown.path}`);
+  const listed = (await listLoops()).find((l) => l.device === device);
+  assert.ok(listed?.backing, 'losetup reports the backing device and inode');
+  assert.deepEqual(listed.backing, await fileIdentity(image));
+  assert.deepEqual((await findLoopsByBackingFile(image)).map((l) => l.device), [device]);
+  assert.equal(await loopIsBackedBy(device, (await fileIdentity(image))!), true);
+  // Another file is not this loop's backing file, whatever its name.
+  const other = join(dir, 'other.img');
+  await writeFile(other, '');
+  assert.equal(await loopIsBackedBy(device, (await fileIdentity(other))!), false);
+  assert.deepEqual(await findLoopsByBackingFile(other), []);
+});
+
+test('sysfs finds a loop and proves its backing file without forking losetup', async (t) => {
+  const { image, device } = await scratchDevice(t, 16 * MiB);
+  const identity = (await fileIdentity(image))!;
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent'; // any fork of a host tool now fails with FAILED_PRECONDITION
+  try {
+    await assert.rejects(run('losetup', ['--version']), isCode(Code.FAILED_PRECONDITION), 'with this PATH no host tool can run');
+    assert.equal(await loopOfDeviceNode(device), device);
+    assert.equal(await loopIsBackedBy(device, identity), true);
+  } finally {
+    process.env.PATH = path;
+  }
 });
 
 test('attaching a missing image is NOT_FOUND', async (t) => {

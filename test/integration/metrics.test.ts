@@ -101,7 +101,7 @@ describe('metrics of quarry controller', () => {
     assert.equal(sample(s, `quarry_pool_promised_bytes${p}`), Number(created.volume!.capacity_bytes));
     const used = sample(s, `quarry_pool_used_bytes${p}`);
     assert.ok(used > 0 && used < fs.blocks * fs.bsize, `used ${used}`);
-    assert.ok(sample(s, 'quarry_process_resident_memory_bytes') > 0);
+    assert.ok(sample(s, 'process_resident_memory_bytes') > 0); // unprefixed since 0.2.0
   });
 
   test('the pool gauges follow the pool: a deleted volume is gone from the next scrape', async () => {

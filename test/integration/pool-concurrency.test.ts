@@ -1,7 +1,8 @@
 /**
  * Concurrency through a real `quarry controller` over its socket, on pools on loop-mounted XFS
  * and ext4: many creates at once, one name raced many times, and a slow volume operation that
- * must not hold up other volumes. Nothing may be refused with ABORTED (spec §4.5).
+ * must not hold up other volumes. Identical requests wait their turn and are never refused with ABORTED
+ * (design: Pool lock and concurrency).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig, UsageError } from '../../src/cli/config.js';
-import { codeName } from '../../src/metrics/registry.js';
+// Metrics label codes with the same codeName as the RPC log lines.
+import { codeName } from '../../src/wire/errors.js';
 
 const EP = ['--endpoint', 'unix:///run/quarry/csi.sock'];
 const addr = (v: string) => parseConfig('controller', [...EP, `--metrics-addr=${v}`]).metricsAddr;
@@ -30,5 +31,5 @@ test('status codes are labelled by their gRPC names', () => {
   assert.equal(codeName(0), 'OK');
   assert.equal(codeName(5), 'NOT_FOUND');
   assert.equal(codeName(8), 'RESOURCE_EXHAUSTED');
-  assert.equal(codeName(99), '99');
+  assert.equal(codeName(99), 'UNKNOWN(99)'); // one name for logs and metrics
 });

@@ -30,6 +30,9 @@ const RENDERINGS: Record<string, Mode> = {
   'helm-shared.yaml': 'shared',
   'helm-extras.yaml': 'local',
 };
+/** The kubelet root each rendering was made for (render.sh sets kubeletDir for the extras). */
+const KUBELET_DIR: Record<string, string> = { 'helm-extras.yaml': '/var/lib/k0s/kubelet' };
+const kubeletDirOf = (file: string): string => KUBELET_DIR[file] ?? '/var/lib/kubelet';
 
 const missing = Object.keys(RENDERINGS).filter((f) => !existsSync(path.join(RENDERED, f)));
 const skipReason =
@@ -139,7 +142,6 @@ const REQUIRED: Record<Sidecar, Rule[]> = {
     r('', 'persistentvolumes', 'get list watch patch'),
     r('', 'persistentvolumeclaims', 'get list watch'),
     r('', 'persistentvolumeclaims/status', 'patch'),
-    r('', 'pods', 'get list watch'),
     r('', 'events', 'list watch create update patch'),
     r('storage.k8s.io', 'volumeattributesclasses', 'get list watch'),
   ],
@@ -161,6 +163,8 @@ const CAPACITY = [
 function requiredRules(sidecar: Sidecar, c: Obj): Rule[] {
   const rules = [...REQUIRED[sidecar]];
   if (flagOn(c, 'leader-election')) rules.push(...LEADER_ELECTION);
+  // Only a resizer that handles "volume in use" errors watches pods.
+  if (sidecar === 'resizer' && flag(c, 'handle-volume-inuse-error') !== 'false') rules.push(r('', 'pods', 'get list watch'));
   if (flagOn(c, 'enable-capacity')) {
     rules.push(...CAPACITY);
     const level = Number(flag(c, 'capacity-ownerref-level') ?? '1');
@@ -217,13 +221,21 @@ function checkRendering(file: string, mode: Mode): void {
     assert.equal(ofKind(objs, 'CSIDriver').length, 1);
   });
 
-  const ns = one(objs, 'Namespace', 'quarry-system');
-  const nsName = ns.metadata.name as string;
+  const nsName = 'quarry-system';
+  const kubeletDir = kubeletDirOf(file);
+  const isKustomize = file.startsWith('kustomize-');
   const driver = ofKind(objs, 'CSIDriver')[0]!;
   const driverName = driver.metadata.name as string;
 
-  test('namespace allows privileged pods through Pod Security Admission', () => {
-    assert.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
+  test(isKustomize
+    ? 'kustomize creates the namespace, which allows privileged pods through Pod Security Admission'
+    : 'helm creates no Namespace: everything goes into the release namespace', () => {
+    const namespaces = ofKind(objs, 'Namespace');
+    if (isKustomize) {
+      assert.equal(one(objs, 'Namespace', nsName).metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
+    } else {
+      assert.deepEqual(namespaces, [], 'a chart-made Namespace conflicts with `helm install -n NS --create-namespace`');
+    }
     for (const o of objs) {
       if (o.metadata?.namespace !== undefined) assert.equal(o.metadata.namespace, nsName, `${o.kind}/${o.metadata.name}`);
     }
@@ -244,14 +256,75 @@ function checkRendering(file: string, mode: Mode): void {
     }
   });
 
-  test('every container has resource requests and limits', () => {
+  test('every container has resource requests and limits; the node plugin has no CPU limit unless asked', () => {
+    const nodePlugin = containersOf(one(objs, 'DaemonSet', 'quarry-node')).find(isQuarry)!;
     for (const w of workloads(objs)) {
       for (const c of containersOf(w)) {
         const res = c.resources ?? {};
         for (const k of ['cpu', 'memory']) {
           assert.ok(res.requests?.[k], `${wname(w)} ${c.name}: no ${k} request`);
+          // The node plugin's children (mkfs, cp, e2fsck) must not be throttled by a default CPU limit.
+          if (k === 'cpu' && c === nodePlugin) continue;
           assert.ok(res.limits?.[k], `${wname(w)} ${c.name}: no ${k} limit`);
         }
+      }
+    }
+    if (file === 'helm-extras.yaml') assert.equal(nodePlugin.resources.limits.cpu, 2, 'a CPU limit can be set');
+    else assert.equal(nodePlugin.resources.limits?.cpu, undefined, 'no CPU limit on the node plugin by default');
+  });
+
+  test('least privilege: the API token only in containers that call the API', () => {
+    const callsApi = new Set<Sidecar>(['provisioner', 'attacher', 'resizer', 'snapshotter']);
+    for (const w of workloads(objs)) {
+      const pod = w.spec.template.spec;
+      assert.equal(pod.automountServiceAccountToken, false, `${wname(w)}: no token mounted into every container`);
+      const tokenVolumes = ((pod.volumes ?? []) as Obj[]).filter((v) => v.projected?.sources?.some((x: Obj) => x.serviceAccountToken));
+      for (const c of containersOf(w)) {
+        const mountsToken = ((c.volumeMounts ?? []) as Obj[]).some(
+          (m) => tokenVolumes.some((v) => v.name === m.name) && m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount',
+        );
+        const sc = sidecarOf(c);
+        assert.equal(mountsToken, sc !== undefined && callsApi.has(sc), `${wname(w)} ${c.name}: token mounted=${mountsToken}`);
+      }
+    }
+  });
+
+  test('least privilege: unprivileged containers drop all capabilities and use the RuntimeDefault seccomp profile', () => {
+    for (const w of workloads(objs)) {
+      for (const c of containersOf(w)) {
+        if (c.securityContext?.privileged === true) continue;
+        assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], `${wname(w)} ${c.name}`);
+        assert.equal(c.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${wname(w)} ${c.name}`);
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${wname(w)} ${c.name}`);
+      }
+    }
+  });
+
+  test('least privilege: csi-resizer does not handle in-use errors, and nothing lets it watch pods', () => {
+    for (const w of workloads(objs)) {
+      for (const c of containersOf(w).filter((x) => sidecarOf(x) === 'resizer')) {
+        assert.equal(flag(c, 'handle-volume-inuse-error'), 'false', 'Quarry expands online');
+        const grants = grantsFor(objs, w.metadata.namespace ?? nsName, w.spec.template.spec.serviceAccountName);
+        const podWatch = grants.some((g) => g.clusterWide && g.rules.some(
+          (rule: Obj) => (rule.apiGroups ?? []).includes('') && (rule.resources ?? []).includes('pods') && (rule.verbs ?? []).includes('watch'),
+        ));
+        assert.equal(podWatch, false, `${wname(w)}: the resizer's service account may watch pods cluster-wide`);
+      }
+    }
+  });
+
+  test('observability: every sidecar serves its HTTP endpoint on a named container port', () => {
+    for (const w of workloads(objs)) {
+      for (const c of containersOf(w)) {
+        if (isQuarry(c)) continue;
+        const endpoint = flag(c, 'http-endpoint');
+        assert.ok(endpoint, `${wname(w)} ${c.name}: no --http-endpoint`);
+        const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+        const declared = ((c.ports ?? []) as Obj[]).find((p) => p.containerPort === port);
+        // The livenessprobe sidecar's port is declared on the quarry container it probes.
+        const owner = sidecarOf(c) === 'livenessprobe' ? containersOf(w).find(isQuarry)! : c;
+        const ports = (owner.ports ?? []) as Obj[];
+        assert.ok(declared ?? ports.find((p) => p.containerPort === port), `${wname(w)} ${c.name}: port ${port} not declared`);
       }
     }
   });
@@ -287,19 +360,22 @@ function checkRendering(file: string, mode: Mode): void {
     const vol = (ds.spec.template.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
     assert.ok(vol.hostPath, 'the plugin directory is a hostPath');
     const hostDir = String(vol.hostPath.path).replace(/\/+$/, '');
-    assert.equal(hostDir, `/var/lib/kubelet/plugins/${driverName}`);
+    assert.equal(hostDir, `${kubeletDir}/plugins/${driverName}`);
     assert.equal(flag(reg, 'kubelet-registration-path'), `${hostDir}/${path.posix.basename(socket)}`);
     const regDir = (ds.spec.template.spec.volumes as Obj[]).find(
       (v) => v.name === ((reg.volumeMounts as Obj[]).find((m) => m.mountPath === '/registration')?.name),
     );
-    assert.equal(String(regDir?.hostPath?.path).replace(/\/+$/, ''), '/var/lib/kubelet/plugins_registry');
+    assert.equal(String(regDir?.hostPath?.path).replace(/\/+$/, ''), `${kubeletDir}/plugins_registry`);
+    if (kubeletDir !== '/var/lib/kubelet') {
+      assert.ok(!JSON.stringify(objs).includes('/var/lib/kubelet'), `kubeletDir ${kubeletDir} reaches every path`);
+    }
   });
 
   test('node plugin: kubelet dir Bidirectional, /dev mounted, only it privileged', () => {
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     const quarry = containersOf(ds).find(isQuarry)!;
     const mounts = quarry.volumeMounts as Obj[];
-    const kubelet = mounts.find((m) => m.mountPath === '/var/lib/kubelet');
+    const kubelet = mounts.find((m) => m.mountPath === kubeletDir);
     assert.equal(kubelet?.mountPropagation, 'Bidirectional');
     assert.ok(mounts.some((m) => m.mountPath === '/dev'), '/dev mounted for loop devices');
     for (const w of workloads(objs)) {
@@ -416,6 +492,10 @@ function checkRendering(file: string, mode: Mode): void {
     assert.deepEqual(spec.volumeLifecycleModes, ['Persistent']);
   });
 
+  test('CSIDriver: seLinuxMount, so SELinux nodes mount with -o context= instead of relabelling', () => {
+    assert.equal(driver.spec.seLinuxMount, true);
+  });
+
   test('referenced ServiceAccounts exist; bindings point at existing subjects and roles', () => {
     const sas = new Set(ofKind(objs, 'ServiceAccount').map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
     const perWorkload = new Set<string>();
@@ -516,8 +596,10 @@ describe('rendered deploy manifests', { skip: skipReason }, () => {
 
   for (const mode of ['local', 'shared'] as const) {
     test(`helm chart (${mode === 'local' ? 'default values' : '--set mode=shared'}) renders what the ${mode} overlay renders`, () => {
+      // Kustomize adds only the Namespace; the rest is generated from the chart (deploy/generate-kustomize.sh).
+      const withoutNamespace = (objs: Obj[]) => objs.filter((o) => o.kind !== 'Namespace');
       const h = summary(load(`helm-${mode}.yaml`));
-      const k = summary(load(`kustomize-${mode}.yaml`));
+      const k = summary(withoutNamespace(load(`kustomize-${mode}.yaml`)));
       assert.deepEqual(h.objects, k.objects);
       assert.deepEqual(h.csidriver, k.csidriver);
       assert.deepEqual(h.workloads, k.workloads);
@@ -537,6 +619,34 @@ describe('rendered deploy manifests', { skip: skipReason }, () => {
     assert.equal(one(objs, 'VolumeSnapshotClass', 'quarry').driver, driverName);
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     assert.match(String(containersOf(ds).find(isQuarry)!.image), /^ghcr\.io\/quarry-csi\/quarry:0\.1\.0@sha256:0{64}$/);
+  });
+
+  test('helm extras: per-container extra args and pod annotations; the PodMonitor scrapes ports the pods declare', () => {
+    const objs = load('helm-extras.yaml');
+    const ctl = one(objs, 'Deployment', 'quarry-controller');
+    assert.equal(args(containersOf(ctl).find(isQuarry)).at(-1), '--log-level=debug');
+    assert.equal(args(containersOf(ctl).find((c) => sidecarOf(c) === 'resizer')).at(-1), '--kube-api-qps=20');
+    assert.equal(ctl.spec.template.metadata.annotations['example.com/a'], '1');
+    const pm = one(objs, 'PodMonitor', 'quarry');
+    const ports = new Set(workloads(objs).flatMap((w) => containersOf(w).flatMap((c) => ((c.ports ?? []) as Obj[]).map((p) => p.name))));
+    for (const e of pm.spec.podMetricsEndpoints as Obj[]) assert.ok(ports.has(e.port), `PodMonitor port ${e.port}`);
+    assert.ok((pm.spec.podMetricsEndpoints as Obj[]).some((e) => e.port === 'metrics'));
+    for (const file of ['helm-local.yaml', 'helm-shared.yaml']) assert.deepEqual(ofKind(load(file), 'PodMonitor'), [], `no PodMonitor by default (${file})`);
+  });
+
+  test('local mode: the 2-replica controller has a PodDisruptionBudget and spreads over nodes', () => {
+    for (const file of ['helm-local.yaml', 'kustomize-local.yaml']) {
+      const objs = load(file);
+      const ctl = one(objs, 'Deployment', 'quarry-controller');
+      assert.equal(ctl.spec.replicas, 2);
+      const pdb = one(objs, 'PodDisruptionBudget', 'quarry-controller');
+      assert.deepEqual(pdb.spec.selector.matchLabels, ctl.spec.selector.matchLabels);
+      assert.equal(pdb.spec.maxUnavailable, 1);
+      const anti = ctl.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm;
+      assert.equal(anti?.topologyKey, 'kubernetes.io/hostname');
+      assert.deepEqual(anti?.labelSelector?.matchLabels, ctl.spec.selector.matchLabels);
+    }
+    assert.deepEqual(ofKind(load('helm-shared.yaml'), 'PodDisruptionBudget'), [], 'shared mode runs one replica: no PDB to block drains');
   });
 });
 
@@ -574,5 +684,25 @@ describe('example manifests', () => {
     assert.equal(restore?.spec.dataSource.apiGroup, 'snapshot.storage.k8s.io');
     const scNames = new Set(ofKind(objs, 'StorageClass').map((s) => s.metadata.name));
     for (const p of pvcs) assert.ok(scNames.has(p.spec.storageClassName), `${p.metadata.name}: storage class`);
+  });
+});
+
+describe('Grafana dashboard', () => {
+  const dash = JSON.parse(readFileSync(path.join(ROOT, 'deploy', 'grafana', 'quarry-dashboard.json'), 'utf8')) as Obj;
+  // The families Quarry exports (test/integration/metrics-families.test.ts scrapes them) and the sidecars' own.
+  const KNOWN = [
+    'grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'csi_sidecar_operations_seconds_bucket',
+    'csi_sidecar_operations_seconds_count', 'quarry_pool_capacity_bytes', 'quarry_pool_promised_bytes', 'quarry_pool_used_bytes',
+    'quarry_pool_available_bytes', 'quarry_host_tool_duration_seconds_bucket', 'quarry_host_tool_failures_total',
+    'quarry_build_info', 'process_resident_memory_bytes',
+  ];
+  test('every panel queries only metrics that exist', () => {
+    const exprs = (dash.panels as Obj[]).flatMap((p) => (p.targets as Obj[]).map((t) => String(t.expr)));
+    assert.ok(exprs.length >= 8);
+    for (const e of exprs) {
+      const names = [...e.matchAll(/([a-z_:][a-z0-9_:]*)\{/g)].map((m) => m[1]!).filter((n) => !['by', 'rate'].includes(n));
+      assert.ok(names.length > 0, e);
+      for (const n of names) assert.ok(KNOWN.includes(n), `${n} in ${e}`);
+    }
   });
 });

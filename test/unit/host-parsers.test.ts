@@ -77,6 +77,14 @@ test('losetup --json parsing, including deleted backing files', () => {
   assert.deepEqual(parseLosetupJson(''), []);
 });
 
+test('losetup --json parsing keeps the backing device and a large inode exactly', () => {
+  const text = '{"loopdevices":[{"name":"/dev/loop0","back-file":"/volumes/a.img","back-ino": 18446744073709551557,'
+    + '"back-maj:min":"   254:0  ","ro":false,"dio":true,"offset":0,"sizelimit":0,"autoclear":false}]}';
+  const [l] = parseLosetupJson(text);
+  assert.deepEqual(l!.backing, { major: 254, minor: 0, inode: '18446744073709551557' });
+  assert.equal(l!.backingFile, '/volumes/a.img');
+});
+
 test('blkid export parsing and classification', () => {
   assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nUUID=abc\nBLOCK_SIZE=4096\nTYPE=xfs\nUSAGE=filesystem\n')), { kind: 'filesystem', fsType: 'xfs', uuid: 'abc' });
   assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nPTUUID=x\nPTTYPE=gpt\n')), { kind: 'partition-table', ptType: 'gpt' });

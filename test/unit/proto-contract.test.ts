@@ -1,6 +1,6 @@
 /**
- * proto/csi.proto must be wire-identical to the CSI v1.12.0 contract in
- * ../shared/csi/csi-v1.12.0.descriptor.json. This test compares the two structurally, in
+ * proto/csi.proto must be wire-identical to the CSI v1.12.0 contract, kept as data in
+ * test/fixtures/csi-v1.12.0.descriptor.json. This test compares the two structurally, in
  * both directions, and lists every difference it finds.
  */
 import { test } from 'node:test';
@@ -16,8 +16,7 @@ const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protoPath = findCsiProto(here);
 const repoRoot = path.dirname(path.dirname(protoPath));
-const descriptorPath =
-  process.env.QUARRY_CSI_DESCRIPTOR ?? path.resolve(repoRoot, '..', 'shared', 'csi', 'csi-v1.12.0.descriptor.json');
+const descriptorPath = path.join(repoRoot, 'test', 'fixtures', 'csi-v1.12.0.descriptor.json');
 
 type Json = Record<string, any>;
 

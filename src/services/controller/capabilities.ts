@@ -4,7 +4,7 @@ import type { ServiceContext } from '../context.js';
 type RpcType = keyof typeof ControllerRpcType;
 
 /**
- * Truthful per mode (spec §2). A controller with no pools is the local-mode
+ * Truthful per mode (design: Deploy modes). A controller with no pools is the local-mode
  * stub for the central resizer: it claims nothing, so the resizer leaves
  * expansion to NodeExpandVolume on the owning node.
  */

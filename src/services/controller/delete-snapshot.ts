@@ -3,7 +3,7 @@ import { parseSnapshotId } from '../../domain/ids.js';
 import { deleteSnapshot as deletePoolSnapshot } from '../../storage/snapshots.js';
 import type { ServiceContext } from '../context.js';
 
-/** Idempotent: a malformed or unknown ID names nothing, so there is nothing to delete (spec §4.1). */
+/** Idempotent: a malformed or unknown ID names nothing, so there is nothing to delete (design: IDs and paths). */
 export async function deleteSnapshot(ctx: ServiceContext, req: { snapshot_id?: string }) {
   if (!req.snapshot_id) throw invalidArgument('snapshot_id is required');
   const id = parseSnapshotId(req.snapshot_id);

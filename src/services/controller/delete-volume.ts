@@ -5,7 +5,7 @@ import type { ServiceContext } from '../context.js';
 export async function deleteVolume(ctx: ServiceContext, req: { volume_id?: string }) {
   if (!req.volume_id) throw invalidArgument('volume_id is required');
   const id = parseVolumeId(req.volume_id);
-  // A malformed ID names no volume: deleting it has nothing to do (spec §4.1).
+  // A malformed ID names no volume: deleting it has nothing to do (design: IDs and paths).
   if (!id) return {};
   await ctx.locks.run(`volume:${id}`, async () => {
     const found = await ctx.pools.findVolume(id);

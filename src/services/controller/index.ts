@@ -37,12 +37,12 @@ export function controllerService(ctx: ServiceContext): ControllerHandlers {
   };
 }
 
-/** Attach/detach exist only in shared mode (spec §2); in local mode they stay UNIMPLEMENTED. */
+/** Attach/detach exist only in shared mode (design: Deploy modes); in local mode they stay UNIMPLEMENTED. */
 function sharedModeHandlers(ctx: ServiceContext): ControllerHandlers {
   return {
     ControllerPublishVolume: (req: Parameters<typeof controllerPublishVolume>[1]) => controllerPublishVolume(ctx, req),
     ControllerUnpublishVolume: (req: Parameters<typeof controllerUnpublishVolume>[1]) => controllerUnpublishVolume(ctx, req),
-    // In local mode NodeExpandVolume grows the image on the owning node (spec §2).
+    // In local mode NodeExpandVolume grows the image on the owning node (design: Deploy modes).
     ControllerExpandVolume: (req: Parameters<typeof controllerExpandVolume>[1]) => controllerExpandVolume(ctx, req),
   };
 }

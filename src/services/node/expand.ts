@@ -1,13 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { findLoopsByBackingFile, refreshLoopCapacity } from '../../host/losetup.js';
-import { topMountAt } from '../../host/mountinfo.js';
 import { growFilesystem } from '../../host/resize.js';
 import { sizeForRange, type WireCapacityRange } from '../capacity-range.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { currentLoop } from './loop-attachment.js';
-import { volumePathOrNotFound } from './paths.js';
+import { describeMount, pathState, topIsOurs } from './ownership.js';
+import { checkRequestPath, volumePathOrNotFound } from './paths.js';
 
 export interface ExpandWire {
   volume_id?: string;
@@ -33,19 +33,35 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
     const device = await currentLoop(image);
     // Checked before anything grows: an unstaged volume is expanded by kubelet after its next stage.
     if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; stage it before expanding`);
+    const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
+    // Also before anything grows: the grow tool runs only on the volume's own mount (design: Node staging).
+    const mountPath = isBlock ? await checkBlockPath(vol, volumePath) : await ownMountPath(vol, volumePath, req.staging_target_path);
     const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
     const size = ctx.mode === 'local' ? (await vol.pool.expandVolume(vol.id, wanted)).sizeBytes : vol.record.sizeBytes;
     for (const loop of await findLoopsByBackingFile(image)) await refreshLoopCapacity(loop.device);
-    const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
-    if (!isBlock) await growMountedFilesystem(vol, device, volumePath, req.staging_target_path);
+    if (mountPath) await growFilesystem(vol.record.fsType, device, mountPath);
     return { capacity_bytes: size };
   });
 }
 
-async function growMountedFilesystem(vol: FoundVolume, device: string, volumePath: string, stagingPath?: string) {
-  const mountPath = (await topMountAt(volumePath)) ? volumePath : stagingPath;
-  if (!mountPath || !(await topMountAt(mountPath))) {
-    throw invalidArgument(`volume ${vol.id} is not mounted at ${volumePath}; NodeExpandVolume needs the mounted volume`);
+/** The path whose top mount is the volume's filesystem: volume_path, or else the staging path. */
+async function ownMountPath(vol: FoundVolume, volumePath: string, stagingPath?: string): Promise<string> {
+  for (const path of [volumePath, ...(stagingPath ? [checkRequestPath(stagingPath, 'staging_target_path')] : [])]) {
+    const state = await pathState(vol, path);
+    if (state.stack.length === 0) continue;
+    if (!topIsOurs(state)) {
+      throw failedPrecondition(`${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; Quarry grows only the volume's own filesystem`);
+    }
+    return path;
   }
-  await growFilesystem(vol.record.fsType, device, mountPath);
+  throw invalidArgument(`volume ${vol.id} is not mounted at ${volumePath}; NodeExpandVolume needs the mounted volume`);
+}
+
+/** A block volume grows no filesystem; a foreign mount at its path is still refused rather than reported grown. */
+async function checkBlockPath(vol: FoundVolume, volumePath: string): Promise<undefined> {
+  const state = await pathState(vol, volumePath);
+  if (state.stack.length > 0 && !topIsOurs(state)) {
+    throw failedPrecondition(`${volumePath} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
+  }
+  return undefined;
 }

@@ -4,7 +4,7 @@ import { invalidArgument, notFound } from '../../domain/errors.js';
 /**
  * A staging or target path from the CO: absolute, already normal (no `..`
  * or `//` tricks), no control characters. Quarry touches no other paths
- * outside its pools (spec §4.1).
+ * outside its pools (design: IDs and paths).
  */
 export function checkRequestPath(raw: string | undefined, field: string): string {
   if (!raw) throw invalidArgument(`${field} is required`);

@@ -9,6 +9,7 @@ import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
+import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkRequestPath } from './paths.js';
 
 export interface PublishWire {
@@ -36,7 +37,7 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
       checkSamePublication(vol, existing, readOnly, targetPath, source);
       return {};
     }
-    await prepareTarget(targetPath, cap);
+    // Recorded before the target is made: unpublish removes only a target the record names.
     await vol.pool.updateVolume(vol.id, (v) =>
       withPublication(v, {
         nodeId: ctx.nodeId!,
@@ -47,6 +48,7 @@ export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
         mountFlags: cap.mountFlags ?? [],
       }),
     );
+    await prepareTarget(targetPath, cap);
     const from = cap.accessType === 'block' && readOnly ? await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), true) : source.path;
     await bindMount(from, targetPath, { readOnly, options: cap.accessType === 'mount' ? mountFlagsForBind(cap) : [] });
     return {};
@@ -60,8 +62,10 @@ interface Source {
 }
 
 async function stagedMount(vol: FoundVolume, stagingPath: string): Promise<Source> {
-  const m = await topMountAt(stagingPath).catch(() => undefined);
-  if (!m) throw failedPrecondition(`volume ${vol.id} is not staged at ${stagingPath}; call NodeStageVolume first`);
+  const state = await pathState(vol, stagingPath);
+  const m = state.stack[state.stack.length - 1];
+  // Only the volume's own filesystem is ever bound to a pod (design: Node staging).
+  if (!m || !topIsOurs(state)) throw failedPrecondition(`volume ${vol.id} is not staged at ${stagingPath}${m ? ` (${describeMount(m)} is mounted there)` : ''}; call NodeStageVolume first`);
   return { path: stagingPath, shownBy: (t) => t.major === m.major && t.minor === m.minor };
 }
 

@@ -4,7 +4,6 @@ import type { Capability, FsType } from '../../domain/volume.js';
 import { probeDevice, describeProbe } from '../../host/blkid.js';
 import { makeFilesystem } from '../../host/mkfs.js';
 import { mount } from '../../host/mount.js';
-import { topMountAt } from '../../host/mountinfo.js';
 import { growFilesystem } from '../../host/resize.js';
 import { checkExt4, ext4SizeBytes, growExt4Offline } from '../../host/e2fs.js';
 import { deviceSizeBytes } from '../../host/blockdev.js';
@@ -15,6 +14,7 @@ import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
+import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
 
@@ -41,6 +41,8 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     const staged = stagingCapability(cap, checkAttachment(ctx, vol.record, req.publish_context));
     const fsType = chooseFsType(vol, cap);
     const nodeId = ctx.nodeId!;
+    // Before any record or loop device: a path that shows another volume or a foreign mount is refused untouched.
+    await checkStagingPathFree(vol, stagingPath);
     await vol.pool.updateVolume(vol.id, (v) =>
       withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
     );
@@ -65,13 +67,19 @@ function chooseFsType(vol: FoundVolume, cap: Capability): FsType {
   return vol.record.fsType;
 }
 
+async function checkStagingPathFree(vol: FoundVolume, stagingPath: string) {
+  const state = await pathState(vol, stagingPath);
+  const top = state.stack[state.stack.length - 1];
+  if (top && !topIsOurs(state)) {
+    throw alreadyExists(`${stagingPath} already has ${describeMount(top)} mounted, not volume ${vol.id}; nothing was changed`);
+  }
+}
+
 async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: string, fsType: FsType, cap: Capability) {
   await mkdir(stagingPath, { recursive: true });
-  const current = await topMountAt(stagingPath);
-  if (current) {
-    if (current.source !== device) {
-      throw alreadyExists(`${stagingPath} already has ${current.source} mounted, not volume ${vol.id}`);
-    }
+  const state = await pathState(vol, stagingPath);
+  if (state.stack.length > 0) {
+    if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
     return; // already staged: idempotent
   }
   const probe = await probeDevice(device);
@@ -118,7 +126,8 @@ async function growIfSmaller(vol: FoundVolume, device: string, stagingPath: stri
 
 async function rollback(ctx: ServiceContext, vol: FoundVolume, stagingPath: string) {
   try {
-    if (!(await topMountAt(stagingPath))) {
+    // The volume's own mount stays (a retry or unstage finishes); anything else there is not ours to touch.
+    if ((await pathState(vol, stagingPath)).ours.length === 0) {
       await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
       await vol.pool.updateVolume(vol.id, (v) => withoutStaging(v, ctx.nodeId!, stagingPath));
     }

@@ -1,39 +1,74 @@
-import { rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, rm, rmdir } from 'node:fs/promises';
 import { failedPrecondition } from '../../domain/errors.js';
-import { unmount } from '../../host/mount.js';
+import { unmountTop } from '../../host/mount.js';
 import { mountsAt } from '../../host/mountinfo.js';
 import type { ServiceContext } from '../context.js';
-import { requireVolume, requireField } from '../lookup.js';
+import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
+import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutPublication } from './node-records.js';
+import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkRequestPath } from './paths.js';
 
 /**
- * Unmount the target, prove from mountinfo that nothing is mounted there, and
- * only then remove the target (an empty directory or the block device's file,
- * never recursively). Succeeds when the target is already gone.
+ * Undo this volume's publication at the target, and nothing else (design: Node staging):
+ * - unmount only the volume's own mounts there (shown by its loop devices). Mounts stacked on
+ *   top of them are taken off too only where the record says the volume is published at that
+ *   target: they hide the publication the CO asks to undo. A foreign mount above the volume at
+ *   a path it was never published to is refused (FAILED_PRECONDITION);
+ * - remove the target (an empty directory or empty file, never recursively) only where the
+ *   record says Quarry published there, and only once mountinfo shows nothing there;
+ * - a target that holds no trace of the volume is left as it is: success, nothing touched;
+ * - a volume no longer staged on this node has its now unused loop devices detached here, so
+ *   unstage-before-unpublish leaves no loop behind for DeleteVolume.
  */
 export async function nodeUnpublishVolume(ctx: ServiceContext, req: { volume_id?: string; target_path?: string }) {
   const rawId = requireField(req.volume_id, 'volume_id');
   const targetPath = checkRequestPath(req.target_path, 'target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
-    await unmount(targetPath);
-    await removeTarget(targetPath);
+    const recorded = vol.record.publications.some((p) => p.nodeId === ctx.nodeId && p.targetPath === targetPath);
+    const unmounted = await unmountOurs(vol, targetPath, recorded);
+    if ((recorded || unmounted) && (await mountsAt(targetPath)).length === 0) await removeTarget(targetPath);
     await vol.pool.updateVolume(vol.id, (v) => withoutPublication(v, ctx.nodeId!, targetPath));
+    if (!vol.record.staging.some((s) => s.nodeId === ctx.nodeId)) await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
     return {};
   });
 }
 
-async function removeTarget(targetPath: string) {
-  if ((await mountsAt(targetPath)).length > 0) {
-    throw failedPrecondition(`${targetPath} is still mounted; it was not removed`);
+/** Takes the volume's mounts off the target, top first; returns whether there were any. */
+async function unmountOurs(vol: FoundVolume, targetPath: string, recorded: boolean): Promise<boolean> {
+  let state = await pathState(vol, targetPath);
+  if (state.ours.length === 0) return false;
+  const lowest = state.ours[0]!;
+  for (;;) {
+    const top = state.stack[state.stack.length - 1];
+    if (!top || !state.stack.some((m) => m.mountId === lowest.mountId)) return true;
+    if (!topIsOurs(state) && !recorded) {
+      throw failedPrecondition(
+        `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; not touching it`,
+      );
+    }
+    await unmountTop(targetPath, top);
+    state = await pathState(vol, targetPath);
   }
+}
+
+/** Removes what publish made at the target: an empty directory, or the empty file a block volume was bound onto. */
+async function removeTarget(targetPath: string) {
   let info;
   try {
-    info = await stat(targetPath);
+    info = await lstat(targetPath);
   } catch {
     return; // already gone
   }
-  if (info.isDirectory()) await rmdir(targetPath);
-  else await rm(targetPath, { recursive: false });
+  if (info.isDirectory()) {
+    await rmdir(targetPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw failedPrecondition(`${targetPath} is not empty; Quarry removes only the empty directory it published into`);
+      throw err;
+    });
+  } else if (info.isFile() && info.size === 0) {
+    await rm(targetPath, { recursive: false });
+  } else {
+    throw failedPrecondition(`${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; Quarry removes only the empty file or directory it published into`);
+  }
 }

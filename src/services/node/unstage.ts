@@ -1,26 +1,43 @@
-import { unmount } from '../../host/mount.js';
+import { failedPrecondition } from '../../domain/errors.js';
+import { unmountTop } from '../../host/mount.js';
 import type { ServiceContext } from '../context.js';
-import { requireVolume, requireField } from '../lookup.js';
+import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
+import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkRequestPath } from './paths.js';
 
 /**
- * Unmount the staging path (verified from mountinfo), then detach the loop
- * device if nothing else uses it. Succeeds when all is already gone, as after
- * a reboot. The staging directory itself belongs to the CO and stays.
+ * Unmount the volume's own filesystem from the staging path, then detach its loop devices that
+ * nothing uses any more (design: Node staging). A foreign mount at the staging path is never
+ * touched: over the volume's mount it is refused (FAILED_PRECONDITION); with no trace of the
+ * volume there it is left alone and the unstage succeeds. A publication still bound to the
+ * volume keeps its loop device; unpublish detaches it once the volume is unstaged here.
+ * The staging directory itself belongs to the CO and stays.
  */
 export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: string; staging_target_path?: string }) {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = checkRequestPath(req.staging_target_path, 'staging_target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
-    await unmount(stagingPath);
+    await unmountOurs(vol, stagingPath);
     const busy = await detachUnusedLoops(vol.pool.volumeImagePath(vol.id));
     if (busy.length > 0) {
-      ctx.logger.info({ volume_id: vol.id, devices: busy }, 'loop device still in use elsewhere; left attached');
+      ctx.logger.info({ volume_id: vol.id, devices: busy }, 'loop device still in use by a publication; left attached');
     }
     await vol.pool.updateVolume(vol.id, (v) => withoutStaging(v, ctx.nodeId!, stagingPath));
     return {};
   });
+}
+
+async function unmountOurs(vol: FoundVolume, stagingPath: string): Promise<void> {
+  for (;;) {
+    const state = await pathState(vol, stagingPath);
+    if (state.ours.length === 0) return;
+    const top = state.stack[state.stack.length - 1]!;
+    if (!topIsOurs(state)) {
+      throw failedPrecondition(`${stagingPath} has ${describeMount(top)} mounted over volume ${vol.id}; not touching it`);
+    }
+    await unmountTop(stagingPath, top);
+  }
 }

