@@ -203,12 +203,17 @@ describe('local overlay: a one-node cluster', () => {
     const { pv, handle } = await volumeHandleOf(k, 'survivor');
     const volumePath = await podVolumePath(k, 'survivor-pod', pv);
     await eventually('checksum written', 120, async () => (existsSync(join(volumePath, 'sum')) ? true : undefined));
-    assert.equal((await loopsOnPool(c.poolDir)).length, 1, 'one staged volume, one loop');
+    // Earlier stories' volumes are unstaged shortly after their pods go: wait for one loop, ours.
+    await eventually('exactly one loop on the pool', 120, async () => ((await loopsOnPool(c.poolDir)).length === 1 ? true : undefined));
 
     // As a DaemonSet rollout does: the node plugin pod goes, a new one comes.
-    const old = await getJson(k, ['pods', '-n', 'quarry-system', '-l', 'app.kubernetes.io/component=node']);
-    await k(['delete', 'pod', '-n', 'quarry-system', old.items[0].metadata.name, '--wait=true']);
-    await waitReady(k);
+    const oldPod = (await nodePluginPod(k)).metadata.name;
+    await k(['delete', 'pod', '-n', 'quarry-system', oldPod, '--wait=true']);
+    await eventually('a new node plugin pod ready', 300, async () => {
+      const pod = await nodePluginPod(k);
+      const ready = (pod.status?.containerStatuses ?? []).every((s: any) => s.ready);
+      return pod.metadata.name !== oldPod && pod.status?.phase === 'Running' && ready ? true : undefined;
+    });
     await c.restartKubelet();
     await waitReady(k);
 
@@ -218,7 +223,11 @@ describe('local overlay: a one-node cluster', () => {
     await deleteAndWait(k, 'pod', 'survivor-pod');
     await deleteAndWait(k, 'pvc', 'survivor');
     await eventually(`PV ${pv} deleted`, 180, async () => ((await exists(k, ['pv', pv])) ? undefined : true));
-    assert.deepEqual(await loopsOnPool(c.poolDir), [], 'a loop device still holds a file of the pool');
+    // Unstaging may trail the PV's deletion by a moment; a leaked loop stays forever.
+    const leaked = await eventually('no loop on the pool', 60, async () => ((await loopsOnPool(c.poolDir)).length === 0 ? [] : undefined)).catch(
+      async () => loopsOnPool(c.poolDir),
+    );
+    assert.deepEqual(leaked, [], 'a loop device still holds a file of the pool');
     assert.ok(!existsSync(join(c.poolDir, 'volumes', `${handle}.img`)), 'image still in the pool');
     assert.deepEqual(await mountsBelow(`/var/lib/kubelet/plugins/kubernetes.io/csi/quarry.csi.dev`), []);
     const freed = usedBefore - (await poolUsedBytes(c.poolDir));
@@ -227,10 +236,20 @@ describe('local overlay: a one-node cluster', () => {
 
   test('deleting every PVC and snapshot leaves the pool empty, with no loop device left', STORY, async () => {
     await deleteWorkloads(k);
-    assert.deepEqual(await poolEntries(c.poolDir), []);
+    const left = await eventually('an empty pool', 60, async () => ((await poolEntries(c.poolDir)).length === 0 ? [] : undefined)).catch(
+      async () => poolEntries(c.poolDir),
+    );
+    assert.deepEqual(left, []);
     assert.deepEqual(await loopsOnPool(c.poolDir), []);
   });
 });
+
+async function nodePluginPod(k: Kubectl): Promise<any> {
+  const pods = (await getJson(k, ['pods', '-n', 'quarry-system', '-l', 'app.kubernetes.io/component=node'])).items as any[];
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+  if (live.length !== 1) throw new Error(`expected one node plugin pod, found ${live.length}`);
+  return live[0];
+}
 
 /** The host path of a pod's CSI volume mount (the kubelet's layout), to check or poke from the host. */
 async function podVolumePath(k: Kubectl, pod: string, pv: string): Promise<string> {
