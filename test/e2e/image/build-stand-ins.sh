@@ -28,10 +28,12 @@ if [[ ! -f "$archive" ]]; then
     [[ "$f" == *.test.js ]] || bh copy --quiet "$c" "$f" /opt/quarry/dist/test/e2e/registrar/ >/dev/null
   done
   bh copy --quiet "$c" "$repo/test/e2e/registrar/registration.proto" /opt/quarry/test/e2e/registrar/ >/dev/null
-  bh config --entrypoint '["node"]' --cmd '' --label org.opencontainers.image.title=quarry-sidecar-stand-ins "$c"
+  bh config --cmd '' --entrypoint '["node"]' --label org.opencontainers.image.title=quarry-sidecar-stand-ins "$c"
   bh commit --quiet --rm "$c" "$STAND_IN_IMAGE" >/dev/null
   trap - EXIT
   rm -f "$ARCHIVES"/sidecar-stand-ins-*.oci.tar
   export_archive "$STAND_IN_IMAGE" "$archive"
+  # The previous build of the tag is unnamed now: vfs keeps a whole copy of it.
+  bh rmi --prune >/dev/null 2>&1 || true
 fi
 printf '%s\n' "$archive"
