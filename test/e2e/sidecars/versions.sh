@@ -1,4 +1,4 @@
-# The sidecar tags the e2e builds: the same ones deploy/ pins (test/e2e/sidecars/pins.test
+# The sidecar tags the e2e builds: the same ones deploy/ pins (test/e2e/install/sandbox-patches.test.ts
 # checks that they agree). Sourced by build.sh and images.sh.
 PROVISIONER_TAG=v6.4.0
 ATTACHER_TAG=v4.12.0
