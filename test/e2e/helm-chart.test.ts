@@ -56,7 +56,7 @@ describe('Helm chart, local mode: a one-node cluster', () => {
     await deleteAndWait(k, 'pod', 'helm-writer');
     await k(['patch', 'pvc', '-n', NS, 'helm-claim', '--type=merge', '-p', '{"spec":{"resources":{"requests":{"storage":"640Mi"}}}}']);
     const read =
-      `while [ "$(df -B1 --output=size /data | tail -1)" -lt ${600 * MiB} ]; do sleep 1; done; ` +
+      `while [ "$(df -B1 --output=size /data | tail -1)" -lt ${480 * MiB} ]; do sleep 1; done; ` +
       'sha256sum /data/blob | cut -c1-64 > /dev/termination-log';
     assert.equal(await runPod(k, { name: 'helm-reader', pvc: 'helm-claim', script: read }), sum);
     await deleteAndWait(k, 'pod', 'helm-reader');
