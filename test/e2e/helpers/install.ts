@@ -33,16 +33,28 @@ export async function installQuarry(k: Kubectl, kind: InstallKind): Promise<void
   await waitReady(k);
 }
 
+/**
+ * The namespace Quarry runs in: quarry-system for kustomize; for `helm install` without
+ * --namespace, the release namespace the chart put its workloads in.
+ */
+export async function quarryNamespace(k: Kubectl): Promise<string> {
+  const list = await getJson(k, ['daemonsets', '-A', '--field-selector', 'metadata.name=quarry-node']);
+  const ns = (list.items as any[])[0]?.metadata.namespace;
+  if (!ns) throw new Error('no quarry-node DaemonSet in any namespace');
+  return ns;
+}
+
 export async function waitReady(k: Kubectl, seconds = 300): Promise<void> {
+  const ns = await eventually('a quarry-node DaemonSet', 60, () => quarryNamespace(k));
   await eventually('quarry-node DaemonSet ready', seconds, async () => {
-    const ds = await getJson(k, ['daemonset', '-n', 'quarry-system', 'quarry-node']);
+    const ds = await getJson(k, ['daemonset', '-n', ns, 'quarry-node']);
     const s = ds.status ?? {};
     return s.desiredNumberScheduled > 0 && s.numberReady === s.desiredNumberScheduled && s.updatedNumberScheduled === s.desiredNumberScheduled
       ? true
       : undefined;
   });
   await eventually('quarry-controller Deployment available', seconds, async () => {
-    const d = await getJson(k, ['deployment', '-n', 'quarry-system', 'quarry-controller']);
+    const d = await getJson(k, ['deployment', '-n', ns, 'quarry-controller']);
     return d.status?.availableReplicas > 0 && d.status?.unavailableReplicas === undefined ? true : undefined;
   });
   await eventually('CSINode lists quarry.csi.dev', seconds, async () => {
@@ -55,7 +67,7 @@ export async function waitReady(k: Kubectl, seconds = 300): Promise<void> {
 
 /** Names and restart counts of every container in quarry-system: a crash-looping sidecar shows here. */
 export async function restartCounts(k: Kubectl): Promise<Record<string, number>> {
-  const pods = await getJson(k, ['pods', '-n', 'quarry-system']);
+  const pods = await getJson(k, ['pods', '-n', await quarryNamespace(k)]);
   const out: Record<string, number> = {};
   for (const p of pods.items as any[]) {
     for (const c of p.status?.containerStatuses ?? []) out[`${p.metadata.name}/${c.name}`] = c.restartCount;
