@@ -3,8 +3,8 @@
 #
 #   render.sh local                 kubectl apply -k deploy/kubernetes             (docs/install.md §3)
 #   render.sh shared                kubectl apply -k deploy/kubernetes/overlays/shared
-#   render.sh helm-local            helm install quarry deploy/helm/quarry
-#   render.sh helm-shared           helm install quarry deploy/helm/quarry --set mode=shared
+#   render.sh helm-local            the labelled namespace, then helm install quarry deploy/helm/quarry -n quarry-system
+#   render.sh helm-shared           the same with --set mode=shared
 #   render.sh snapshot-crds         the VolumeSnapshot CRDs of external-snapshotter client/v8
 #   render.sh snapshot-controller   the cluster's snapshot-controller (snapshot-controller.yaml)
 #
@@ -30,6 +30,13 @@ tools() {
   export HELM_CACHE_HOME="$TOOLS/helm-home/cache" HELM_CONFIG_HOME="$TOOLS/helm-home/config" HELM_DATA_HOME="$TOOLS/helm-home/data"
 }
 
+# The namespace that docs/install.md has admins make before `helm install -n quarry-system`
+# (the chart creates none), with its Pod Security label.
+helm_namespace() {
+  printf '%s\n' 'apiVersion: v1' 'kind: Namespace' 'metadata:' '  name: quarry-system' '  labels:' \
+    '    pod-security.kubernetes.io/enforce: privileged' '---'
+}
+
 # patch FIRST_PORT: the sandbox patches, stdin to stdout. Each render gets its own port range.
 patch() {
   node "$repo/dist/test/e2e/install/patch.js" \
@@ -41,8 +48,8 @@ patch() {
 case "$what" in
   local) tools; "$KUSTOMIZE" build "$repo/deploy/kubernetes" | patch 19800 ;;
   shared) tools; "$KUSTOMIZE" build "$repo/deploy/kubernetes/overlays/shared" | patch 19800 ;;
-  helm-local) tools; "$HELM" template quarry "$repo/deploy/helm/quarry" --kube-version "$KUBE_VERSION" | patch 19800 ;;
-  helm-shared) tools; "$HELM" template quarry "$repo/deploy/helm/quarry" --kube-version "$KUBE_VERSION" --set mode=shared | patch 19800 ;;
+  helm-local) tools; { helm_namespace; "$HELM" template quarry "$repo/deploy/helm/quarry" -n quarry-system --kube-version "$KUBE_VERSION"; } | patch 19800 ;;
+  helm-shared) tools; { helm_namespace; "$HELM" template quarry "$repo/deploy/helm/quarry" -n quarry-system --kube-version "$KUBE_VERSION" --set mode=shared; } | patch 19800 ;;
   snapshot-crds)
     # shellcheck source=../sidecars/versions.sh
     source "$repo/test/e2e/sidecars/versions.sh"
