@@ -1,13 +1,13 @@
 // The Helm chart (local mode, default values plus the sandbox patches) in a real one-node cluster:
-// the chart's own StorageClass binds a WaitForFirstConsumer claim, data survives a pod, a claim
-// grows through the chart's resizer, and deleting the claims empties the pool.
+// the chart registers a local-mode driver, a WaitForFirstConsumer claim binds, data survives a pod,
+// the claim grows through the chart's resizer, and deleting the claim empties the pool.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { loopsOnPool, poolEntries } from './helpers/host.js';
 import { installQuarry, installSnapshotSupport } from './helpers/install.js';
 import { eventually, getJson, apply, type Kubectl } from './helpers/kubectl.js';
-import { deleteAndWait, NS, pvcYaml, runPod } from './helpers/workloads.js';
+import { deleteAndWait, NS, pvcYaml, runPod, storageClassYaml } from './helpers/workloads.js';
 
 const SETUP = { timeout: 25 * 60_000 };
 const STORY = { timeout: 10 * 60_000 };
@@ -36,15 +36,19 @@ describe('Helm chart, local mode: a one-node cluster', () => {
     }
   }, SETUP);
 
-  test('the chart installs a WaitForFirstConsumer StorageClass for quarry.csi.dev', STORY, async () => {
-    const classes = (await getJson(k, ['storageclass'])).items as any[];
-    const ours = classes.filter((s) => s.provisioner === 'quarry.csi.dev');
-    assert.ok(ours.length > 0, 'the chart made no StorageClass');
-    assert.ok(ours.every((s) => s.volumeBindingMode === 'WaitForFirstConsumer'));
-    storageClass = ours[0].metadata.name;
+  test('the chart registers a local-mode driver: no attach, storage capacity, topology per node', STORY, async () => {
+    const driver = await getJson(k, ['csidriver', 'quarry.csi.dev']);
+    assert.equal(driver.spec.attachRequired, false);
+    assert.equal(driver.spec.storageCapacity, true);
+    const node = await getJson(k, ['csinode', c.node]);
+    const ours = (node.spec.drivers as any[]).find((d) => d.name === 'quarry.csi.dev');
+    assert.deepEqual(ours?.topologyKeys, ['topology.quarry.csi.dev/node']);
+    // The chart makes no StorageClass by default (values: storageClasses: []): the admin's, as in the guide.
+    await apply(k, storageClassYaml('e2e-helm-xfs', { pool: 'default', 'csi.storage.k8s.io/fstype': 'xfs', provisioning: 'thin' }, 'local'));
+    storageClass = 'e2e-helm-xfs';
   });
 
-  test('a claim of the chart StorageClass binds, keeps data across pods, and grows', STORY, async () => {
+  test('a claim binds, keeps data across pods, and grows through the chart\'s resizer', STORY, async () => {
     assert.ok(storageClass);
     await apply(k, pvcYaml({ name: 'helm-claim', storageClass, size: '320Mi' }));
     const sum = await runPod(k, {
