@@ -37,9 +37,10 @@ if [[ ! -f "$archive" ]]; then
     tail -n 40 "$log" >&2
     exit 1
   fi
-  rm -f "$ARCHIVES"/quarry-*.oci.tar
   export_archive "$QUARRY_IMAGE" "$archive"
   # Earlier builds of the tag and the build stage are unnamed now: vfs keeps whole copies of them.
   bh rmi --prune >/dev/null 2>&1 || true
 fi
+# Exactly one archive of this image: the cluster imports every archive, and the last one of a name wins.
+for f in "$ARCHIVES"/quarry-*.oci.tar; do [[ "$f" == "$archive" ]] || rm -f "$f"; done
 printf '%s\n' "$archive"

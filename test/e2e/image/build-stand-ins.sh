@@ -31,9 +31,10 @@ if [[ ! -f "$archive" ]]; then
   bh config --cmd '' --entrypoint '["node"]' --label org.opencontainers.image.title=quarry-sidecar-stand-ins "$c"
   bh commit --quiet --rm "$c" "$STAND_IN_IMAGE" >/dev/null
   trap - EXIT
-  rm -f "$ARCHIVES"/sidecar-stand-ins-*.oci.tar
   export_archive "$STAND_IN_IMAGE" "$archive"
   # The previous build of the tag is unnamed now: vfs keeps a whole copy of it.
   bh rmi --prune >/dev/null 2>&1 || true
 fi
+# Exactly one archive of this image: the cluster imports every archive, and the last one of a name wins.
+for f in "$ARCHIVES"/sidecar-stand-ins-*.oci.tar; do [[ "$f" == "$archive" ]] || rm -f "$f"; done
 printf '%s\n' "$archive"
