@@ -4,17 +4,19 @@
 # controller | node | all | doctor.
 #
 # What is in the runtime image, and why:
-#   - Node.js (same major as the build stage: the fs-ext native addon is
-#     compiled by node-gyp against that major's ABI and fails to load on
-#     another one);
+#   - Node.js, the major that CI runs every suite on (.ci/run, "shipped in
+#     the image"); no dependency has a native addon (test/unit/dependencies.test.ts
+#     keeps it so), so node_modules carries no ABI of its own;
 #   - /opt/quarry: dist/src (compiled TypeScript), proto/ (loaded at run time
 #     by @grpc/proto-loader), production node_modules only;
-#   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck), xfsprogs (mkfs.xfs,
-#     xfs_growfs, xfs_io for reflink checks), btrfs-progs (mkfs.btrfs,
-#     `btrfs filesystem resize`): create and grow the volume filesystems;
-#   - util-linux and mount (losetup, blkid, wipefs, fallocate, mount,
-#     umount, findmnt): loop devices, probing for existing filesystems before
-#     any mkfs, preallocation of thick volumes, mounts.
+#   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck, dumpe2fs), xfsprogs (mkfs.xfs,
+#     xfs_growfs), btrfs-progs (mkfs.btrfs, `btrfs filesystem resize`):
+#     create, check and grow the volume filesystems;
+#   - util-linux and mount (losetup, blkid, blockdev, fallocate, fsfreeze,
+#     mount, umount): loop devices, probing for existing filesystems before
+#     any mkfs, device sizes, preallocation of thick volumes, freezing a
+#     source for a snapshot, mounts; coreutils' cp makes reflink and sparse
+#     copies. These are the tools `quarry doctor` checks.
 # mkfs runs in the container but the host kernel mounts the result: mkfs
 # defaults must stay within what the hosts' kernels support. Debian bookworm
 # keeps them conservative (xfsprogs 6.1, e2fsprogs 1.47); `quarry doctor`
@@ -23,30 +25,38 @@
 # through its securityContext).
 #
 # Node major: 24 (LTS, maintained until April 2028). Node 26 became the active
-# LTS in October 2026; move to it with --build-arg NODE_MAJOR=26 once fs-ext's
-# addon is verified to build and load on it. Both stages take the same ARG.
+# LTS in October 2026; move to it with --build-arg NODE_MAJOR=26 once CI runs
+# the suites on it. Both stages take the same ARG.
+#
+# Base images are named in full (docker.io/library/...): Docker reads them as
+# before, and buildah or podman need no short-name resolution, so a build with
+# --pull=never finds base images made locally under these names (the e2e makes
+# them without a registry: test/e2e/image/base-images.sh).
 ARG NODE_MAJOR=24
 ARG DEBIAN_RELEASE=bookworm
 
-# ---- build: compile TypeScript and the native addon ------------------------
-FROM node:${NODE_MAJOR}-${DEBIAN_RELEASE} AS build
-# node:<major>-bookworm ships python3, make and g++, which node-gyp needs for
-# fs-ext during `npm ci`.
+# ---- build: compile TypeScript ----------------------------------------------
+# No native addon to compile, so the slim image (node and npm) is enough.
+FROM docker.io/library/node:${NODE_MAJOR}-${DEBIAN_RELEASE}-slim AS build
+# Behind a TLS-intercepting proxy npm must trust the proxy's CA: mount a CA bundle into the
+# build and name it, e.g. `buildah bud -v /etc/ssl/certs/ca-certificates.crt:/run/build-ca.crt:ro
+# --build-arg NODE_EXTRA_CA_CERTS=/run/build-ca.crt` (the e2e does). An ARG lives in this build
+# stage only; left unset it changes nothing.
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY proto ./proto
 COPY src ./src
-# After the prune, load the addon and start the CLI once: a runtime import
-# that was only a devDependency fails the build here, not on a node.
+# After the prune, start the CLI once: a runtime import that was only a
+# devDependency fails the build here, not on a node.
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && node -e "require('fs-ext')" \
  && node dist/src/cli/main.js --version
 
 # ---- runtime ---------------------------------------------------------------
-FROM node:${NODE_MAJOR}-${DEBIAN_RELEASE}-slim
+FROM docker.io/library/node:${NODE_MAJOR}-${DEBIAN_RELEASE}-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       e2fsprogs \
@@ -69,7 +79,7 @@ COPY --from=build /src/dist/src ./dist/src
 # `quarry` on PATH, so that `kubectl exec ... -- quarry doctor` works too.
 RUN printf '#!/bin/sh\nexec node /opt/quarry/dist/src/cli/main.js "$@"\n' > /usr/local/bin/quarry \
  && chmod 0755 /usr/local/bin/quarry \
- && node -e "require('/opt/quarry/node_modules/fs-ext')"
+ && quarry --version
 LABEL org.opencontainers.image.title="quarry" \
       org.opencontainers.image.description="Quarry CSI driver" \
       org.opencontainers.image.source="https://github.com/quarry-csi/quarry" \

@@ -9,6 +9,7 @@ import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { nodeService } from '../services/node/index.js';
 import { registerNode } from '../services/node/register.js';
+import { resizerEndpointNodeService } from '../services/node/resizer-endpoint.js';
 import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
 import { startMetricsServer } from '../metrics/http.js';
@@ -26,6 +27,8 @@ export async function serve(config: QuarryConfig): Promise<void> {
   const ctx = await buildContext(config, logger);
   const servesController = config.role !== 'node';
   const servesNode = config.role !== 'controller';
+  // The pool-less local-mode controller is external-resizer's endpoint (design: Expansion in local mode).
+  const resizerEndpoint = config.role === 'controller' && ctx.mode === 'local' && ctx.pools.isEmpty;
   if (servesNode) await registerNode(ctx);
   if (ctx.nodeId) await thawLeftFreezes(ctx, ctx.nodeId, servesController, logger);
   if (servesController) await recoverPools(ctx, logger);
@@ -40,7 +43,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
     services: {
       Identity: identityService(ctx),
       ...(servesController ? { Controller: controllerService(ctx), GroupController: groupControllerService(ctx) } : {}),
-      ...(servesNode ? { Node: nodeService(ctx) } : {}),
+      ...(servesNode ? { Node: nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
     },
     onRpc: metrics?.onRpc,
     onRpcStart: metrics?.onRpcStart,

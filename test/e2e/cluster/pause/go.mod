@@ -1,0 +1,3 @@
+module quarry.local/e2e-pause
+
+go 1.22
