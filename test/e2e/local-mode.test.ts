@@ -113,14 +113,10 @@ describe('local overlay: a one-node cluster', () => {
     await deleteAndWait(k, 'pod', 'raw-reader');
   });
 
-  // Thick ext4 is a known defect found by this story: mkfs.ext4's lazy inode-table init zeroes
-  // through the loop device, which the kernel turns into hole punching, so the image loses about
-  // 6% of its preallocation. Marked todo (it still runs and reports) until the node stage fixes it.
-  const THICK_EXT4_DEFECT =
-    'known defect: ext4 lazy inode-table init zeroes through the loop device, punching holes in the thick image';
+  // Thick ext4 once lost ~6% of its preallocation here: the kernel's lazy inode-table init zeroed
+  // through the loop device, which punches holes. Fixed in the node stage (design: Node staging).
   for (const cls of Object.keys(CLASSES)) {
-    const todo = cls === 'e2e-ext4-thick' ? { todo: THICK_EXT4_DEFECT } : {};
-    test(`StorageClass ${cls}: that filesystem, that allocation`, { ...STORY, ...todo }, async () => {
+    test(`StorageClass ${cls}: that filesystem, that allocation`, STORY, async () => {
       const size = 320 * MiB;
       await apply(k, pvcYaml({ name: cls, storageClass: cls, size: '320Mi' }));
       const report = 'echo "$(stat -f -c %T /data) $(df -B1 --output=size /data | tail -1)" > /dev/termination-log';
