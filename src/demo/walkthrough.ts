@@ -51,7 +51,11 @@ export async function walkVolume(c: CsiClients, dir: string, step: Step, undo: A
   });
   const stats = await call(c.node, 'NodeGetVolumeStats', { volume_id: volumeId, volume_path: target });
   await step('NodeGetVolumeStats', async () => `${stats.usage?.[0]?.used} bytes used of ${stats.usage?.[0]?.total}; ${stats.volume_condition?.message}`);
-  await step('NodeUnpublishVolume', async () => (await undo.pop()!(), 'target unmounted and removed'));
-  await step('NodeUnstageVolume', async () => (await undo.pop()!(), 'staging unmounted, loop device detached'));
-  await step('DeleteVolume', async () => (await undo.pop()!(), `${volumeId} deleted`));
+  const undoLast = async (done: string) => {
+    await undo.pop()!();
+    return done;
+  };
+  await step('NodeUnpublishVolume', () => undoLast('target unmounted and removed'));
+  await step('NodeUnstageVolume', () => undoLast('staging unmounted, loop device detached'));
+  await step('DeleteVolume', () => undoLast(`${volumeId} deleted`));
 }

@@ -60,8 +60,8 @@ export function checkMkfsOptions(fsType: FsType, options: readonly string[]): vo
   for (let i = 0; i < options.length; i += 2) {
     const flag = options[i]!;
     const value = options[i + 1]!;
-    const re = Object.prototype.hasOwnProperty.call(allowed, flag) ? allowed[flag] : undefined;
-    if (!re || !re.test(value)) {
+    const re = Object.hasOwn(allowed, flag) ? allowed[flag] : undefined;
+    if (!re?.test(value)) {
       throw new QuarryError(Code.INVALID_ARGUMENT, `mkfs option ${flag} ${value} is not allowed for ${fsType}; allowed: ${Object.keys(allowed).join(' ')}`);
     }
   }

@@ -257,7 +257,7 @@ export class ImagePool {
 
   async requireVolume(id: VolumeId): Promise<VolumeRecord> {
     const v = await this.volumes.read(id);
-    if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+    if (v?.state !== 'ready') throw notFound(`volume ${id} does not exist`);
     return v;
   }
 
@@ -265,7 +265,7 @@ export class ImagePool {
   async updateVolume(id: VolumeId, change: (v: VolumeRecord) => VolumeRecord | Promise<VolumeRecord>): Promise<VolumeRecord> {
     return this.withLock(async () => {
       const v = await this.volumes.read(id);
-      if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+      if (v?.state !== 'ready') throw notFound(`volume ${id} does not exist`);
       const next = await change(v);
       if (next !== v) await this.volumes.write(next);
       return next;

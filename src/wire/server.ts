@@ -182,7 +182,8 @@ function unaryCall(
       method: info.method,
       // Computed only when a request lock asks: Probe and friends never pay for it.
       get fingerprint() {
-        return (fingerprint ??= requestFingerprint(fullMethod, request));
+        fingerprint ??= requestFingerprint(fullMethod, request);
+        return fingerprint;
       },
       signal: abort.signal,
     };

@@ -109,7 +109,7 @@ export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<Quar
     stderr: out.stderr,
     exited,
     waitForOutput,
-    waitForFaultPoint: (name, timeoutMs) => waitForOutput(new RegExp(`quarry: reached fault point ${escape(name)}\\n`), timeoutMs),
+    waitForFaultPoint: (name, timeoutMs) => waitForOutput(new RegExp(`quarry: reached fault point ${escapeRegExp(name)}\\n`), timeoutMs),
     kill,
     resume: () => void child.kill('SIGCONT'),
   };
@@ -169,7 +169,7 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
   }
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Asserts that a gRPC call fails with `code` (a grpc status number) and a message matching `message`. */
 export async function rejectsWithCode(p: Promise<unknown>, code: number, message?: RegExp): Promise<Error & { code: number; details: string }> {

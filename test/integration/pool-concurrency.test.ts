@@ -84,10 +84,17 @@ for (const fsType of ['xfs', 'ext4'] as const) {
           'CreateVolume',
           { name: cloneName, volume_capabilities: RW, capacity_range: { required_bytes: 900 * MiB }, volume_content_source: { volume: { volume_id: source.volume_id } } } as any,
           { timeoutMs: 300_000 },
-        ).finally(() => (cloneDone = true));
+        ).finally(() => {
+          cloneDone = true;
+        });
         pending.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
         clone = pending;
-        await waitUntil(async () => cloneDone || (cp = await childNamed(q.pid, 'cp')) !== undefined, 30_000, () => 'the clone never started copying', 1);
+        const copying = async () => {
+          if (cloneDone) return true;
+          cp = await childNamed(q.pid, 'cp');
+          return cp !== undefined;
+        };
+        await waitUntil(copying, 30_000, () => 'the clone never started copying', 1);
         if (cp !== undefined) {
           process.kill(cp, 'SIGSTOP');
           await waitUntil(async () => ['T', 'Z', ''].includes(await processState(cp!)), 5000, () => 'cp did not stop', 1);

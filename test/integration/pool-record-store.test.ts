@@ -41,7 +41,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
 
     // A hand edit in place (same inode) is still seen.
     const path = mine.pathOf(volumeIdForName('c'));
-    const edited = JSON.stringify({ ...volume('c'), state: 'deleting' }, null, 2) + '\n';
+    const edited = `${JSON.stringify({ ...volume('c'), state: 'deleting' }, null, 2)}\n`;
     await writeFile(path, edited);
     assert.equal((await mine.all()).find((r) => r.name === 'c')!.state, 'deleting');
 

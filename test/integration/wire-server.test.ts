@@ -54,7 +54,7 @@ describe('a running server', () => {
     DeleteVolume: async () => {
       throw new Error('plain failure');
     },
-    GetCapacity: async (req, ctx) => {
+    GetCapacity: async (_req, ctx) => {
       slowStarted();
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(ctx.method, 'Controller.GetCapacity');

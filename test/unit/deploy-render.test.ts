@@ -335,8 +335,8 @@ function checkRendering(file: string, mode: Mode): void {
       const quarry = cs.filter(isQuarry);
       assert.equal(quarry.length, 1, `${wname(w)}: one quarry container`);
       const endpoint = flag(quarry[0], 'endpoint');
-      assert.ok(endpoint !== undefined && endpoint.startsWith('unix:///'), `${wname(w)}: --endpoint ${endpoint}`);
-      const socket = endpoint.slice('unix://'.length);
+      assert.ok(endpoint?.startsWith('unix:///'), `${wname(w)}: --endpoint ${endpoint}`);
+      const socket = endpoint!.slice('unix://'.length);
       const dir = path.posix.dirname(socket);
       const volumeAt = (c: Obj, mountPath: string): string | undefined =>
         ((c.volumeMounts ?? []) as Obj[]).find((m) => m.mountPath === mountPath)?.name;

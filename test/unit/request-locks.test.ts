@@ -44,7 +44,10 @@ test('the same idempotent request waits its turn and then runs', async () => {
   const locks = new RequestLocks();
   const slow = gate();
   const order: string[] = [];
-  const first = as('CreateVolume', 'same', () => locks.run('volume:vol-b', async () => (await slow.opened, order.push('first'))));
+  const first = as('CreateVolume', 'same', () => locks.run('volume:vol-b', async () => {
+    await slow.opened;
+    order.push('first');
+  }));
   await tick();
   const retry = as('CreateVolume', 'same', () => locks.run('volume:vol-b', async () => order.push('retry')));
   await tick();
@@ -59,7 +62,10 @@ test('a caller that has gone leaves the queue: the next waiter does not wait for
   const locks = new RequestLocks();
   const slow = gate();
   const ran: string[] = [];
-  const holder = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => (await slow.opened, ran.push('holder'))));
+  const holder = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => {
+    await slow.opened;
+    ran.push('holder');
+  }));
   await tick();
   const gone = new AbortController();
   const cancelled = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => ran.push('cancelled')), gone.signal);

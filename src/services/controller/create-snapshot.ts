@@ -39,7 +39,7 @@ export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotWir
     // The source waits: a DeleteVolume or expansion of it cannot run during the copy.
     const record: SnapshotRecord = await ctx.locks.run(`volume:${sourceId}`, async () => {
       const source = await ctx.pools.findVolume(sourceId);
-      if (!source || source.record.state !== 'ready') {
+      if (source?.record.state !== 'ready') {
         // A crash left this snapshot half-made and its source is gone since: nothing can finish it.
         if (existing) await deleteSnapshot(existing.pool, id);
         throw notFound(`source volume ${req.source_volume_id} does not exist`);

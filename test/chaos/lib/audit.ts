@@ -84,7 +84,7 @@ async function auditDir(dir: string, kind: 'volume' | 'snapshot', book: FigureBo
     } else if (name.endsWith('.img')) {
       const id = name.slice(0, -'.img'.length);
       const r = records.get(id);
-      if (!r || r.state !== 'ready') book.found('orphans', `${when}: image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`, `image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`);
+      if (r?.state !== 'ready') book.found('orphans', `${when}: image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`, `image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`);
     } else book.found('orphans', `${when}: unexpected file ${kind}s/${name}`, `unexpected file ${kind}s/${name}`);
   }
   for (const [id, r] of records) {
@@ -111,7 +111,7 @@ async function auditLoops(o: AuditOptions, volumes: Map<string, Parsed>, book: F
     }
     const m = /^volumes\/(.+)\.img$/.exec(rel);
     const v = m ? volumes.get(m[1]!) : undefined;
-    if (!v || !v.staging.some((s) => s.nodeId === o.nodeId)) {
+    if (!v?.staging.some((s) => s.nodeId === o.nodeId)) {
       book.found('orphans', `${when}: ${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`, `${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`);
       continue;
     }
