@@ -20,7 +20,11 @@ export const DEMO_FLAGS = {
 export async function demo(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: parseArgsOptions(DEMO_FLAGS) as { dir: { type: 'string'; default: string } }, strict: true }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: parseArgsOptions(DEMO_FLAGS) as { dir: { type: 'string'; default: string } },
+      strict: true,
+    }));
   } catch (err) {
     throw new UsageError(`${(err as Error).message}; pass quarry demo [--dir DIR]`);
   }

@@ -331,4 +331,3 @@ function describeUse(v: VolumeRecord): string {
   ];
   return parts.join(', ');
 }
-

@@ -99,7 +99,13 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
 }
 
 /** Runs a copy of a volume's image as its plan says: under a recorded, bounded freeze, or as it is. */
-export async function copyConsistently(pool: ImagePool, sourceId: VolumeId, plan: CopyPlan, opts: SnapshotCopyOptions, copy: () => Promise<void>): Promise<void> {
+export async function copyConsistently(
+  pool: ImagePool,
+  sourceId: VolumeId,
+  plan: CopyPlan,
+  opts: SnapshotCopyOptions,
+  copy: () => Promise<void>,
+): Promise<void> {
   if (!plan.freezeMountPath || !opts.nodeId) return copy();
   await withFrozenFilesystem(
     pool,

@@ -46,7 +46,11 @@ describe('Identity', () => {
     const dir = await makeTempDir(t, 'identity-probe');
     const fast = await scratchPoolDir(t, { fsType: 'ext4', sizeBytes: 64 * 1024 * 1024 }, 'fast');
     const slow = await scratchPoolDir(t, { fsType: 'ext4', sizeBytes: 64 * 1024 * 1024 }, 'slow');
-    const q = await startQuarry(t, { role: 'node', dir, args: ['--nodeid', 'n1', '--pool', `fast=${fast.path}`, '--pool', `slow=${slow.path}`] });
+    const q = await startQuarry(t, {
+      role: 'node',
+      dir,
+      args: ['--nodeid', 'n1', '--pool', `fast=${fast.path}`, '--pool', `slow=${slow.path}`],
+    });
     assert.equal((await call(q.clients.identity, 'Probe', {})).ready?.value, true);
 
     // A pool whose filesystem went read-only (as after an I/O error) is not usable.

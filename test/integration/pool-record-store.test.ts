@@ -14,9 +14,22 @@ import { makeScratchFs } from '../helpers/scratch.js';
 
 function volume(name: string, size = MiB): VolumeRecord {
   return {
-    format: 1, kind: 'volume', id: volumeIdForName(name), name, pool: 'default', state: 'ready', sizeBytes: bytes(size),
-    fsType: 'ext4', provisioning: 'thin', accessTypes: ['mount'], requestKey: '{}', parameters: {},
-    createdAt: new Date(0).toISOString(), staging: [], publications: [], attachments: [],
+    format: 1,
+    kind: 'volume',
+    id: volumeIdForName(name),
+    name,
+    pool: 'default',
+    state: 'ready',
+    sizeBytes: bytes(size),
+    fsType: 'ext4',
+    provisioning: 'thin',
+    accessTypes: ['mount'],
+    requestKey: '{}',
+    parameters: {},
+    createdAt: new Date(0).toISOString(),
+    staging: [],
+    publications: [],
+    attachments: [],
   };
 }
 

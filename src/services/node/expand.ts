@@ -36,7 +36,12 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
     const device = await currentLoop(image);
     // Checked before anything grows: an unstaged volume is expanded by kubelet after its next stage.
     if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; stage it before expanding`);
-    const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
+    const isBlock =
+      Boolean(req.volume_capability?.block) ||
+      !(await stat(volumePath).then(
+        (s) => s.isDirectory(),
+        () => true,
+      ));
     // Also before anything grows: the grow tool runs only on the volume's own mount (design: Node staging).
     const mountPath = isBlock ? await checkBlockPath(vol, volumePath) : await ownMountPath(ctx, vol, volumePath, req.staging_target_path);
     const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
@@ -53,7 +58,9 @@ async function ownMountPath(ctx: ServiceContext, vol: FoundVolume, volumePath: s
     const state = await pathState(vol, path);
     if (state.stack.length === 0) continue;
     if (!topIsOurs(state)) {
-      throw failedPrecondition(`${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; Quarry grows only the volume's own filesystem`);
+      throw failedPrecondition(
+        `${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; Quarry grows only the volume's own filesystem`,
+      );
     }
     return path;
   }

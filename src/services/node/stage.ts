@@ -47,9 +47,7 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     const nodeId = ctx.nodeId!;
     // Before any record or loop device: a path that shows another volume or a foreign mount is refused untouched.
     await checkStagingPathFree(vol, stagingPath);
-    await vol.pool.updateVolume(vol.id, (v) =>
-      withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
-    );
+    await vol.pool.updateVolume(vol.id, (v) => withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }));
     try {
       const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
       if (cap.accessType === 'mount') await stageFilesystem(vol, device, stagingPath, fsType, staged.cap);
@@ -85,7 +83,10 @@ async function stageFilesystem(vol: FoundVolume, device: string, stagingPath: st
   await mkdir(stagingPath, { recursive: true });
   const state = await pathState(vol, stagingPath);
   if (state.stack.length > 0) {
-    if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
+    if (!topIsOurs(state))
+      throw alreadyExists(
+        `${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`,
+      );
     return; // already staged: idempotent
   }
   await formatIfOurs(vol, device, fsType);
@@ -108,7 +109,10 @@ async function mountWithFlags(device: string, target: string, fsType: FsType, ow
   } catch (err) {
     if (flags.length === 0 || !isBadOptionFailure(err)) throw err;
     const named = optionNamedIn(err);
-    if (named) throw invalidArgument(`mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+    if (named)
+      throw invalidArgument(
+        `mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`,
+      );
     // mount's classic message also stands for a bad superblock: the flags are to blame only if the device mounts without them.
     const bare = await mount({ source: device, target, fsType, options: own }).catch(() => undefined);
     if (!bare) throw err;
@@ -119,7 +123,9 @@ async function mountWithFlags(device: string, target: string, fsType: FsType, ow
         await unmountTop(target, trial);
       } catch (trialErr) {
         if (isBadOptionFailure(trialErr)) {
-          throw invalidArgument(`mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+          throw invalidArgument(
+            `mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`,
+          );
         }
         throw trialErr;
       }
@@ -139,7 +145,9 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
   if (vol.record.formatState === 'began') {
     const inUse = await mountsOfVolume(await volumeLoops(vol));
     if (inUse.length > 0) {
-      throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
+      throw failedPrecondition(
+        `volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`,
+      );
     }
     faultPoint('node-stage:before-mkfs');
     await makeFilesystem(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true });
@@ -148,7 +156,9 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
   const probe = await probeDevice(device);
   if (probe.kind === 'filesystem' && probe.fsType === fsType) return;
   if (probe.kind !== 'blank') {
-    throw failedPrecondition(`volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
+    throw failedPrecondition(
+      `volume ${vol.id} holds ${describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
+    );
   }
   if (!vol.record.accessTypes.includes('mount')) {
     throw failedPrecondition(
@@ -156,7 +166,9 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
     );
   }
   if (vol.record.formatState === 'done') {
-    throw failedPrecondition(`volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`);
+    throw failedPrecondition(
+      `volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`,
+    );
   }
   await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
   faultPoint('node-stage:before-mkfs');

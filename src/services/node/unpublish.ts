@@ -63,12 +63,15 @@ async function removeTarget(targetPath: string) {
   }
   if (info.isDirectory()) {
     await rmdir(targetPath).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw failedPrecondition(`${targetPath} is not empty; Quarry removes only the empty directory it published into`);
+      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+        throw failedPrecondition(`${targetPath} is not empty; Quarry removes only the empty directory it published into`);
       throw err;
     });
   } else if (info.isFile() && info.size === 0) {
     await rm(targetPath, { recursive: false });
   } else {
-    throw failedPrecondition(`${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; Quarry removes only the empty file or directory it published into`);
+    throw failedPrecondition(
+      `${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; Quarry removes only the empty file or directory it published into`,
+    );
   }
 }
