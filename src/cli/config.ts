@@ -104,9 +104,8 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
   }
   const needsNode = role !== 'controller' || (!values.shared && pools.length > 0);
   if (needsNode && !nodeId) {
-    throw new UsageError(
-      `missing --nodeid: pass --nodeid <this node's name> (needed by ${role === 'controller' ? 'a local-mode controller with pools' : `quarry ${role}`})`,
-    );
+    const neededBy = role === 'controller' ? 'a local-mode controller with pools' : `quarry ${role}`;
+    throw new UsageError(`missing --nodeid: pass --nodeid <this node's name> (needed by ${neededBy})`);
   }
   if (role !== 'controller' && pools.length === 0) {
     throw new UsageError(`missing --pool: quarry ${role} needs at least one --pool [name=]/path`);

@@ -43,7 +43,9 @@ export function decideKubelet(
       "run quarry doctor where /proc is the host's or the pod's own",
     );
   const { shared, master } = propagationOf(found.mount);
-  const fix = `on the host run mount --make-rshared / (or mount --make-rshared ${found.canonical ?? dir} after bind-mounting it onto itself), and give the kubelet dir volume mountPropagation: Bidirectional in the node DaemonSet`;
+  const fix =
+    `on the host run mount --make-rshared / (or mount --make-rshared ${found.canonical ?? dir} after bind-mounting it onto itself), ` +
+    'and give the kubelet dir volume mountPropagation: Bidirectional in the node DaemonSet';
   if (shared) return ok(CHECK, `${where} is on mount ${found.mount.mountPoint} with shared propagation (${shared})`);
   const kind = master ? `slave propagation (${master}) only` : 'private propagation';
   return fail(

@@ -51,7 +51,8 @@ export function decideLoop(p: LoopProbe): CheckResult[] {
         ? ok('loop direct I/O', `available (probe file in ${p.dir})`)
         : warn(
             'loop direct I/O',
-            `unavailable for a file in ${p.dir}${p.attach.directIoFallback ? ` (${p.attach.directIoFallback})` : ''}: volumes will go through the page cache twice`,
+            `unavailable for a file in ${p.dir}${p.attach.directIoFallback ? ` (${p.attach.directIoFallback})` : ''}: ` +
+              `volumes will go through the page cache twice`,
             'keep pools on a filesystem with O_DIRECT support and 512-byte or 4 KiB logical blocks (ext4, xfs, btrfs)',
           ),
     );

@@ -254,7 +254,10 @@ export async function findLoopsByBackingFile(imagePath: string): Promise<LoopDev
   return [...byInode, ...deleted.filter((l) => deletedNameMatches(l.backingFile, names))];
 }
 
-/** A deleted backing file's path as the kernel showed it is one of `names`, or a tail of one on a component boundary ("/volumes/a.img" of "/pool/volumes/a.img"). */
+/**
+ * A deleted backing file's path as the kernel showed it is one of `names`, or a tail of one on a component
+ * boundary ("/volumes/a.img" of "/pool/volumes/a.img").
+ */
 function deletedNameMatches(shown: string, names: Set<string>): boolean {
   return [...names].some((full) => shown === full || (shown.startsWith('/') && full.endsWith(shown)));
 }

@@ -29,7 +29,8 @@ export function checkOptions(options: readonly string[]): void {
     if (!OPTION_RE.test(o) && !SELINUX_OPTION_RE.test(o)) {
       throw new QuarryError(
         Code.INVALID_ARGUMENT,
-        `invalid mount option ${JSON.stringify(o)}: options are single words or key=value; SELinux contexts as context="user:role:type:level"`,
+        `invalid mount option ${JSON.stringify(o)}: options are single words or key=value; ` +
+          `SELinux contexts as context="user:role:type:level"`,
       );
     }
   }

@@ -26,7 +26,8 @@ export async function growFilesystem(fsType: FsType, device: string, mountPath: 
     if (fsType === 'ext4' && err instanceof HostCommandError && /permission denied to resize/i.test(err.output)) {
       throw new QuarryError(
         Code.FAILED_PRECONDITION,
-        `cannot grow ext4 on ${device} online: the kernel requires CAP_SYS_RESOURCE for it; run the node plugin privileged (or with that capability)`,
+        `cannot grow ext4 on ${device} online: the kernel requires CAP_SYS_RESOURCE for it; ` +
+          `run the node plugin privileged (or with that capability)`,
         { cause: err },
       );
     }

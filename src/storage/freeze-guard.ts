@@ -40,7 +40,8 @@ export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeI
   throw failedPrecondition(
     `cannot make a consistent ${what} of volume ${v.id}: it is in use on ${where}, pool ${pool.name} cannot reflink, ` +
       `and Quarry can freeze only a filesystem staged on this host${nodeId ? ` (${nodeId})` : ''}. ` +
-      'Stop the pods using it (so it is unpublished and unstaged), then retry; or keep such volumes in a reflink pool (XFS with reflink, btrfs)',
+      'Stop the pods using it (so it is unpublished and unstaged), then retry; ' +
+      'or keep such volumes in a reflink pool (XFS with reflink, btrfs)',
   );
 }
 
@@ -90,7 +91,8 @@ export async function withFrozenFilesystem<T>(
       const result = await copy();
       if (expired)
         throw aborted(
-          `the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`,
+          `the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, ` +
+            `so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`,
         );
       return result;
     } finally {
@@ -150,7 +152,8 @@ export async function ensureNotFrozen(pool: ImagePool, v: VolumeRecord, nodeId: 
     return;
   }
   throw unavailable(
-    `volume ${v.id} is frozen at ${f.mountPath} for a snapshot or clone since ${f.since} (at most until ${f.until}); retry in a few seconds`,
+    `volume ${v.id} is frozen at ${f.mountPath} for a snapshot or clone since ${f.since} (at most until ${f.until}); ` +
+      `retry in a few seconds`,
   );
 }
 

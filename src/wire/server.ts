@@ -66,7 +66,8 @@ export function parseUnixEndpoint(endpoint: string): string {
   const m = /^unix:(\/.*)$/.exec(endpoint.trim());
   if (!m) {
     throw new Error(
-      `unsupported CSI endpoint "${endpoint}": Quarry serves only unix sockets, written unix:///absolute/path.sock or unix:/absolute/path.sock`,
+      `unsupported CSI endpoint "${endpoint}": Quarry serves only unix sockets, ` +
+        `written unix:///absolute/path.sock or unix:/absolute/path.sock`,
     );
   }
   let p = m[1]!;

@@ -425,7 +425,6 @@ export {
 } from './generated/csi/v1/PluginCapability.js';
 export { _csi_v1_ControllerServiceCapability_RPC_Type as ControllerRpcType } from './generated/csi/v1/ControllerServiceCapability.js';
 export { _csi_v1_NodeServiceCapability_RPC_Type as NodeRpcType } from './generated/csi/v1/NodeServiceCapability.js';
-export { _csi_v1_GroupControllerServiceCapability_RPC_Type as GroupControllerRpcType } from './generated/csi/v1/GroupControllerServiceCapability.js';
 export { _csi_v1_VolumeUsage_Unit as VolumeUsageUnit } from './generated/csi/v1/VolumeUsage.js';
 
 /** What the wire gives a handler besides the request. */

@@ -195,7 +195,8 @@ async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_con
 function checkSamePool(sourcePool: ImagePool, target: ImagePool, kind: string, id: string): void {
   if (sourcePool !== target) {
     throw invalidArgument(
-      `${kind} ${id} is in pool ${sourcePool.name}; a copy-on-write clone must stay in its pool, so create the volume in pool ${sourcePool.name}`,
+      `${kind} ${id} is in pool ${sourcePool.name}; a copy-on-write clone must stay in its pool, ` +
+        `so create the volume in pool ${sourcePool.name}`,
     );
   }
 }

@@ -23,7 +23,8 @@ export function checkFilesystemMinimum(size: number, fsType: FsType, caps: Capab
   const min = FS_MINIMUM_BYTES[fsType];
   if (getsFilesystem && size < min) {
     throw invalidArgument(
-      `a ${fsType} volume must be at least ${min / MiB} MiB (${min} bytes), the smallest device mkfs.${fsType} formats; ${size} bytes were asked for`,
+      `a ${fsType} volume must be at least ${min / MiB} MiB (${min} bytes), ` +
+        `the smallest device mkfs.${fsType} formats; ${size} bytes were asked for`,
     );
   }
 }

@@ -59,7 +59,8 @@ async function ownMountPath(ctx: ServiceContext, vol: FoundVolume, volumePath: s
     if (state.stack.length === 0) continue;
     if (!topIsOurs(state)) {
       throw failedPrecondition(
-        `${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; Quarry grows only the volume's own filesystem`,
+        `${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; ` +
+          `Quarry grows only the volume's own filesystem`,
       );
     }
     return path;

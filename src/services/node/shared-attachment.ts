@@ -39,7 +39,8 @@ export function checkPublishGrant(ctx: ServiceContext, record: VolumeRecord, pub
   const attachment = record.attachments.find((a) => a.nodeId === ctx.nodeId);
   if (!attachment) {
     throw failedPrecondition(
-      `volume ${record.id} is not attached to node ${ctx.nodeId}: its grant was withdrawn, so it may not be published here; ControllerPublishVolume must grant it again`,
+      `volume ${record.id} is not attached to node ${ctx.nodeId}: its grant was withdrawn, so it may not be published here; ` +
+        `ControllerPublishVolume must grant it again`,
     );
   }
   const token = publishContext?.[ATTACHMENT_TOKEN_KEY];

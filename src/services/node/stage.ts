@@ -162,7 +162,8 @@ async function formatIfOurs(vol: FoundVolume, device: string, fsType: FsType) {
   }
   if (!vol.record.accessTypes.includes('mount')) {
     throw failedPrecondition(
-      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; Quarry never formats it (its data may be raw): stage it as a block volume`,
+      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; ` +
+        `Quarry never formats it (its data may be raw): stage it as a block volume`,
     );
   }
   if (vol.record.formatState === 'done') {

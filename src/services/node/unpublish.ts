@@ -45,7 +45,8 @@ async function unmountOurs(vol: FoundVolume, targetPath: string, recorded: boole
     if (!top || !state.stack.some((m) => m.mountId === lowest.mountId)) return true;
     if (!topIsOurs(state) && !recorded) {
       throw failedPrecondition(
-        `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; not touching it`,
+        `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; ` +
+          `not touching it`,
       );
     }
     await unmountTop(targetPath, top);
@@ -71,7 +72,8 @@ async function removeTarget(targetPath: string) {
     await rm(targetPath, { recursive: false });
   } else {
     throw failedPrecondition(
-      `${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; Quarry removes only the empty file or directory it published into`,
+      `${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; ` +
+        `Quarry removes only the empty file or directory it published into`,
     );
   }
 }
