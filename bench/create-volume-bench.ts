@@ -57,7 +57,10 @@ async function onPool(fsType: 'xfs' | 'ext4'): Promise<string[][]> {
       ms(percentile(b.latencies, 99)),
       ms(Math.max(...b.latencies)),
     ];
-    for (const [op, b] of [['CreateVolume', create], ['DeleteVolume', del]] as const) {
+    for (const [op, b] of [
+      ['CreateVolume', create],
+      ['DeleteVolume', del],
+    ] as const) {
       process.stderr.write(`${fsType} pool: ${COUNT} concurrent ${op}: ${(b.wallMs / 1000).toFixed(2)} s, ${b.failures.length} failed\n`);
       if (b.failures.length) process.stderr.write(`  first failure: ${b.failures[0]}\n`);
     }

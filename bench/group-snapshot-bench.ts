@@ -33,7 +33,16 @@ export async function groupSnapshotBench(): Promise<Section> {
     const ids: VolumeId[] = [];
     for (const name of ['bench-data', 'bench-wal']) {
       const id = volumeIdForName(name);
-      await pool.createVolume({ id, name, sizeBytes: bytes(10 * GiB), fsType: 'xfs', provisioning: 'thin', accessTypes: ['mount'], requestKey: name, parameters: {} });
+      await pool.createVolume({
+        id,
+        name,
+        sizeBytes: bytes(10 * GiB),
+        fsType: 'xfs',
+        provisioning: 'thin',
+        accessTypes: ['mount'],
+        requestKey: name,
+        parameters: {},
+      });
       const { device } = await attachLoop(pool.volumeImagePath(id), { directIo: true });
       scope.after(() => detachLoop(device));
       const mnt = join(fs.dir, name);
@@ -58,9 +67,17 @@ export async function groupSnapshotBench(): Promise<Section> {
       const gid = groupSnapshotIdForName(name);
       const [, g] = await timed(() => createGroupSnapshot(pool, { id: gid, name, sourceVolumeIds: ids }, opts));
       group.push(g);
-      await discardMembers(pool, (await groupMembers(pool, gid)).map((m) => m.id as SnapshotId));
+      await discardMembers(
+        pool,
+        (await groupMembers(pool, gid)).map((m) => m.id as SnapshotId),
+      );
       const [, s] = await timed(async () => {
-        for (const v of ids) await createSnapshot(pool, { id: snapshotIdForName(`${name}-${v}`), name: `${name}-${v}`, sourceVolumeId: v, parameters: {} }, opts);
+        for (const v of ids)
+          await createSnapshot(
+            pool,
+            { id: snapshotIdForName(`${name}-${v}`), name: `${name}-${v}`, sourceVolumeId: v, parameters: {} },
+            opts,
+          );
       });
       sequential.push(s);
       for (const v of ids) await deleteSnapshot(pool, snapshotIdForName(`${name}-${v}`));

@@ -22,8 +22,16 @@ const CASES: Array<{ label: string; job: FioJob; metric: 'bw' | 'iops' }> = [
   { label: 'sequential read, 1 MiB blocks', job: { rw: 'read', bs: '1M', size: '1G' }, metric: 'bw' },
   { label: `4 KiB random read, QD1, ${RANDOM_IOS} I/Os`, job: { rw: 'randread', bs: '4k', size: '1G', ios: RANDOM_IOS }, metric: 'iops' },
   { label: `4 KiB random write, QD1, ${RANDOM_IOS} I/Os`, job: { rw: 'randwrite', bs: '4k', size: '1G', ios: RANDOM_IOS }, metric: 'iops' },
-  { label: `4 KiB random read, 4 jobs × QD1, ${RANDOM_IOS} I/Os`, job: { rw: 'randread', bs: '4k', size: '1G', ios: RANDOM_IOS / 4, jobs: 4 }, metric: 'iops' },
-  { label: `4 KiB random write, 4 jobs × QD1, ${RANDOM_IOS} I/Os`, job: { rw: 'randwrite', bs: '4k', size: '1G', ios: RANDOM_IOS / 4, jobs: 4 }, metric: 'iops' },
+  {
+    label: `4 KiB random read, 4 jobs × QD1, ${RANDOM_IOS} I/Os`,
+    job: { rw: 'randread', bs: '4k', size: '1G', ios: RANDOM_IOS / 4, jobs: 4 },
+    metric: 'iops',
+  },
+  {
+    label: `4 KiB random write, 4 jobs × QD1, ${RANDOM_IOS} I/Os`,
+    job: { rw: 'randwrite', bs: '4k', size: '1G', ios: RANDOM_IOS / 4, jobs: 4 },
+    metric: 'iops',
+  },
 ];
 
 const value = (r: FioResult, metric: 'bw' | 'iops') => (metric === 'bw' ? r.bytesPerSec / MiB : r.iops);
@@ -34,7 +42,10 @@ const fmt = (v: number, metric: 'bw' | 'iops') => (metric === 'bw' ? `${v.toFixe
  * best of each side counts: the host is shared, so the best run is the least disturbed one.
  * A write case starts from a fresh file (sequential write) so both sides allocate as they go.
  */
-async function compare(bareDir: string, volDir: string): Promise<Array<{ label: string; metric: 'bw' | 'iops'; bare: number; vol: number }>> {
+async function compare(
+  bareDir: string,
+  volDir: string,
+): Promise<Array<{ label: string; metric: 'bw' | 'iops'; bare: number; vol: number }>> {
   const out = [];
   for (const c of CASES) {
     let bare = 0;
@@ -62,7 +73,9 @@ export async function ioBench(): Promise<Section> {
     // The file random I/O and reads work on, written once on each side.
     await runFio(join(bareDir, 'data.dat'), { rw: 'write', bs: '1M', size: '1G' });
     for (const fsType of VOLUME_FS) {
-      const res = await call(ctl.clients.controller, 'CreateVolume', createRequest(`bench-io-${fsType}`, 8 * GiB, fsType), { timeoutMs: 60_000 });
+      const res = await call(ctl.clients.controller, 'CreateVolume', createRequest(`bench-io-${fsType}`, 8 * GiB, fsType), {
+        timeoutMs: 60_000,
+      });
       const volumeId = (res as { volume: { volume_id: string } }).volume.volume_id;
       const staging = join(pool.workDir, 'staging', fsType);
       await mkdir(staging, { recursive: true });
@@ -74,7 +87,9 @@ export async function ioBench(): Promise<Section> {
           rows.push([`${fsType} volume`, r.label, fmt(r.bare, r.metric), fmt(r.vol, r.metric), `${((r.vol / r.bare) * 100).toFixed(0)}%`]);
         }
       } finally {
-        await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, { timeoutMs: 60_000 });
+        await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, {
+          timeoutMs: 60_000,
+        });
       }
       await call(ctl.clients.controller, 'DeleteVolume', { volume_id: volumeId } as never, { timeoutMs: 60_000 });
     }

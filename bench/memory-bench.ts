@@ -44,7 +44,12 @@ export async function memoryBench(): Promise<Section> {
     const volumeId = (res as { volume: { volume_id: string } }).volume.volume_id;
     const staging = join(pool.workDir, 'staging', 'mem');
     await mkdir(staging, { recursive: true });
-    await call(node.clients.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: mountCapability('xfs') } as never, { timeoutMs: 60_000 });
+    await call(
+      node.clients.node,
+      'NodeStageVolume',
+      { volume_id: volumeId, staging_target_path: staging, volume_capability: mountCapability('xfs') } as never,
+      { timeoutMs: 60_000 },
+    );
     samples.push(['after NodeStageVolume', await rssMiB(node.pid)]);
     const n = node.clients.node;
     const rpc = (i: number) =>
@@ -60,8 +65,12 @@ export async function memoryBench(): Promise<Section> {
       }
       samples.push([`after ${done + EVERY} RPCs`, await rssMiB(node.pid)]);
     }
-    process.stderr.write(`memory: ${TOTAL} RPCs in ${((Date.now() - t0) / 1000).toFixed(1)} s; RSS ${samples.map(([, v]) => v.total.toFixed(1)).join(' ')} MiB\n`);
-    await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, { timeoutMs: 60_000 });
+    process.stderr.write(
+      `memory: ${TOTAL} RPCs in ${((Date.now() - t0) / 1000).toFixed(1)} s; RSS ${samples.map(([, v]) => v.total.toFixed(1)).join(' ')} MiB\n`,
+    );
+    await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, {
+      timeoutMs: 60_000,
+    });
     await call(ctl.clients.controller, 'DeleteVolume', { volume_id: volumeId } as never);
   });
   const afterFirst = samples.find(([l]) => l === `after ${EVERY} RPCs`)![1].total;
@@ -82,7 +91,11 @@ export async function memoryBench(): Promise<Section> {
 - Peak ${peak.toFixed(1)} MiB; from the first 1,000-RPC sample to the last: ${signed(last - afterFirst)} MiB; over the second half
   (${(TOTAL / 2).toLocaleString('en')} → ${TOTAL.toLocaleString('en')} RPCs): ${signed(last - half)} MiB.
 
-${table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB'], samples.map(([l, v]) => [l, v.total.toFixed(1), v.anon.toFixed(1), v.file.toFixed(1)]), [1, 2, 3])}
+${table(
+  ['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB'],
+  samples.map(([l, v]) => [l, v.total.toFixed(1), v.anon.toFixed(1), v.file.toFixed(1)]),
+  [1, 2, 3],
+)}
 `,
   };
 }

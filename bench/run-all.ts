@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     process.stderr.write(`\n=== bench ${name}\n`);
     try {
-      const got = [(await BENCHES[name]!())].flat();
+      const got = [await BENCHES[name]!()].flat();
       for (const s of got) process.stdout.write(`\n${renderSection(s)}`);
       sections.push(...got);
       process.stderr.write(`=== bench ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);

@@ -178,11 +178,16 @@ async function measureFreeze(pool: ImagePool, fs: ScratchFs): Promise<string[]> 
       for (let i = 0; i < DATA / CHUNK; i++) await fd.write(buf);
       await fd.sync();
       await fd.close();
-      for (const [label, opts] of [['without freeze', {}], ['with fsfreeze of the mount', { freezeMountPath: mnt }]] as Array<[string, SnapshotCopyOptions]>) {
+      for (const [label, opts] of [
+        ['without freeze', {}],
+        ['with fsfreeze of the mount', { freezeMountPath: mnt }],
+      ] as Array<[string, SnapshotCopyOptions]>) {
         const samples: number[] = [];
         for (let i = 0; i < FREEZE_REPS; i++) {
           const name = `bench-frozen-${label.length}-${i}`;
-          const [, ms] = await timed(() => createSnapshot(pool, { id: snapshotIdForName(name), name, sourceVolumeId: spec.id, parameters: {} }, opts));
+          const [, ms] = await timed(() =>
+            createSnapshot(pool, { id: snapshotIdForName(name), name, sourceVolumeId: spec.id, parameters: {} }, opts),
+          );
           samples.push(ms);
           await deleteSnapshot(pool, snapshotIdForName(name));
         }
@@ -208,7 +213,10 @@ async function render(rows: Row[], freezeRows: string[]): Promise<Section[]> {
   const table = [
     '| pool | volume | operation | median ms | min ms | max ms | allocated (st_blocks) | pool fs used Δ |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.pool} | ${r.volume} | ${r.op} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${fmtBytes(r.allocated)} | ${fmtBytes(r.fsUsedDelta)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.pool} | ${r.volume} | ${r.op} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${fmtBytes(r.allocated)} | ${fmtBytes(r.fsUsedDelta)} |`,
+    ),
   ].join('\n');
   const snapshots = `- Each pool is a fresh 400 GiB sparse scratch filesystem (xfs with \`-m reflink=1\`, or ext4) on a loop device
   (direct I/O) whose image lives on the host's ${hostFs}.
@@ -235,6 +243,9 @@ ${freezeRows.join('\n')}
 `;
   return [
     { title: 'Snapshots, clones and restores (target: under 50 ms on a reflink pool, at 10 GiB and at 100 GiB)', body: snapshots },
-    { title: 'What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)', body: freeze },
+    {
+      title: 'What freezing a mounted source costs (reflink pool, 10 GiB xfs volume with a 1 GiB file, mounted through a loop device)',
+      body: freeze,
+    },
   ];
 }

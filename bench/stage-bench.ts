@@ -25,17 +25,26 @@ const MOUNT_OPTIONS: Record<string, string[]> = { ext4: [], xfs: ['nouuid'] };
 
 type Row = Array<string | number>;
 
-async function stageRpc(pool: BenchPool, ctl: Awaited<ReturnType<typeof startOnPool>>, node: Awaited<ReturnType<typeof startOnPool>>, fsType: FsType): Promise<Row> {
+async function stageRpc(
+  pool: BenchPool,
+  ctl: Awaited<ReturnType<typeof startOnPool>>,
+  node: Awaited<ReturnType<typeof startOnPool>>,
+  fsType: FsType,
+): Promise<Row> {
   const samples: number[] = [];
   for (let i = 0; i < REPS; i++) {
-    const res = await call(ctl.clients.controller, 'CreateVolume', createRequest(`bench-stage-${fsType}-${i}`, SIZE, fsType), { timeoutMs: 60_000 });
+    const res = await call(ctl.clients.controller, 'CreateVolume', createRequest(`bench-stage-${fsType}-${i}`, SIZE, fsType), {
+      timeoutMs: 60_000,
+    });
     const volumeId = (res as { volume: { volume_id: string } }).volume.volume_id;
     const staging = join(pool.workDir, 'staging', `${fsType}-${i}`);
     await mkdir(staging, { recursive: true });
     const req = { volume_id: volumeId, staging_target_path: staging, volume_capability: mountCapability(fsType) } as never;
     const [, t] = await timed(() => call(node.clients.node, 'NodeStageVolume', req, { timeoutMs: 120_000 }));
     samples.push(t);
-    await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, { timeoutMs: 60_000 });
+    await call(node.clients.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, {
+      timeoutMs: 60_000,
+    });
     await call(ctl.clients.controller, 'DeleteVolume', { volume_id: volumeId } as never, { timeoutMs: 60_000 });
   }
   const s = summarize(samples);
@@ -69,7 +78,16 @@ async function bareTools(pool: BenchPool, fsType: FsType): Promise<Row> {
   const med = (xs: number[]) => ms(summarize(xs).medianMs);
   const s = summarize(steps.total);
   process.stderr.write(`bare losetup+mkfs+mount ${fsType} 100 GiB: median ${ms(s.medianMs)} ms\n`);
-  return [fsType, 'bare tools via src/host (losetup, blkid + mkfs, mount)', med(steps.attach), med(steps.mkfs), med(steps.mount), ms(s.medianMs), ms(s.minMs), ms(s.maxMs)];
+  return [
+    fsType,
+    'bare tools via src/host (losetup, blkid + mkfs, mount)',
+    med(steps.attach),
+    med(steps.mkfs),
+    med(steps.mount),
+    ms(s.medianMs),
+    ms(s.minMs),
+    ms(s.maxMs),
+  ];
 }
 
 export async function stageBench(): Promise<Section> {

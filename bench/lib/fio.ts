@@ -12,7 +12,10 @@ export async function ensureFio(): Promise<string | undefined> {
 }
 
 export async function fioVersion(): Promise<string | undefined> {
-  return run('fio', ['--version']).then((r) => r.stdout.trim(), () => undefined);
+  return run('fio', ['--version']).then(
+    (r) => r.stdout.trim(),
+    () => undefined,
+  );
 }
 
 export interface FioJob {
@@ -50,7 +53,9 @@ export async function runFio(file: string, job: FioJob): Promise<FioResult> {
     ...(job.rw.includes('write') ? ['--end_fsync=1'] : []),
   ];
   const r = await run('fio', args, { timeoutMs: 600_000 });
-  const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: Array<Record<'read' | 'write', { bw_bytes: number; iops: number }>> };
+  const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as {
+    jobs: Array<Record<'read' | 'write', { bw_bytes: number; iops: number }>>;
+  };
   const side = out.jobs[0]![job.rw.includes('write') ? 'write' : 'read'];
   return { bytesPerSec: side.bw_bytes, iops: side.iops };
 }

@@ -104,7 +104,8 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
   }
   const needsNode = role !== 'controller' || (!values.shared && pools.length > 0);
   if (needsNode && !nodeId) {
-    throw new UsageError(`missing --nodeid: pass --nodeid <this node's name> (needed by ${role === 'controller' ? 'a local-mode controller with pools' : `quarry ${role}`})`);
+    const neededBy = role === 'controller' ? 'a local-mode controller with pools' : `quarry ${role}`;
+    throw new UsageError(`missing --nodeid: pass --nodeid <this node's name> (needed by ${neededBy})`);
   }
   if (role !== 'controller' && pools.length === 0) {
     throw new UsageError(`missing --pool: quarry ${role} needs at least one --pool [name=]/path`);
@@ -156,7 +157,8 @@ function checkChoice(flag: string, v: string, choices: string[]): string {
 
 function percent(flag: string, v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new UsageError(`invalid --${flag} "${v}": pass a percentage from 0 to 100, such as 10`);
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new UsageError(`invalid --${flag} "${v}": pass a percentage from 0 to 100, such as 10`);
   return n;
 }
 

@@ -20,7 +20,11 @@ export const DEMO_FLAGS = {
 export async function demo(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: parseArgsOptions(DEMO_FLAGS) as { dir: { type: 'string'; default: string } }, strict: true }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: parseArgsOptions(DEMO_FLAGS) as { dir: { type: 'string'; default: string } },
+      strict: true,
+    }));
   } catch (err) {
     throw new UsageError(`${(err as Error).message}; pass quarry demo [--dir DIR]`);
   }
@@ -45,8 +49,13 @@ export async function demo(argv: string[]): Promise<number> {
   };
   print(`Quarry demo: pool ${pool}`);
   try {
-    await step('start quarry controller', async () => (services.push(await startService('controller', run, common)), services[0]!.socket));
-    await step('start quarry node', async () => (services.push(await startService('node', run, common)), services[1]!.socket));
+    const start = async (role: 'controller' | 'node') => {
+      const service = await startService(role, run, common);
+      services.push(service);
+      return service.socket;
+    };
+    await step('start quarry controller', () => start('controller'));
+    await step('start quarry node', () => start('node'));
     const controller = csiClients(services[0]!.socket);
     const node = csiClients(services[1]!.socket);
     try {

@@ -43,7 +43,8 @@ export function parseDoctorArgs(argv: string[]): DoctorOptions {
   const pools = (values.pool ?? []).map(parsePoolFlag);
   const seen = new Set<string>();
   for (const p of pools) {
-    if (seen.has(p.name)) throw new UsageError(`pool name "${p.name}" given twice: pass a distinct name for each --pool, as --pool fast=/path`);
+    if (seen.has(p.name))
+      throw new UsageError(`pool name "${p.name}" given twice: pass a distinct name for each --pool, as --pool fast=/path`);
     seen.add(p.name);
   }
   const kubeletDir = values['kubelet-dir']!;

@@ -80,7 +80,10 @@ async function sweepPools(ctx: ServiceContext, logger: Logger): Promise<void> {
 async function thawLeftFreezes(ctx: ServiceContext, nodeId: string, controller: boolean, logger: Logger): Promise<void> {
   const log = (pool: string, r: { volumeId: string; mountPath: string; error?: string }) =>
     r.error
-      ? logger.error({ pool, volume_id: r.volumeId, mount: r.mountPath, err: r.error }, 'could not thaw a filesystem left frozen for a copy')
+      ? logger.error(
+          { pool, volume_id: r.volumeId, mount: r.mountPath, err: r.error },
+          'could not thaw a filesystem left frozen for a copy',
+        )
       : logger.warn({ pool, volume_id: r.volumeId, mount: r.mountPath }, 'thawed a filesystem left frozen for a copy');
   for (const pool of ctx.pools.pools.values()) {
     for (const r of await thawRecordedFreezes(pool, nodeId, { startOf: controller ? 'controller' : undefined })) log(pool.name, r);

@@ -31,12 +31,22 @@ export async function walkVolume(c: CsiClients, dir: string, step: Step, undo: A
     return `${volumeId}, ${r.volume!.capacity_bytes} bytes`;
   });
   await step('NodeStageVolume (loop device, mkfs.ext4, mount)', async () => {
-    await call(c.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: MOUNT_CAP }, { timeoutMs: 60_000 });
+    await call(
+      c.node,
+      'NodeStageVolume',
+      { volume_id: volumeId, staging_target_path: staging, volume_capability: MOUNT_CAP },
+      { timeoutMs: 60_000 },
+    );
     undo.push(() => call(c.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging }));
     return `staged at ${staging}`;
   });
   await step('NodePublishVolume (bind mount)', async () => {
-    await call(c.node, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: MOUNT_CAP });
+    await call(c.node, 'NodePublishVolume', {
+      volume_id: volumeId,
+      staging_target_path: staging,
+      target_path: target,
+      volume_capability: MOUNT_CAP,
+    });
     undo.push(() => call(c.node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: target }));
     return `published at ${target}`;
   });
@@ -45,13 +55,22 @@ export async function walkVolume(c: CsiClients, dir: string, step: Step, undo: A
     return `sha256 ${sum.slice(0, 16)}…`;
   });
   await step('read it back', async () => {
-    const back = createHash('sha256').update(await readFile(join(target, 'hello.bin'))).digest('hex');
+    const back = createHash('sha256')
+      .update(await readFile(join(target, 'hello.bin')))
+      .digest('hex');
     if (back !== sum) throw new Error(`read back ${back}, wrote ${sum}`);
     return 'checksum matches';
   });
   const stats = await call(c.node, 'NodeGetVolumeStats', { volume_id: volumeId, volume_path: target });
-  await step('NodeGetVolumeStats', async () => `${stats.usage?.[0]?.used} bytes used of ${stats.usage?.[0]?.total}; ${stats.volume_condition?.message}`);
-  await step('NodeUnpublishVolume', async () => (await undo.pop()!(), 'target unmounted and removed'));
-  await step('NodeUnstageVolume', async () => (await undo.pop()!(), 'staging unmounted, loop device detached'));
-  await step('DeleteVolume', async () => (await undo.pop()!(), `${volumeId} deleted`));
+  await step(
+    'NodeGetVolumeStats',
+    async () => `${stats.usage?.[0]?.used} bytes used of ${stats.usage?.[0]?.total}; ${stats.volume_condition?.message}`,
+  );
+  const undoLast = async (done: string) => {
+    await undo.pop()!();
+    return done;
+  };
+  await step('NodeUnpublishVolume', () => undoLast('target unmounted and removed'));
+  await step('NodeUnstageVolume', () => undoLast('staging unmounted, loop device detached'));
+  await step('DeleteVolume', () => undoLast(`${volumeId} deleted`));
 }

@@ -26,18 +26,33 @@ export function propagationOf(e: MountInfoEntry): { shared?: string; master?: st
 }
 
 /** Decides from what was found; `exists` false means the path does not exist at all. */
-export function decideKubelet(dir: string, found: { exists: boolean; isDirectory?: boolean; canonical?: string; mount?: MountInfoEntry }): CheckResult {
+export function decideKubelet(
+  dir: string,
+  found: { exists: boolean; isDirectory?: boolean; canonical?: string; mount?: MountInfoEntry },
+): CheckResult {
   if (!found.exists) {
     return warn(CHECK, `${dir} does not exist: this host is not a Kubernetes node yet; run quarry doctor again after kubelet is installed`);
   }
-  if (!found.isDirectory) return fail(CHECK, `${dir} is not a directory`, `pass the kubelet root directory with --kubelet-dir (kubelet --root-dir)`);
+  if (!found.isDirectory)
+    return fail(CHECK, `${dir} is not a directory`, `pass the kubelet root directory with --kubelet-dir (kubelet --root-dir)`);
   const where = found.canonical && found.canonical !== dir ? `${dir} (${found.canonical})` : dir;
-  if (!found.mount) return fail(CHECK, `no mount in /proc/self/mountinfo contains ${where}`, 'run quarry doctor where /proc is the host\'s or the pod\'s own');
+  if (!found.mount)
+    return fail(
+      CHECK,
+      `no mount in /proc/self/mountinfo contains ${where}`,
+      "run quarry doctor where /proc is the host's or the pod's own",
+    );
   const { shared, master } = propagationOf(found.mount);
-  const fix = `on the host run mount --make-rshared / (or mount --make-rshared ${found.canonical ?? dir} after bind-mounting it onto itself), and give the kubelet dir volume mountPropagation: Bidirectional in the node DaemonSet`;
+  const fix =
+    `on the host run mount --make-rshared / (or mount --make-rshared ${found.canonical ?? dir} after bind-mounting it onto itself), ` +
+    'and give the kubelet dir volume mountPropagation: Bidirectional in the node DaemonSet';
   if (shared) return ok(CHECK, `${where} is on mount ${found.mount.mountPoint} with shared propagation (${shared})`);
   const kind = master ? `slave propagation (${master}) only` : 'private propagation';
-  return fail(CHECK, `${where} is on mount ${found.mount.mountPoint} with ${kind}: volumes mounted by the node plugin would not reach pods`, fix);
+  return fail(
+    CHECK,
+    `${where} is on mount ${found.mount.mountPoint} with ${kind}: volumes mounted by the node plugin would not reach pods`,
+    fix,
+  );
 }
 
 export async function checkKubeletDir(dir = DEFAULT_KUBELET_DIR, mountinfoFile?: string): Promise<CheckResult> {

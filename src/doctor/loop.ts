@@ -27,9 +27,21 @@ export function decideLoop(p: LoopProbe): CheckResult[] {
     out.push(fail('loop devices', `${LOOP_CONTROL} does not exist`, LOOP_FIX));
   } else if (p.attachError !== undefined) {
     const perm = /permission denied|operation not permitted|EACCES|EPERM/i.test(p.attachError);
-    out.push(fail('loop devices', `attaching a test file failed: ${p.attachError}`, perm ? `run quarry doctor as root (the node plugin runs privileged); ${LOOP_FIX}` : LOOP_FIX));
+    out.push(
+      fail(
+        'loop devices',
+        `attaching a test file failed: ${p.attachError}`,
+        perm ? `run quarry doctor as root (the node plugin runs privileged); ${LOOP_FIX}` : LOOP_FIX,
+      ),
+    );
   } else if (p.detachError !== undefined) {
-    out.push(fail('loop devices', `attached ${p.attach?.device ?? 'a loop device'} but detaching it failed: ${p.detachError}`, 'check dmesg for loop errors; detach it with losetup -d'));
+    out.push(
+      fail(
+        'loop devices',
+        `attached ${p.attach?.device ?? 'a loop device'} but detaching it failed: ${p.detachError}`,
+        'check dmesg for loop errors; detach it with losetup -d',
+      ),
+    );
   } else {
     out.push(ok('loop devices', `${LOOP_CONTROL} present; attached and detached ${p.attach?.device ?? 'a loop device'}`));
   }
@@ -39,7 +51,8 @@ export function decideLoop(p: LoopProbe): CheckResult[] {
         ? ok('loop direct I/O', `available (probe file in ${p.dir})`)
         : warn(
             'loop direct I/O',
-            `unavailable for a file in ${p.dir}${p.attach.directIoFallback ? ` (${p.attach.directIoFallback})` : ''}: volumes will go through the page cache twice`,
+            `unavailable for a file in ${p.dir}${p.attach.directIoFallback ? ` (${p.attach.directIoFallback})` : ''}: ` +
+              `volumes will go through the page cache twice`,
             'keep pools on a filesystem with O_DIRECT support and 512-byte or 4 KiB logical blocks (ext4, xfs, btrfs)',
           ),
     );
@@ -51,7 +64,10 @@ export function decideLoop(p: LoopProbe): CheckResult[] {
 
 /** Attaches a 1 MiB sparse temp file and detaches it again; the file and any loop over it are always removed. */
 export async function probeLoop(baseDir = tmpdir()): Promise<LoopProbe> {
-  const controlExists = await access(LOOP_CONTROL, constants.F_OK).then(() => true, () => false);
+  const controlExists = await access(LOOP_CONTROL, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
   const dir = await realpath(await mkdtemp(join(baseDir, 'quarry-doctor-loop-')));
   const image = join(dir, 'probe.img');
   const probe: LoopProbe = { controlExists, dir: baseDir };
@@ -84,6 +100,9 @@ export async function checkLoop(): Promise<CheckResult[]> {
   try {
     return decideLoop(await probeLoop());
   } catch (err) {
-    return [fail('loop devices', `probe failed: ${errorText(err)}`, LOOP_FIX), warn('loop direct I/O', 'not tested: the loop probe failed')];
+    return [
+      fail('loop devices', `probe failed: ${errorText(err)}`, LOOP_FIX),
+      warn('loop direct I/O', 'not tested: the loop probe failed'),
+    ];
   }
 }

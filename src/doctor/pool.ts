@@ -37,7 +37,11 @@ export function decideFreeSpace(check: string, available: number, total: number)
 export function decideReflink(check: string, reflink: boolean): CheckResult {
   return reflink
     ? ok(check, 'instant copy-on-write snapshots')
-    : warn(check, 'snapshots will be sparse copies (use XFS with reflink=1 or btrfs)', 'put the pool on XFS made with mkfs.xfs -m reflink=1, or on btrfs');
+    : warn(
+        check,
+        'snapshots will be sparse copies (use XFS with reflink=1 or btrfs)',
+        'put the pool on XFS made with mkfs.xfs -m reflink=1, or on btrfs',
+      );
 }
 
 export async function checkPool(pool: PoolSpec): Promise<CheckResult[]> {

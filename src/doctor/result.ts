@@ -25,11 +25,11 @@ export function formatResult(r: CheckResult): string {
 }
 
 export function formatResults(results: readonly CheckResult[]): string {
-  return results.map((r) => formatResult(r) + '\n').join('');
+  return results.map((r) => `${formatResult(r)}\n`).join('');
 }
 
 export function formatJson(results: readonly CheckResult[]): string {
-  return JSON.stringify(results, null, 2) + '\n';
+  return `${JSON.stringify(results, null, 2)}\n`;
 }
 
 /** 0 when nothing failed (warnings included), 1 otherwise. */

@@ -34,7 +34,10 @@ export const TOOLS: readonly ToolSpec[] = [
 
 /** The line of a version banner worth showing: the first non-empty one, shortened. */
 export function versionLine(output: string, tool: string): string {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const withVersion = lines.find((l) => /\d+\.\d+/.test(l) && !/invalid option|usage/i.test(l));
   return (withVersion ?? lines[0] ?? `${tool} ran`).slice(0, 120);
 }

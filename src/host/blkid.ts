@@ -44,7 +44,10 @@ export async function probeDevice(device: string, timeoutMs = 30_000): Promise<P
   checkDevicePath(device);
   let r;
   try {
-    r = await run('blkid', ['-p', '-o', 'export', '-c', '/dev/null', device], { okExitCodes: [BLKID_NOTHING, BLKID_AMBIVALENT], timeoutMs });
+    r = await run('blkid', ['-p', '-o', 'export', '-c', '/dev/null', device], {
+      okExitCodes: [BLKID_NOTHING, BLKID_AMBIVALENT],
+      timeoutMs,
+    });
   } catch (err) {
     throw mapToolError(err, `probing ${device} with blkid`);
   }

@@ -18,7 +18,11 @@ export async function reflinkCopy(src: string, dst: string, timeoutMs = 120_000)
     await run('cp', ['--reflink=always', '--sparse=auto', '--', src, dst], { timeoutMs });
   } catch (err) {
     if (err instanceof HostCommandError && /not supported|invalid cross-device link|invalid argument/i.test(err.output)) {
-      throw new QuarryError(Code.FAILED_PRECONDITION, `cannot reflink ${src} to ${dst}: the filesystem does not support reflinks (${firstLine(err.output)})`, { cause: err });
+      throw new QuarryError(
+        Code.FAILED_PRECONDITION,
+        `cannot reflink ${src} to ${dst}: the filesystem does not support reflinks (${firstLine(err.output)})`,
+        { cause: err },
+      );
     }
     throw mapToolError(err, `reflink copy of ${src} to ${dst}`);
   }

@@ -36,7 +36,8 @@ export async function checkExt4(device: string, timeoutMs = 600_000): Promise<vo
     if (err instanceof HostCommandError && err.exitCode >= 4) {
       throw new QuarryError(
         Code.FAILED_PRECONDITION,
-        `the ext4 filesystem on ${device} has errors e2fsck -p cannot fix safely; run e2fsck on it by hand: ${err.output.trim().slice(0, 300)}`,
+        `the ext4 filesystem on ${device} has errors e2fsck -p cannot fix safely; ` +
+          `run e2fsck on it by hand: ${err.output.trim().slice(0, 300)}`,
         { cause: err },
       );
     }

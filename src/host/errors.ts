@@ -11,7 +11,11 @@ const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded|EDQUOT/i;
 export function mapToolError(err: unknown, what: string): QuarryError {
   if (err instanceof HostCommandError) {
     if (NO_SPACE.test(err.output)) {
-      return new QuarryError(Code.RESOURCE_EXHAUSTED, `${what}: no space left on the pool's filesystem; free space or grow the pool (${firstLine(err.output)})`, { cause: err });
+      return new QuarryError(
+        Code.RESOURCE_EXHAUSTED,
+        `${what}: no space left on the pool's filesystem; free space or grow the pool (${firstLine(err.output)})`,
+        { cause: err },
+      );
     }
     return new QuarryError(Code.INTERNAL, `${what}: ${err.message}`, { cause: err });
   }

@@ -89,7 +89,10 @@ async function runUnobserved(tool: string, args: readonly string[], opts: RunOpt
         throw new QuarryError(Code.FAILED_PRECONDITION, `host tool ${tool} is not installed: install ${packageFor(tool)} on this host`);
       }
       if (err.timedOut) {
-        throw new QuarryError(Code.DEADLINE_EXCEEDED, `${tool} ${args.join(' ')} did not finish within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+        throw new QuarryError(
+          Code.DEADLINE_EXCEEDED,
+          `${tool} ${args.join(' ')} did not finish within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+        );
       }
       throw new QuarryError(Code.INTERNAL, `${tool} failed: ${err.shortMessage}`);
     }
@@ -109,9 +112,22 @@ export class HostCommandError extends QuarryError {
 }
 
 const PACKAGES: Record<string, string> = {
-  'mkfs.ext4': 'e2fsprogs', resize2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', dumpe2fs: 'e2fsprogs', 'mkfs.xfs': 'xfsprogs', xfs_growfs: 'xfsprogs',
-  'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', losetup: 'util-linux', blkid: 'util-linux',
-  mount: 'mount', umount: 'mount', fsfreeze: 'util-linux', cp: 'coreutils', fallocate: 'util-linux', flock: 'util-linux',
+  'mkfs.ext4': 'e2fsprogs',
+  resize2fs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
+  dumpe2fs: 'e2fsprogs',
+  'mkfs.xfs': 'xfsprogs',
+  xfs_growfs: 'xfsprogs',
+  'mkfs.btrfs': 'btrfs-progs',
+  btrfs: 'btrfs-progs',
+  losetup: 'util-linux',
+  blkid: 'util-linux',
+  mount: 'mount',
+  umount: 'mount',
+  fsfreeze: 'util-linux',
+  cp: 'coreutils',
+  fallocate: 'util-linux',
+  flock: 'util-linux',
 };
 
 function packageFor(tool: string): string {

@@ -18,7 +18,11 @@ export async function preallocate(path: string, size: Bytes, timeoutMs = 300_000
     await run('fallocate', ['-l', String(size), '--', path], { timeoutMs });
   } catch (err) {
     if (err instanceof HostCommandError && /operation not supported/i.test(err.output)) {
-      throw new QuarryError(Code.FAILED_PRECONDITION, `cannot preallocate ${path}: the pool's filesystem does not support fallocate; use thin provisioning (${firstLine(err.output)})`, { cause: err });
+      throw new QuarryError(
+        Code.FAILED_PRECONDITION,
+        `cannot preallocate ${path}: the pool's filesystem does not support fallocate; use thin provisioning (${firstLine(err.output)})`,
+        { cause: err },
+      );
     }
     throw mapToolError(err, `preallocating ${size} bytes for ${path}`);
   }

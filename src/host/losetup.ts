@@ -129,7 +129,11 @@ async function attachOnce(args: string[], imagePath: string): Promise<string> {
 function attachError(err: unknown, imagePath: string): QuarryError {
   if (err instanceof HostCommandError) {
     if (/could not find any free loop device|no free loop/i.test(err.output)) {
-      return new QuarryError(Code.RESOURCE_EXHAUSTED, `no free loop device to attach ${imagePath}: raise max_loop or load the loop module with more devices`, { cause: err });
+      return new QuarryError(
+        Code.RESOURCE_EXHAUSTED,
+        `no free loop device to attach ${imagePath}: raise max_loop or load the loop module with more devices`,
+        { cause: err },
+      );
     }
     if (/no such file/i.test(err.output)) {
       return new QuarryError(Code.NOT_FOUND, `image ${imagePath} does not exist`, { cause: err });
@@ -139,7 +143,11 @@ function attachError(err: unknown, imagePath: string): QuarryError {
 }
 
 function parseShownDevice(stdout: string): string | undefined {
-  const line = stdout.trim().split('\n').map((l) => l.trim()).find((l) => LOOP_RE.test(l));
+  const line = stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => LOOP_RE.test(l));
   return line;
 }
 
@@ -246,7 +254,10 @@ export async function findLoopsByBackingFile(imagePath: string): Promise<LoopDev
   return [...byInode, ...deleted.filter((l) => deletedNameMatches(l.backingFile, names))];
 }
 
-/** A deleted backing file's path as the kernel showed it is one of `names`, or a tail of one on a component boundary ("/volumes/a.img" of "/pool/volumes/a.img"). */
+/**
+ * A deleted backing file's path as the kernel showed it is one of `names`, or a tail of one on a component
+ * boundary ("/volumes/a.img" of "/pool/volumes/a.img").
+ */
 function deletedNameMatches(shown: string, names: Set<string>): boolean {
   return [...names].some((full) => shown === full || (shown.startsWith('/') && full.endsWith(shown)));
 }

@@ -68,9 +68,12 @@ export function checkMkfsOptions(fsType: FsType, options: readonly string[]): vo
   for (let i = 0; i < options.length; i += 2) {
     const flag = options[i]!;
     const value = options[i + 1]!;
-    const re = Object.prototype.hasOwnProperty.call(allowed, flag) ? allowed[flag] : undefined;
-    if (!re || !re.test(value)) {
-      throw new QuarryError(Code.INVALID_ARGUMENT, `mkfs option ${flag} ${value} is not allowed for ${fsType}; allowed: ${Object.keys(allowed).join(' ')}`);
+    const re = Object.hasOwn(allowed, flag) ? allowed[flag] : undefined;
+    if (!re?.test(value)) {
+      throw new QuarryError(
+        Code.INVALID_ARGUMENT,
+        `mkfs option ${flag} ${value} is not allowed for ${fsType}; allowed: ${Object.keys(allowed).join(' ')}`,
+      );
     }
   }
 }
@@ -87,7 +90,10 @@ export async function makeFilesystem(device: string, fsType: FsType, opts: MkfsO
   if (!opts.overwriteUnfinished) {
     const probe = await probeDevice(device);
     if (probe.kind !== 'blank') {
-      throw new QuarryError(Code.FAILED_PRECONDITION, `refusing to create ${fsType} on ${device}: it already holds ${describeProbe(probe)}`);
+      throw new QuarryError(
+        Code.FAILED_PRECONDITION,
+        `refusing to create ${fsType} on ${device}: it already holds ${describeProbe(probe)}`,
+      );
     }
   }
   const force = opts.overwriteUnfinished && fsType !== 'ext4' ? ['-f'] : []; // ext4's BASE has -F already

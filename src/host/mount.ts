@@ -27,7 +27,11 @@ const SELINUX_OPTION_RE = /^(context|fscontext|defcontext|rootcontext)="[A-Za-z0
 export function checkOptions(options: readonly string[]): void {
   for (const o of options) {
     if (!OPTION_RE.test(o) && !SELINUX_OPTION_RE.test(o)) {
-      throw new QuarryError(Code.INVALID_ARGUMENT, `invalid mount option ${JSON.stringify(o)}: options are single words or key=value; SELinux contexts as context="user:role:type:level"`);
+      throw new QuarryError(
+        Code.INVALID_ARGUMENT,
+        `invalid mount option ${JSON.stringify(o)}: options are single words or key=value; ` +
+          `SELinux contexts as context="user:role:type:level"`,
+      );
     }
   }
 }
@@ -97,7 +101,10 @@ export async function bindMount(source: string, target: string, opts: BindOption
       throw new QuarryError(Code.INTERNAL, `the bind mount at ${target} changed while it was being remounted`);
     }
     if (opts.readOnly && !after.options.includes('ro')) {
-      throw new QuarryError(Code.INTERNAL, `bind mount at ${target} is still writable after remount,ro (options ${after.options.join(',')})`);
+      throw new QuarryError(
+        Code.INTERNAL,
+        `bind mount at ${target} is still writable after remount,ro (options ${after.options.join(',')})`,
+      );
     }
     return after;
   } catch (err) {
@@ -133,7 +140,11 @@ export async function unmount(target: string, opts: UnmountOptions = {}): Promis
           continue;
         }
         if (/target is busy|device is busy|EBUSY/i.test(err.output)) {
-          throw new QuarryError(Code.UNAVAILABLE, `${target} is busy (a process still uses it); retry when it is released: ${firstLine(err.output)}`, { cause: err });
+          throw new QuarryError(
+            Code.UNAVAILABLE,
+            `${target} is busy (a process still uses it); retry when it is released: ${firstLine(err.output)}`,
+            { cause: err },
+          );
         }
       }
       throw mapToolError(err, `unmounting ${target}`);
@@ -157,7 +168,10 @@ export async function unmountTop(target: string, expected: MountInfoEntry, opts:
   const top = await topMountAt(path);
   if (!top || top.mountId !== expected.mountId) {
     if (!(await mountsAt(path)).some((m) => m.mountId === expected.mountId)) return;
-    throw new QuarryError(Code.FAILED_PRECONDITION, `${target} has ${top?.source} (${top?.fsType}) mounted over the mount to be removed; not touching it`);
+    throw new QuarryError(
+      Code.FAILED_PRECONDITION,
+      `${target} has ${top?.source} (${top?.fsType}) mounted over the mount to be removed; not touching it`,
+    );
   }
   try {
     await run('umount', ['--', path], { timeoutMs: opts.timeoutMs ?? MOUNT_TIMEOUT_MS });
@@ -167,7 +181,11 @@ export async function unmountTop(target: string, expected: MountInfoEntry, opts:
         if (!(await mountsAt(path)).some((m) => m.mountId === expected.mountId)) return;
       }
       if (/target is busy|device is busy|EBUSY/i.test(err.output)) {
-        throw new QuarryError(Code.UNAVAILABLE, `${target} is busy (a process or a mount below it still uses it); retry when it is released: ${firstLine(err.output)}`, { cause: err });
+        throw new QuarryError(
+          Code.UNAVAILABLE,
+          `${target} is busy (a process or a mount below it still uses it); retry when it is released: ${firstLine(err.output)}`,
+          { cause: err },
+        );
       }
     }
     throw mapToolError(err, `unmounting ${target}`);
@@ -183,7 +201,11 @@ async function runMount(tool: 'mount' | 'umount', args: string[], what: string, 
   } catch (err) {
     if (err instanceof HostCommandError) {
       if (/unknown filesystem type/i.test(err.output)) {
-        throw new QuarryError(Code.FAILED_PRECONDITION, `${what}: the kernel does not support this filesystem type; load its module (${firstLine(err.output)})`, { cause: err });
+        throw new QuarryError(
+          Code.FAILED_PRECONDITION,
+          `${what}: the kernel does not support this filesystem type; load its module (${firstLine(err.output)})`,
+          { cause: err },
+        );
       }
       if (/mount point does not exist|No such file or directory/i.test(err.output)) {
         throw new QuarryError(Code.NOT_FOUND, `${what}: ${firstLine(err.output)}`, { cause: err });

@@ -52,7 +52,10 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
       optionalFields: fields.slice(6, sepIdx),
       fsType: unescapeMountField(fields[sepIdx + 1]!),
       source: unescapeMountField(fields[sepIdx + 2]!),
-      superOptions: fields.slice(sepIdx + 3).join(' ').split(','),
+      superOptions: fields
+        .slice(sepIdx + 3)
+        .join(' ')
+        .split(','),
     });
   }
   return out;

@@ -12,10 +12,13 @@ export async function growFilesystem(fsType: FsType, device: string, mountPath: 
   checkDevicePath(device);
   checkAbsolutePath(mountPath, 'mount path');
   const [tool, args]: [string, string[]] =
-    fsType === 'ext4' ? ['resize2fs', [device]]
-    : fsType === 'xfs' ? ['xfs_growfs', ['-d', mountPath]]
-    : fsType === 'btrfs' ? ['btrfs', ['filesystem', 'resize', 'max', mountPath]]
-    : ['', []];
+    fsType === 'ext4'
+      ? ['resize2fs', [device]]
+      : fsType === 'xfs'
+        ? ['xfs_growfs', ['-d', mountPath]]
+        : fsType === 'btrfs'
+          ? ['btrfs', ['filesystem', 'resize', 'max', mountPath]]
+          : ['', []];
   if (!tool) throw new QuarryError(Code.INVALID_ARGUMENT, `cannot grow unknown filesystem type ${JSON.stringify(fsType)}`);
   try {
     await run(tool, args, { timeoutMs });
@@ -23,7 +26,8 @@ export async function growFilesystem(fsType: FsType, device: string, mountPath: 
     if (fsType === 'ext4' && err instanceof HostCommandError && /permission denied to resize/i.test(err.output)) {
       throw new QuarryError(
         Code.FAILED_PRECONDITION,
-        `cannot grow ext4 on ${device} online: the kernel requires CAP_SYS_RESOURCE for it; run the node plugin privileged (or with that capability)`,
+        `cannot grow ext4 on ${device} online: the kernel requires CAP_SYS_RESOURCE for it; ` +
+          `run the node plugin privileged (or with that capability)`,
         { cause: err },
       );
     }

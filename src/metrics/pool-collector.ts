@@ -26,12 +26,7 @@ export interface PoolStats {
 }
 
 export async function readPoolStats(pool: ImagePool): Promise<PoolStats> {
-  const [cap, fs, volumes, snapshots] = await Promise.all([
-    pool.capacity(),
-    statfs(pool.root),
-    pool.listVolumes(),
-    pool.listSnapshots(),
-  ]);
+  const [cap, fs, volumes, snapshots] = await Promise.all([pool.capacity(), statfs(pool.root), pool.listVolumes(), pool.listSnapshots()]);
   const spaceCondition = await pool.spaceCondition(cap);
   return {
     capacityBytes: cap.filesystemBytes,
@@ -59,7 +54,11 @@ const GAUGES: ReadonlyArray<[name: string, help: string, value: (s: PoolStats) =
   ['pool_spare_bytes', 'Free bytes in the pool filesystem above its safety margin.', (s) => s.spareBytes],
   ['pool_owed_bytes', 'Bytes the thin volumes of the pool may still write into new space.', (s) => s.owedBytes],
   ['pool_shortfall_bytes', 'Owed bytes the pool filesystem cannot give today; above 0, writes can fail.', (s) => s.shortfallBytes],
-  ['pool_low_space', '1 when thin volumes of the pool may soon fail writes (shortfall, or under the low-space threshold), else 0.', (s) => (s.spaceCondition ? 1 : 0)],
+  [
+    'pool_low_space',
+    '1 when thin volumes of the pool may soon fail writes (shortfall, or under the low-space threshold), else 0.',
+    (s) => (s.spaceCondition ? 1 : 0),
+  ],
   ['pool_reflink', '1 when the pool makes snapshots and clones with reflinks, else 0.', (s) => (s.reflink ? 1 : 0)],
 ];
 

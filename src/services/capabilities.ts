@@ -53,7 +53,8 @@ export function decodeCapabilities(caps: WireVolumeCapability[] | null | undefin
 function checkNotMultiWriter(mode: AccessMode): void {
   if (isMultiNodeWriter(mode)) {
     throw invalidArgument(
-      `${mode} is refused: a Quarry volume is a local filesystem or block device that only one node may write; use a single-node or read-only access mode`,
+      `${mode} is refused: a Quarry volume is a local filesystem or block device that only one node may write; ` +
+        `use a single-node or read-only access mode`,
     );
   }
 }

@@ -40,7 +40,8 @@ export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeI
   throw failedPrecondition(
     `cannot make a consistent ${what} of volume ${v.id}: it is in use on ${where}, pool ${pool.name} cannot reflink, ` +
       `and Quarry can freeze only a filesystem staged on this host${nodeId ? ` (${nodeId})` : ''}. ` +
-      'Stop the pods using it (so it is unpublished and unstaged), then retry; or keep such volumes in a reflink pool (XFS with reflink, btrfs)',
+      'Stop the pods using it (so it is unpublished and unstaged), then retry; ' +
+      'or keep such volumes in a reflink pool (XFS with reflink, btrfs)',
   );
 }
 
@@ -58,10 +59,22 @@ export interface FreezeOptions {
  * that the next start (or any process's sweep) undoes. A timer thaws it after maxFreezeMs even
  * if the copy hangs; the copy then no longer holds one instant and is failed.
  */
-export async function withFrozenFilesystem<T>(pool: ImagePool, volumeId: VolumeId, mountPath: string, opts: FreezeOptions, copy: () => Promise<T>): Promise<T> {
+export async function withFrozenFilesystem<T>(
+  pool: ImagePool,
+  volumeId: VolumeId,
+  mountPath: string,
+  opts: FreezeOptions,
+  copy: () => Promise<T>,
+): Promise<T> {
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
   const since = Date.now();
-  const marker: FreezeRecord = { nodeId: opts.nodeId, mountPath, holder: opts.holder, since: new Date(since).toISOString(), until: new Date(since + maxMs).toISOString() };
+  const marker: FreezeRecord = {
+    nodeId: opts.nodeId,
+    mountPath,
+    holder: opts.holder,
+    since: new Date(since).toISOString(),
+    until: new Date(since + maxMs).toISOString(),
+  };
   await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
   faultPoint('freeze:after-record');
   let expired = false;
@@ -76,7 +89,11 @@ export async function withFrozenFilesystem<T>(pool: ImagePool, volumeId: VolumeI
     }, maxMs);
     try {
       const result = await copy();
-      if (expired) throw aborted(`the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`);
+      if (expired)
+        throw aborted(
+          `the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, ` +
+            `so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`,
+        );
       return result;
     } finally {
       clearTimeout(timer);
@@ -93,7 +110,11 @@ export async function withFrozenFilesystem<T>(pool: ImagePool, volumeId: VolumeI
  * it), and always those past their deadline. Only a path the record still lists as the volume's
  * staging on this node is thawed. Returns what it thawed.
  */
-export async function thawRecordedFreezes(pool: ImagePool, nodeId: string, opts: { startOf?: string; now?: number }): Promise<Array<{ volumeId: string; mountPath: string; error?: string }>> {
+export async function thawRecordedFreezes(
+  pool: ImagePool,
+  nodeId: string,
+  opts: { startOf?: string; now?: number },
+): Promise<Array<{ volumeId: string; mountPath: string; error?: string }>> {
   const now = opts.now ?? Date.now();
   const out: Array<{ volumeId: string; mountPath: string; error?: string }> = [];
   for (const v of await pool.listVolumes()) {
@@ -130,11 +151,19 @@ export async function ensureNotFrozen(pool: ImagePool, v: VolumeRecord, nodeId: 
     await thawRecordedFreezes(pool, nodeId, {});
     return;
   }
-  throw unavailable(`volume ${v.id} is frozen at ${f.mountPath} for a snapshot or clone since ${f.since} (at most until ${f.until}); retry in a few seconds`);
+  throw unavailable(
+    `volume ${v.id} is frozen at ${f.mountPath} for a snapshot or clone since ${f.since} (at most until ${f.until}); ` +
+      `retry in a few seconds`,
+  );
 }
 
 /** Starts the periodic sweep that thaws freezes past their deadline; returns a stop function. */
-export function startFreezeSweeper(pools: ImagePool[] | IterableIterator<ImagePool>, nodeId: string, everyMs: number, log: (pool: string, r: { volumeId: string; mountPath: string; error?: string }) => void): () => void {
+export function startFreezeSweeper(
+  pools: ImagePool[] | IterableIterator<ImagePool>,
+  nodeId: string,
+  everyMs: number,
+  log: (pool: string, r: { volumeId: string; mountPath: string; error?: string }) => void,
+): () => void {
   const all = [...pools];
   const sweep = async () => {
     for (const pool of all) {

@@ -39,7 +39,11 @@ interface PlannedMember {
  * every member, so no partial group is left. A group found whole and ready is returned as it is;
  * one a crash left half-made is discarded and made anew, since its members would not share an instant.
  */
-export async function createGroupSnapshot(pool: ImagePool, spec: NewGroupSnapshot, opts: SnapshotCopyOptions = {}): Promise<SnapshotRecord[]> {
+export async function createGroupSnapshot(
+  pool: ImagePool,
+  spec: NewGroupSnapshot,
+  opts: SnapshotCopyOptions = {},
+): Promise<SnapshotRecord[]> {
   const memberIds = spec.sourceVolumeIds.map((v) => groupMemberId(spec.name, v));
   const found = await groupMembers(pool, spec.id);
   if (found.length === memberIds.length && found.every((m) => m.state === 'ready')) return found;
@@ -76,21 +80,28 @@ export async function createGroupSnapshot(pool: ImagePool, spec: NewGroupSnapsho
  * where it cannot be frozen is copied by one atomic reflink. One such member still leaves the group
  * at one instant (everything else stands still); two would be cut at two instants, so that is refused.
  */
-async function reserveMembers(pool: ImagePool, spec: NewGroupSnapshot, memberIds: SnapshotId[], opts: SnapshotCopyOptions): Promise<PlannedMember[]> {
+async function reserveMembers(
+  pool: ImagePool,
+  spec: NewGroupSnapshot,
+  memberIds: SnapshotId[],
+  opts: SnapshotCopyOptions,
+): Promise<PlannedMember[]> {
   return pool.withLock(async () => {
     const sources: VolumeRecord[] = [];
     const plans: CopyPlan[] = [];
     for (const sourceId of spec.sourceVolumeIds) {
       const source = await pool.volumes.read(sourceId);
-      if (!source || source.state !== 'ready') throw notFound(`volume ${sourceId} does not exist`);
+      if (source?.state !== 'ready') throw notFound(`volume ${sourceId} does not exist`);
       sources.push(source);
       plans.push(await planConsistentCopy(pool, source, opts.nodeId, 'group snapshot'));
     }
     const moving = sources.filter((s, i) => !plans[i]!.freezeMountPath && (s.staging.length > 0 || s.publications.length > 0));
     if (moving.length > 1) {
       throw failedPrecondition(
-        `cannot cut group snapshot ${spec.name} at one instant: volumes ${moving.map((s) => s.id).join(', ')} are in use where Quarry cannot freeze them ` +
-          `(only a filesystem staged on this host${opts.nodeId ? `, ${opts.nodeId},` : ''} can be frozen), and separate reflinks of two changing volumes hold two instants. ` +
+        `cannot cut group snapshot ${spec.name} at one instant: volumes ${moving.map((s) => s.id).join(', ')} ` +
+          'are in use where Quarry cannot freeze them ' +
+          `(only a filesystem staged on this host${opts.nodeId ? `, ${opts.nodeId},` : ''} can be frozen), ` +
+          'and separate reflinks of two changing volumes hold two instants. ' +
           'Stop the pods using all but one of them, or take the group on the node where they are staged',
       );
     }
@@ -126,7 +137,13 @@ async function reserveMembers(pool: ImagePool, spec: NewGroupSnapshot, memberIds
  * Freezes member i (if its plan says so), then the rest, then copies; thaws on the way out, so
  * no member is thawed before every copy has ended. Each freeze keeps its own recorded deadline.
  */
-function copyAllFrozen(pool: ImagePool, members: PlannedMember[], opts: SnapshotCopyOptions, i: number, copy: () => Promise<void>): Promise<void> {
+function copyAllFrozen(
+  pool: ImagePool,
+  members: PlannedMember[],
+  opts: SnapshotCopyOptions,
+  i: number,
+  copy: () => Promise<void>,
+): Promise<void> {
   if (i === members.length) return copy();
   const m = members[i]!;
   return copyConsistently(pool, m.record.sourceVolumeId as VolumeId, m.plan, opts, () => copyAllFrozen(pool, members, opts, i + 1, copy));

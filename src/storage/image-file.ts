@@ -63,8 +63,5 @@ export function noSpace(what: string) {
 }
 
 export function isNoSpace(err: unknown): boolean {
-  return (
-    (err as NodeJS.ErrnoException)?.code === 'ENOSPC' ||
-    (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)
-  );
+  return (err as NodeJS.ErrnoException)?.code === 'ENOSPC' || (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED);
 }

@@ -107,7 +107,8 @@ export class ImagePool {
 
   private readOnlyMessage(): string {
     return (
-      `pool ${this.name} at ${this.root} is not usable: it is read-only (its filesystem is mounted read-only, or was remounted read-only after an error); ` +
+      `pool ${this.name} at ${this.root} is not usable: it is read-only (its filesystem is mounted read-only, ` +
+      `or was remounted read-only after an error); ` +
       'check the kernel log, then remount it read-write'
     );
   }
@@ -159,11 +160,19 @@ export class ImagePool {
     const spare = Math.max(0, c.freeBytes - c.marginBytes);
     // Above 1.0 owing more than is free is the admin's choice; at or below it, it means something else filled the pool.
     if (c.overprovisioning <= 1 && c.shortfallBytes > 0) {
-      return `pool ${this.name} cannot give every volume its full size: its volumes may still write ${c.owedBytes} bytes but only ${spare} are free; writes will fail once it fills. Free space in the pool or move volumes out`;
+      return (
+        `pool ${this.name} cannot give every volume its full size: ` +
+        `its volumes may still write ${c.owedBytes} bytes but only ${spare} are free; writes will fail once it fills. ` +
+        'Free space in the pool or move volumes out'
+      );
     }
     const threshold = lowSpaceBytes(c.filesystemBytes, this.opts.lowSpaceFraction);
     if (c.overprovisioning > 1 && c.owedBytes > 0 && spare < threshold) {
-      return `pool ${this.name} is low on space: ${spare} bytes free above its safety margin, under the low-space threshold of ${threshold}; it is overcommitted, so thin volumes will fail writes if it fills. Free space in the pool or grow it`;
+      return (
+        `pool ${this.name} is low on space: ${spare} bytes free above its safety margin, ` +
+        `under the low-space threshold of ${threshold}; it is overcommitted, so thin volumes will fail writes if it fills. ` +
+        'Free space in the pool or grow it'
+      );
     }
     return undefined;
   }
@@ -262,7 +271,7 @@ export class ImagePool {
 
   async requireVolume(id: VolumeId): Promise<VolumeRecord> {
     const v = await this.volumes.read(id);
-    if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+    if (v?.state !== 'ready') throw notFound(`volume ${id} does not exist`);
     return v;
   }
 
@@ -270,7 +279,7 @@ export class ImagePool {
   async updateVolume(id: VolumeId, change: (v: VolumeRecord) => VolumeRecord | Promise<VolumeRecord>): Promise<VolumeRecord> {
     return this.withLock(async () => {
       const v = await this.volumes.read(id);
-      if (!v || v.state !== 'ready') throw notFound(`volume ${id} does not exist`);
+      if (v?.state !== 'ready') throw notFound(`volume ${id} does not exist`);
       const next = await change(v);
       if (next !== v) await this.volumes.write(next);
       return next;
@@ -336,4 +345,3 @@ function describeUse(v: VolumeRecord): string {
   ];
   return parts.join(', ');
 }
-

@@ -35,15 +35,19 @@ export class PoolLock {
   }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
-    return this.local.run('pool', async () => {
-      await this.holdCompatLock();
-      const handle = await this.acquire();
-      try {
-        return await fn();
-      } finally {
-        await handle.close(); // closing the only descriptor of the description releases the OFD lock
-      }
-    }, `the pool lock ${this.lockFile}`);
+    return this.local.run(
+      'pool',
+      async () => {
+        await this.holdCompatLock();
+        const handle = await this.acquire();
+        try {
+          return await fn();
+        } finally {
+          await handle.close(); // closing the only descriptor of the description releases the OFD lock
+        }
+      },
+      `the pool lock ${this.lockFile}`,
+    );
   }
 
   /** Drops the lifetime lock (tests, shutdown); the next run() takes it again. */

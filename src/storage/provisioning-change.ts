@@ -11,7 +11,11 @@ export interface ProvisioningChange {
   spaceReturnedLater: boolean;
 }
 
-const withProvisioning = (v: VolumeRecord, p: Provisioning): VolumeRecord => ({ ...v, provisioning: p, parameters: { ...v.parameters, provisioning: p } });
+const withProvisioning = (v: VolumeRecord, p: Provisioning): VolumeRecord => ({
+  ...v,
+  provisioning: p,
+  parameters: { ...v.parameters, provisioning: p },
+});
 
 /**
  * Turns a live volume thin or thick (design: Volume attributes).
@@ -37,7 +41,8 @@ export async function changeProvisioning(pool: ImagePool, id: VolumeId, target: 
     try {
       await preallocate(image, after.sizeBytes);
     } catch (err) {
-      if (before.provisioning !== 'thick') await pool.updateVolume(id, (v) => withProvisioning(v, before.provisioning)).catch(() => undefined);
+      if (before.provisioning !== 'thick')
+        await pool.updateVolume(id, (v) => withProvisioning(v, before.provisioning)).catch(() => undefined);
       if (isNoSpace(err)) throw noSpace(`making volume ${id} thick`);
       throw err;
     }

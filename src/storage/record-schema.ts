@@ -16,7 +16,15 @@
 import * as v from 'valibot';
 import { failedPrecondition } from '../domain/errors.js';
 import { FS_TYPES } from '../domain/volume.js';
-import type { AttachmentRecord, FreezeRecord, PoolRecord, PublicationRecord, SnapshotRecord, StagingRecord, VolumeRecord } from './records.js';
+import type {
+  AttachmentRecord,
+  FreezeRecord,
+  PoolRecord,
+  PublicationRecord,
+  SnapshotRecord,
+  StagingRecord,
+  VolumeRecord,
+} from './records.js';
 
 /** The record format this version writes, and the newest it reads. */
 export const RECORD_FORMAT = 1;

@@ -43,7 +43,9 @@ export class RecordStore<R extends PoolRecord> {
       await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      throw resourceExhausted(`the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`);
+      throw resourceExhausted(
+        `the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`,
+      );
     }
   }
 

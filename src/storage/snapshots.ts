@@ -38,7 +38,7 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
     const existing = await pool.snapshots.read(spec.id);
     if (existing && existing.state !== 'creating') return existing;
     const source = await pool.volumes.read(spec.sourceVolumeId as VolumeId);
-    if (!source || source.state !== 'ready') {
+    if (source?.state !== 'ready') {
       // A snapshot a crash left half-made, whose source is gone since: drop its reservation.
       if (existing) {
         await rm(pool.snapshotPartialImagePath(spec.id), { force: true });
@@ -99,7 +99,13 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
 }
 
 /** Runs a copy of a volume's image as its plan says: under a recorded, bounded freeze, or as it is. */
-export async function copyConsistently(pool: ImagePool, sourceId: VolumeId, plan: CopyPlan, opts: SnapshotCopyOptions, copy: () => Promise<void>): Promise<void> {
+export async function copyConsistently(
+  pool: ImagePool,
+  sourceId: VolumeId,
+  plan: CopyPlan,
+  opts: SnapshotCopyOptions,
+  copy: () => Promise<void>,
+): Promise<void> {
   if (!plan.freezeMountPath || !opts.nodeId) return copy();
   await withFrozenFilesystem(
     pool,

@@ -50,14 +50,14 @@ export function csiClients(endpoint: string, proto: CsiProto = csiProto()): CsiC
 /** Names of the unary methods of a generated client (its PascalCase ones). */
 export type UnaryMethod<C> = {
   [K in keyof C & string]: K extends Capitalize<K>
-    ? C[K] extends (argument: any, callback: grpc.requestCallback<any>) => grpc.ClientUnaryCall
+    ? C[K] extends (argument: never, callback: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall
       ? K
       : never
     : never;
 }[keyof C & string];
 
-type ReqOf<F> = F extends (argument: infer Req, callback: grpc.requestCallback<any>) => grpc.ClientUnaryCall ? Req : never;
-type ResOf<F> = F extends (argument: any, callback: grpc.requestCallback<infer Res>) => grpc.ClientUnaryCall ? Res : never;
+type ReqOf<F> = F extends (argument: infer Req, callback: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall ? Req : never;
+type ResOf<F> = F extends (argument: never, callback: grpc.requestCallback<infer Res>) => grpc.ClientUnaryCall ? Res : never;
 
 export interface CallOpts {
   /** Deadline from now; default 10 s. */
@@ -73,7 +73,7 @@ export function call<C extends grpc.Client, K extends UnaryMethod<C>>(
   opts: CallOpts = {},
 ): Promise<NonNullable<ResOf<C[K]>>> {
   return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Function>)[method as string];
+    const fn = (client as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[method as string];
     if (typeof fn !== 'function') {
       reject(new Error(`client has no method ${String(method)}`));
       return;

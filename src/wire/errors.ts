@@ -4,7 +4,7 @@
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { clipText } from '../domain/clip.js';
-import { QuarryError, asQuarryError } from '../domain/errors.js';
+import { type QuarryError, asQuarryError } from '../domain/errors.js';
 
 /** The longest status message sent or logged: room for a clear cause and fix, never a flood. */
 export const MAX_STATUS_MESSAGE = 1024;

@@ -46,7 +46,7 @@ function checkMessage(type: protobuf.Type, msg: unknown, prefix: string, depth: 
       if (isObj(value)) checkMap(where, value, sub, depth);
     } else if (field.repeated) {
       if (!Array.isArray(value)) continue;
-      value.forEach((v, i) => checkValue(`${where}[${i}]`, field.name, v, sub, depth));
+      for (const [i, v] of value.entries()) checkValue(`${where}[${i}]`, field.name, v, sub, depth);
     } else {
       checkValue(where, field.name, value, sub, depth);
     }

@@ -17,13 +17,7 @@ import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './pr
 import { redact, scrubber, secretValues } from './redact.js';
 import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
 import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
-import type {
-  CallContext,
-  ControllerHandlers,
-  GroupControllerHandlers,
-  IdentityHandlers,
-  NodeHandlers,
-} from './types.js';
+import type { CallContext, ControllerHandlers, GroupControllerHandlers, IdentityHandlers, NodeHandlers } from './types.js';
 
 /** The services a process offers. A service left out is not registered: gRPC answers UNIMPLEMENTED. */
 export interface CsiServices {
@@ -72,7 +66,8 @@ export function parseUnixEndpoint(endpoint: string): string {
   const m = /^unix:(\/.*)$/.exec(endpoint.trim());
   if (!m) {
     throw new Error(
-      `unsupported CSI endpoint "${endpoint}": Quarry serves only unix sockets, written unix:///absolute/path.sock or unix:/absolute/path.sock`,
+      `unsupported CSI endpoint "${endpoint}": Quarry serves only unix sockets, ` +
+        `written unix:///absolute/path.sock or unix:/absolute/path.sock`,
     );
   }
   let p = m[1]!;
@@ -105,7 +100,8 @@ function answersOn(socketPath: string): Promise<boolean> {
       clearTimeout(timer);
       sock.destroy();
       if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve(false);
-      else if (err.code === 'EAGAIN') resolve(true); // backlog full: alive and busy
+      else if (err.code === 'EAGAIN')
+        resolve(true); // backlog full: alive and busy
       else reject(new Error(`cannot tell whether ${socketPath} is in use (${err.code ?? err.message}); refusing to replace it`));
     });
   });
@@ -182,7 +178,8 @@ function unaryCall(
       method: info.method,
       // Computed only when a request lock asks: Probe and friends never pay for it.
       get fingerprint() {
-        return (fingerprint ??= requestFingerprint(fullMethod, request));
+        fingerprint ??= requestFingerprint(fullMethod, request);
+        return fingerprint;
       },
       signal: abort.signal,
     };
@@ -363,4 +360,3 @@ export function installSignalHandlers(
     process.off('SIGINT', onSignal);
   };
 }
-

@@ -9,73 +9,250 @@
  * - `XxxRequestIn` / `XxxResponseOut` are the client's side of the same call, for tests and tools.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { GetPluginInfoRequest as GetPluginInfoRequest__In, GetPluginInfoRequest__Output } from './generated/csi/v1/GetPluginInfoRequest.js';
-import type { GetPluginInfoResponse as GetPluginInfoResponse__In, GetPluginInfoResponse__Output } from './generated/csi/v1/GetPluginInfoResponse.js';
-import type { GetPluginCapabilitiesRequest as GetPluginCapabilitiesRequest__In, GetPluginCapabilitiesRequest__Output } from './generated/csi/v1/GetPluginCapabilitiesRequest.js';
-import type { GetPluginCapabilitiesResponse as GetPluginCapabilitiesResponse__In, GetPluginCapabilitiesResponse__Output } from './generated/csi/v1/GetPluginCapabilitiesResponse.js';
+import type {
+  GetPluginInfoRequest as GetPluginInfoRequest__In,
+  GetPluginInfoRequest__Output,
+} from './generated/csi/v1/GetPluginInfoRequest.js';
+import type {
+  GetPluginInfoResponse as GetPluginInfoResponse__In,
+  GetPluginInfoResponse__Output,
+} from './generated/csi/v1/GetPluginInfoResponse.js';
+import type {
+  GetPluginCapabilitiesRequest as GetPluginCapabilitiesRequest__In,
+  GetPluginCapabilitiesRequest__Output,
+} from './generated/csi/v1/GetPluginCapabilitiesRequest.js';
+import type {
+  GetPluginCapabilitiesResponse as GetPluginCapabilitiesResponse__In,
+  GetPluginCapabilitiesResponse__Output,
+} from './generated/csi/v1/GetPluginCapabilitiesResponse.js';
 import type { ProbeRequest as ProbeRequest__In, ProbeRequest__Output } from './generated/csi/v1/ProbeRequest.js';
 import type { ProbeResponse as ProbeResponse__In, ProbeResponse__Output } from './generated/csi/v1/ProbeResponse.js';
-import type { CreateVolumeRequest as CreateVolumeRequest__In, CreateVolumeRequest__Output } from './generated/csi/v1/CreateVolumeRequest.js';
-import type { CreateVolumeResponse as CreateVolumeResponse__In, CreateVolumeResponse__Output } from './generated/csi/v1/CreateVolumeResponse.js';
-import type { DeleteVolumeRequest as DeleteVolumeRequest__In, DeleteVolumeRequest__Output } from './generated/csi/v1/DeleteVolumeRequest.js';
-import type { DeleteVolumeResponse as DeleteVolumeResponse__In, DeleteVolumeResponse__Output } from './generated/csi/v1/DeleteVolumeResponse.js';
-import type { ControllerPublishVolumeRequest as ControllerPublishVolumeRequest__In, ControllerPublishVolumeRequest__Output } from './generated/csi/v1/ControllerPublishVolumeRequest.js';
-import type { ControllerPublishVolumeResponse as ControllerPublishVolumeResponse__In, ControllerPublishVolumeResponse__Output } from './generated/csi/v1/ControllerPublishVolumeResponse.js';
-import type { ControllerUnpublishVolumeRequest as ControllerUnpublishVolumeRequest__In, ControllerUnpublishVolumeRequest__Output } from './generated/csi/v1/ControllerUnpublishVolumeRequest.js';
-import type { ControllerUnpublishVolumeResponse as ControllerUnpublishVolumeResponse__In, ControllerUnpublishVolumeResponse__Output } from './generated/csi/v1/ControllerUnpublishVolumeResponse.js';
-import type { ValidateVolumeCapabilitiesRequest as ValidateVolumeCapabilitiesRequest__In, ValidateVolumeCapabilitiesRequest__Output } from './generated/csi/v1/ValidateVolumeCapabilitiesRequest.js';
-import type { ValidateVolumeCapabilitiesResponse as ValidateVolumeCapabilitiesResponse__In, ValidateVolumeCapabilitiesResponse__Output } from './generated/csi/v1/ValidateVolumeCapabilitiesResponse.js';
+import type {
+  CreateVolumeRequest as CreateVolumeRequest__In,
+  CreateVolumeRequest__Output,
+} from './generated/csi/v1/CreateVolumeRequest.js';
+import type {
+  CreateVolumeResponse as CreateVolumeResponse__In,
+  CreateVolumeResponse__Output,
+} from './generated/csi/v1/CreateVolumeResponse.js';
+import type {
+  DeleteVolumeRequest as DeleteVolumeRequest__In,
+  DeleteVolumeRequest__Output,
+} from './generated/csi/v1/DeleteVolumeRequest.js';
+import type {
+  DeleteVolumeResponse as DeleteVolumeResponse__In,
+  DeleteVolumeResponse__Output,
+} from './generated/csi/v1/DeleteVolumeResponse.js';
+import type {
+  ControllerPublishVolumeRequest as ControllerPublishVolumeRequest__In,
+  ControllerPublishVolumeRequest__Output,
+} from './generated/csi/v1/ControllerPublishVolumeRequest.js';
+import type {
+  ControllerPublishVolumeResponse as ControllerPublishVolumeResponse__In,
+  ControllerPublishVolumeResponse__Output,
+} from './generated/csi/v1/ControllerPublishVolumeResponse.js';
+import type {
+  ControllerUnpublishVolumeRequest as ControllerUnpublishVolumeRequest__In,
+  ControllerUnpublishVolumeRequest__Output,
+} from './generated/csi/v1/ControllerUnpublishVolumeRequest.js';
+import type {
+  ControllerUnpublishVolumeResponse as ControllerUnpublishVolumeResponse__In,
+  ControllerUnpublishVolumeResponse__Output,
+} from './generated/csi/v1/ControllerUnpublishVolumeResponse.js';
+import type {
+  ValidateVolumeCapabilitiesRequest as ValidateVolumeCapabilitiesRequest__In,
+  ValidateVolumeCapabilitiesRequest__Output,
+} from './generated/csi/v1/ValidateVolumeCapabilitiesRequest.js';
+import type {
+  ValidateVolumeCapabilitiesResponse as ValidateVolumeCapabilitiesResponse__In,
+  ValidateVolumeCapabilitiesResponse__Output,
+} from './generated/csi/v1/ValidateVolumeCapabilitiesResponse.js';
 import type { ListVolumesRequest as ListVolumesRequest__In, ListVolumesRequest__Output } from './generated/csi/v1/ListVolumesRequest.js';
-import type { ListVolumesResponse as ListVolumesResponse__In, ListVolumesResponse__Output } from './generated/csi/v1/ListVolumesResponse.js';
+import type {
+  ListVolumesResponse as ListVolumesResponse__In,
+  ListVolumesResponse__Output,
+} from './generated/csi/v1/ListVolumesResponse.js';
 import type { GetCapacityRequest as GetCapacityRequest__In, GetCapacityRequest__Output } from './generated/csi/v1/GetCapacityRequest.js';
-import type { GetCapacityResponse as GetCapacityResponse__In, GetCapacityResponse__Output } from './generated/csi/v1/GetCapacityResponse.js';
-import type { ControllerGetCapabilitiesRequest as ControllerGetCapabilitiesRequest__In, ControllerGetCapabilitiesRequest__Output } from './generated/csi/v1/ControllerGetCapabilitiesRequest.js';
-import type { ControllerGetCapabilitiesResponse as ControllerGetCapabilitiesResponse__In, ControllerGetCapabilitiesResponse__Output } from './generated/csi/v1/ControllerGetCapabilitiesResponse.js';
-import type { CreateSnapshotRequest as CreateSnapshotRequest__In, CreateSnapshotRequest__Output } from './generated/csi/v1/CreateSnapshotRequest.js';
-import type { CreateSnapshotResponse as CreateSnapshotResponse__In, CreateSnapshotResponse__Output } from './generated/csi/v1/CreateSnapshotResponse.js';
-import type { DeleteSnapshotRequest as DeleteSnapshotRequest__In, DeleteSnapshotRequest__Output } from './generated/csi/v1/DeleteSnapshotRequest.js';
-import type { DeleteSnapshotResponse as DeleteSnapshotResponse__In, DeleteSnapshotResponse__Output } from './generated/csi/v1/DeleteSnapshotResponse.js';
-import type { ListSnapshotsRequest as ListSnapshotsRequest__In, ListSnapshotsRequest__Output } from './generated/csi/v1/ListSnapshotsRequest.js';
-import type { ListSnapshotsResponse as ListSnapshotsResponse__In, ListSnapshotsResponse__Output } from './generated/csi/v1/ListSnapshotsResponse.js';
+import type {
+  GetCapacityResponse as GetCapacityResponse__In,
+  GetCapacityResponse__Output,
+} from './generated/csi/v1/GetCapacityResponse.js';
+import type {
+  ControllerGetCapabilitiesRequest as ControllerGetCapabilitiesRequest__In,
+  ControllerGetCapabilitiesRequest__Output,
+} from './generated/csi/v1/ControllerGetCapabilitiesRequest.js';
+import type {
+  ControllerGetCapabilitiesResponse as ControllerGetCapabilitiesResponse__In,
+  ControllerGetCapabilitiesResponse__Output,
+} from './generated/csi/v1/ControllerGetCapabilitiesResponse.js';
+import type {
+  CreateSnapshotRequest as CreateSnapshotRequest__In,
+  CreateSnapshotRequest__Output,
+} from './generated/csi/v1/CreateSnapshotRequest.js';
+import type {
+  CreateSnapshotResponse as CreateSnapshotResponse__In,
+  CreateSnapshotResponse__Output,
+} from './generated/csi/v1/CreateSnapshotResponse.js';
+import type {
+  DeleteSnapshotRequest as DeleteSnapshotRequest__In,
+  DeleteSnapshotRequest__Output,
+} from './generated/csi/v1/DeleteSnapshotRequest.js';
+import type {
+  DeleteSnapshotResponse as DeleteSnapshotResponse__In,
+  DeleteSnapshotResponse__Output,
+} from './generated/csi/v1/DeleteSnapshotResponse.js';
+import type {
+  ListSnapshotsRequest as ListSnapshotsRequest__In,
+  ListSnapshotsRequest__Output,
+} from './generated/csi/v1/ListSnapshotsRequest.js';
+import type {
+  ListSnapshotsResponse as ListSnapshotsResponse__In,
+  ListSnapshotsResponse__Output,
+} from './generated/csi/v1/ListSnapshotsResponse.js';
 import type { GetSnapshotRequest as GetSnapshotRequest__In, GetSnapshotRequest__Output } from './generated/csi/v1/GetSnapshotRequest.js';
-import type { GetSnapshotResponse as GetSnapshotResponse__In, GetSnapshotResponse__Output } from './generated/csi/v1/GetSnapshotResponse.js';
-import type { ControllerExpandVolumeRequest as ControllerExpandVolumeRequest__In, ControllerExpandVolumeRequest__Output } from './generated/csi/v1/ControllerExpandVolumeRequest.js';
-import type { ControllerExpandVolumeResponse as ControllerExpandVolumeResponse__In, ControllerExpandVolumeResponse__Output } from './generated/csi/v1/ControllerExpandVolumeResponse.js';
-import type { ControllerGetVolumeRequest as ControllerGetVolumeRequest__In, ControllerGetVolumeRequest__Output } from './generated/csi/v1/ControllerGetVolumeRequest.js';
-import type { ControllerGetVolumeResponse as ControllerGetVolumeResponse__In, ControllerGetVolumeResponse__Output } from './generated/csi/v1/ControllerGetVolumeResponse.js';
-import type { ControllerModifyVolumeRequest as ControllerModifyVolumeRequest__In, ControllerModifyVolumeRequest__Output } from './generated/csi/v1/ControllerModifyVolumeRequest.js';
-import type { ControllerModifyVolumeResponse as ControllerModifyVolumeResponse__In, ControllerModifyVolumeResponse__Output } from './generated/csi/v1/ControllerModifyVolumeResponse.js';
-import type { GroupControllerGetCapabilitiesRequest as GroupControllerGetCapabilitiesRequest__In, GroupControllerGetCapabilitiesRequest__Output } from './generated/csi/v1/GroupControllerGetCapabilitiesRequest.js';
-import type { GroupControllerGetCapabilitiesResponse as GroupControllerGetCapabilitiesResponse__In, GroupControllerGetCapabilitiesResponse__Output } from './generated/csi/v1/GroupControllerGetCapabilitiesResponse.js';
-import type { CreateVolumeGroupSnapshotRequest as CreateVolumeGroupSnapshotRequest__In, CreateVolumeGroupSnapshotRequest__Output } from './generated/csi/v1/CreateVolumeGroupSnapshotRequest.js';
-import type { CreateVolumeGroupSnapshotResponse as CreateVolumeGroupSnapshotResponse__In, CreateVolumeGroupSnapshotResponse__Output } from './generated/csi/v1/CreateVolumeGroupSnapshotResponse.js';
-import type { DeleteVolumeGroupSnapshotRequest as DeleteVolumeGroupSnapshotRequest__In, DeleteVolumeGroupSnapshotRequest__Output } from './generated/csi/v1/DeleteVolumeGroupSnapshotRequest.js';
-import type { DeleteVolumeGroupSnapshotResponse as DeleteVolumeGroupSnapshotResponse__In, DeleteVolumeGroupSnapshotResponse__Output } from './generated/csi/v1/DeleteVolumeGroupSnapshotResponse.js';
-import type { GetVolumeGroupSnapshotRequest as GetVolumeGroupSnapshotRequest__In, GetVolumeGroupSnapshotRequest__Output } from './generated/csi/v1/GetVolumeGroupSnapshotRequest.js';
-import type { GetVolumeGroupSnapshotResponse as GetVolumeGroupSnapshotResponse__In, GetVolumeGroupSnapshotResponse__Output } from './generated/csi/v1/GetVolumeGroupSnapshotResponse.js';
-import type { GetMetadataAllocatedRequest as GetMetadataAllocatedRequest__In, GetMetadataAllocatedRequest__Output } from './generated/csi/v1/GetMetadataAllocatedRequest.js';
-import type { GetMetadataAllocatedResponse as GetMetadataAllocatedResponse__In, GetMetadataAllocatedResponse__Output } from './generated/csi/v1/GetMetadataAllocatedResponse.js';
-import type { GetMetadataDeltaRequest as GetMetadataDeltaRequest__In, GetMetadataDeltaRequest__Output } from './generated/csi/v1/GetMetadataDeltaRequest.js';
-import type { GetMetadataDeltaResponse as GetMetadataDeltaResponse__In, GetMetadataDeltaResponse__Output } from './generated/csi/v1/GetMetadataDeltaResponse.js';
-import type { NodeStageVolumeRequest as NodeStageVolumeRequest__In, NodeStageVolumeRequest__Output } from './generated/csi/v1/NodeStageVolumeRequest.js';
-import type { NodeStageVolumeResponse as NodeStageVolumeResponse__In, NodeStageVolumeResponse__Output } from './generated/csi/v1/NodeStageVolumeResponse.js';
-import type { NodeUnstageVolumeRequest as NodeUnstageVolumeRequest__In, NodeUnstageVolumeRequest__Output } from './generated/csi/v1/NodeUnstageVolumeRequest.js';
-import type { NodeUnstageVolumeResponse as NodeUnstageVolumeResponse__In, NodeUnstageVolumeResponse__Output } from './generated/csi/v1/NodeUnstageVolumeResponse.js';
-import type { NodePublishVolumeRequest as NodePublishVolumeRequest__In, NodePublishVolumeRequest__Output } from './generated/csi/v1/NodePublishVolumeRequest.js';
-import type { NodePublishVolumeResponse as NodePublishVolumeResponse__In, NodePublishVolumeResponse__Output } from './generated/csi/v1/NodePublishVolumeResponse.js';
-import type { NodeUnpublishVolumeRequest as NodeUnpublishVolumeRequest__In, NodeUnpublishVolumeRequest__Output } from './generated/csi/v1/NodeUnpublishVolumeRequest.js';
-import type { NodeUnpublishVolumeResponse as NodeUnpublishVolumeResponse__In, NodeUnpublishVolumeResponse__Output } from './generated/csi/v1/NodeUnpublishVolumeResponse.js';
-import type { NodeGetVolumeStatsRequest as NodeGetVolumeStatsRequest__In, NodeGetVolumeStatsRequest__Output } from './generated/csi/v1/NodeGetVolumeStatsRequest.js';
-import type { NodeGetVolumeStatsResponse as NodeGetVolumeStatsResponse__In, NodeGetVolumeStatsResponse__Output } from './generated/csi/v1/NodeGetVolumeStatsResponse.js';
-import type { NodeExpandVolumeRequest as NodeExpandVolumeRequest__In, NodeExpandVolumeRequest__Output } from './generated/csi/v1/NodeExpandVolumeRequest.js';
-import type { NodeExpandVolumeResponse as NodeExpandVolumeResponse__In, NodeExpandVolumeResponse__Output } from './generated/csi/v1/NodeExpandVolumeResponse.js';
-import type { NodeGetCapabilitiesRequest as NodeGetCapabilitiesRequest__In, NodeGetCapabilitiesRequest__Output } from './generated/csi/v1/NodeGetCapabilitiesRequest.js';
-import type { NodeGetCapabilitiesResponse as NodeGetCapabilitiesResponse__In, NodeGetCapabilitiesResponse__Output } from './generated/csi/v1/NodeGetCapabilitiesResponse.js';
+import type {
+  GetSnapshotResponse as GetSnapshotResponse__In,
+  GetSnapshotResponse__Output,
+} from './generated/csi/v1/GetSnapshotResponse.js';
+import type {
+  ControllerExpandVolumeRequest as ControllerExpandVolumeRequest__In,
+  ControllerExpandVolumeRequest__Output,
+} from './generated/csi/v1/ControllerExpandVolumeRequest.js';
+import type {
+  ControllerExpandVolumeResponse as ControllerExpandVolumeResponse__In,
+  ControllerExpandVolumeResponse__Output,
+} from './generated/csi/v1/ControllerExpandVolumeResponse.js';
+import type {
+  ControllerGetVolumeRequest as ControllerGetVolumeRequest__In,
+  ControllerGetVolumeRequest__Output,
+} from './generated/csi/v1/ControllerGetVolumeRequest.js';
+import type {
+  ControllerGetVolumeResponse as ControllerGetVolumeResponse__In,
+  ControllerGetVolumeResponse__Output,
+} from './generated/csi/v1/ControllerGetVolumeResponse.js';
+import type {
+  ControllerModifyVolumeRequest as ControllerModifyVolumeRequest__In,
+  ControllerModifyVolumeRequest__Output,
+} from './generated/csi/v1/ControllerModifyVolumeRequest.js';
+import type {
+  ControllerModifyVolumeResponse as ControllerModifyVolumeResponse__In,
+  ControllerModifyVolumeResponse__Output,
+} from './generated/csi/v1/ControllerModifyVolumeResponse.js';
+import type {
+  GroupControllerGetCapabilitiesRequest as GroupControllerGetCapabilitiesRequest__In,
+  GroupControllerGetCapabilitiesRequest__Output,
+} from './generated/csi/v1/GroupControllerGetCapabilitiesRequest.js';
+import type {
+  GroupControllerGetCapabilitiesResponse as GroupControllerGetCapabilitiesResponse__In,
+  GroupControllerGetCapabilitiesResponse__Output,
+} from './generated/csi/v1/GroupControllerGetCapabilitiesResponse.js';
+import type {
+  CreateVolumeGroupSnapshotRequest as CreateVolumeGroupSnapshotRequest__In,
+  CreateVolumeGroupSnapshotRequest__Output,
+} from './generated/csi/v1/CreateVolumeGroupSnapshotRequest.js';
+import type {
+  CreateVolumeGroupSnapshotResponse as CreateVolumeGroupSnapshotResponse__In,
+  CreateVolumeGroupSnapshotResponse__Output,
+} from './generated/csi/v1/CreateVolumeGroupSnapshotResponse.js';
+import type {
+  DeleteVolumeGroupSnapshotRequest as DeleteVolumeGroupSnapshotRequest__In,
+  DeleteVolumeGroupSnapshotRequest__Output,
+} from './generated/csi/v1/DeleteVolumeGroupSnapshotRequest.js';
+import type {
+  DeleteVolumeGroupSnapshotResponse as DeleteVolumeGroupSnapshotResponse__In,
+  DeleteVolumeGroupSnapshotResponse__Output,
+} from './generated/csi/v1/DeleteVolumeGroupSnapshotResponse.js';
+import type {
+  GetVolumeGroupSnapshotRequest as GetVolumeGroupSnapshotRequest__In,
+  GetVolumeGroupSnapshotRequest__Output,
+} from './generated/csi/v1/GetVolumeGroupSnapshotRequest.js';
+import type {
+  GetVolumeGroupSnapshotResponse as GetVolumeGroupSnapshotResponse__In,
+  GetVolumeGroupSnapshotResponse__Output,
+} from './generated/csi/v1/GetVolumeGroupSnapshotResponse.js';
+import type {
+  GetMetadataAllocatedRequest as GetMetadataAllocatedRequest__In,
+  GetMetadataAllocatedRequest__Output,
+} from './generated/csi/v1/GetMetadataAllocatedRequest.js';
+import type {
+  GetMetadataAllocatedResponse as GetMetadataAllocatedResponse__In,
+  GetMetadataAllocatedResponse__Output,
+} from './generated/csi/v1/GetMetadataAllocatedResponse.js';
+import type {
+  GetMetadataDeltaRequest as GetMetadataDeltaRequest__In,
+  GetMetadataDeltaRequest__Output,
+} from './generated/csi/v1/GetMetadataDeltaRequest.js';
+import type {
+  GetMetadataDeltaResponse as GetMetadataDeltaResponse__In,
+  GetMetadataDeltaResponse__Output,
+} from './generated/csi/v1/GetMetadataDeltaResponse.js';
+import type {
+  NodeStageVolumeRequest as NodeStageVolumeRequest__In,
+  NodeStageVolumeRequest__Output,
+} from './generated/csi/v1/NodeStageVolumeRequest.js';
+import type {
+  NodeStageVolumeResponse as NodeStageVolumeResponse__In,
+  NodeStageVolumeResponse__Output,
+} from './generated/csi/v1/NodeStageVolumeResponse.js';
+import type {
+  NodeUnstageVolumeRequest as NodeUnstageVolumeRequest__In,
+  NodeUnstageVolumeRequest__Output,
+} from './generated/csi/v1/NodeUnstageVolumeRequest.js';
+import type {
+  NodeUnstageVolumeResponse as NodeUnstageVolumeResponse__In,
+  NodeUnstageVolumeResponse__Output,
+} from './generated/csi/v1/NodeUnstageVolumeResponse.js';
+import type {
+  NodePublishVolumeRequest as NodePublishVolumeRequest__In,
+  NodePublishVolumeRequest__Output,
+} from './generated/csi/v1/NodePublishVolumeRequest.js';
+import type {
+  NodePublishVolumeResponse as NodePublishVolumeResponse__In,
+  NodePublishVolumeResponse__Output,
+} from './generated/csi/v1/NodePublishVolumeResponse.js';
+import type {
+  NodeUnpublishVolumeRequest as NodeUnpublishVolumeRequest__In,
+  NodeUnpublishVolumeRequest__Output,
+} from './generated/csi/v1/NodeUnpublishVolumeRequest.js';
+import type {
+  NodeUnpublishVolumeResponse as NodeUnpublishVolumeResponse__In,
+  NodeUnpublishVolumeResponse__Output,
+} from './generated/csi/v1/NodeUnpublishVolumeResponse.js';
+import type {
+  NodeGetVolumeStatsRequest as NodeGetVolumeStatsRequest__In,
+  NodeGetVolumeStatsRequest__Output,
+} from './generated/csi/v1/NodeGetVolumeStatsRequest.js';
+import type {
+  NodeGetVolumeStatsResponse as NodeGetVolumeStatsResponse__In,
+  NodeGetVolumeStatsResponse__Output,
+} from './generated/csi/v1/NodeGetVolumeStatsResponse.js';
+import type {
+  NodeExpandVolumeRequest as NodeExpandVolumeRequest__In,
+  NodeExpandVolumeRequest__Output,
+} from './generated/csi/v1/NodeExpandVolumeRequest.js';
+import type {
+  NodeExpandVolumeResponse as NodeExpandVolumeResponse__In,
+  NodeExpandVolumeResponse__Output,
+} from './generated/csi/v1/NodeExpandVolumeResponse.js';
+import type {
+  NodeGetCapabilitiesRequest as NodeGetCapabilitiesRequest__In,
+  NodeGetCapabilitiesRequest__Output,
+} from './generated/csi/v1/NodeGetCapabilitiesRequest.js';
+import type {
+  NodeGetCapabilitiesResponse as NodeGetCapabilitiesResponse__In,
+  NodeGetCapabilitiesResponse__Output,
+} from './generated/csi/v1/NodeGetCapabilitiesResponse.js';
 import type { NodeGetInfoRequest as NodeGetInfoRequest__In, NodeGetInfoRequest__Output } from './generated/csi/v1/NodeGetInfoRequest.js';
-import type { NodeGetInfoResponse as NodeGetInfoResponse__In, NodeGetInfoResponse__Output } from './generated/csi/v1/NodeGetInfoResponse.js';
+import type {
+  NodeGetInfoResponse as NodeGetInfoResponse__In,
+  NodeGetInfoResponse__Output,
+} from './generated/csi/v1/NodeGetInfoResponse.js';
 import type { IdentityClient, IdentityHandlers as GeneratedIdentityHandlers } from './generated/csi/v1/Identity.js';
 import type { ControllerClient, ControllerHandlers as GeneratedControllerHandlers } from './generated/csi/v1/Controller.js';
-import type { GroupControllerClient, GroupControllerHandlers as GeneratedGroupControllerHandlers } from './generated/csi/v1/GroupController.js';
+import type {
+  GroupControllerClient,
+  GroupControllerHandlers as GeneratedGroupControllerHandlers,
+} from './generated/csi/v1/GroupController.js';
 import type { SnapshotMetadataClient } from './generated/csi/v1/SnapshotMetadata.js';
 import type { NodeClient, NodeHandlers as GeneratedNodeHandlers } from './generated/csi/v1/Node.js';
 
@@ -229,7 +406,10 @@ export type { VolumeContentSource, VolumeContentSource__Output } from './generat
 export type { PluginCapability, PluginCapability__Output } from './generated/csi/v1/PluginCapability.js';
 export type { ControllerServiceCapability, ControllerServiceCapability__Output } from './generated/csi/v1/ControllerServiceCapability.js';
 export type { NodeServiceCapability, NodeServiceCapability__Output } from './generated/csi/v1/NodeServiceCapability.js';
-export type { GroupControllerServiceCapability, GroupControllerServiceCapability__Output } from './generated/csi/v1/GroupControllerServiceCapability.js';
+export type {
+  GroupControllerServiceCapability,
+  GroupControllerServiceCapability__Output,
+} from './generated/csi/v1/GroupControllerServiceCapability.js';
 export type { VolumeUsage, VolumeUsage__Output } from './generated/csi/v1/VolumeUsage.js';
 export type { VolumeCondition, VolumeCondition__Output } from './generated/csi/v1/VolumeCondition.js';
 export type { VolumeGroupSnapshot, VolumeGroupSnapshot__Output } from './generated/csi/v1/VolumeGroupSnapshot.js';
@@ -245,7 +425,6 @@ export {
 } from './generated/csi/v1/PluginCapability.js';
 export { _csi_v1_ControllerServiceCapability_RPC_Type as ControllerRpcType } from './generated/csi/v1/ControllerServiceCapability.js';
 export { _csi_v1_NodeServiceCapability_RPC_Type as NodeRpcType } from './generated/csi/v1/NodeServiceCapability.js';
-export { _csi_v1_GroupControllerServiceCapability_RPC_Type as GroupControllerRpcType } from './generated/csi/v1/GroupControllerServiceCapability.js';
 export { _csi_v1_VolumeUsage_Unit as VolumeUsageUnit } from './generated/csi/v1/VolumeUsage.js';
 
 /** What the wire gives a handler besides the request. */
@@ -264,9 +443,7 @@ export interface CallContext {
 export type Handler<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
 
 type UnaryHandlers<G> = {
-  [K in keyof G as string extends K ? never : K]?: G[K] extends grpc.handleUnaryCall<infer Req, infer Res>
-    ? Handler<Req, Res>
-    : never;
+  [K in keyof G as string extends K ? never : K]?: G[K] extends grpc.handleUnaryCall<infer Req, infer Res> ? Handler<Req, Res> : never;
 };
 
 /** Handlers per service. Any method left out answers UNIMPLEMENTED. */

@@ -18,7 +18,18 @@ import { isFrozen, thawQuietly } from './lib/host-probes.js';
 import { seededRng } from './lib/rng.js';
 
 const volume = (id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ format: 1, kind: 'volume', id, state: 'ready', sizeBytes: 32 * MiB, staging: [], publications: [], attachments: [], accessTypes: ['mount'], ...extra });
+  JSON.stringify({
+    format: 1,
+    kind: 'volume',
+    id,
+    state: 'ready',
+    sizeBytes: 32 * MiB,
+    staging: [],
+    publications: [],
+    attachments: [],
+    accessTypes: ['mount'],
+    ...extra,
+  });
 
 test('recordDefect names what is wrong with a record, and accepts a whole one', () => {
   assert.equal(recordDefect(volume('vol-a'), 'volume', 'vol-a'), undefined);
@@ -60,7 +71,14 @@ test('the pool audit counts planted orphans, corrupt records, a loop over a dele
   const text = book.findings.join('\n');
   assert.equal(book.figures.corruptRecords, 1, text);
   assert.match(text, /vol-nolists\.json: staging is not a list/);
-  for (const re of [/temp record file volumes\/\.vol-ok\.json/, /partial image volumes\/vol-half\.img\.partial/, /image volumes\/vol-lost\.img without a ready record/, /vol-creating left in state creating/, /attached to deleted image volumes\/vol-gone\.img/, /stray \(tmpfs tmpfs\) is mounted but no record owns it/]) {
+  for (const re of [
+    /temp record file volumes\/\.vol-ok\.json/,
+    /partial image volumes\/vol-half\.img\.partial/,
+    /image volumes\/vol-lost\.img without a ready record/,
+    /vol-creating left in state creating/,
+    /attached to deleted image volumes\/vol-gone\.img/,
+    /stray \(tmpfs tmpfs\) is mounted but no record owns it/,
+  ]) {
     assert.match(text, re);
   }
   assert.equal(book.figures.orphans, 6, text);
@@ -84,7 +102,13 @@ test('the seeded random source repeats itself for one seed', () => {
   const a = seededRng(42);
   const b = seededRng(42);
   const xs = Array.from({ length: 20 }, () => a.int(1000));
-  assert.deepEqual(Array.from({ length: 20 }, () => b.int(1000)), xs);
+  assert.deepEqual(
+    Array.from({ length: 20 }, () => b.int(1000)),
+    xs,
+  );
   const c = seededRng(43);
-  assert.notDeepEqual(Array.from({ length: 20 }, () => c.int(1000)), xs);
+  assert.notDeepEqual(
+    Array.from({ length: 20 }, () => c.int(1000)),
+    xs,
+  );
 });

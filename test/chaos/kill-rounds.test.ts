@@ -90,12 +90,27 @@ class World {
     const c = this.c;
     const free = (v: Vol) => !busy.has(v.id);
     for (let tries = 0; ops.length < n && tries < n * 6; tries++) {
-      const kind = this.rng.pick(['create', 'create', 'snapshot', 'clone', 'restore', 'stage', 'publish', 'expand', 'write', 'write'] as const);
+      const kind = this.rng.pick([
+        'create',
+        'create',
+        'snapshot',
+        'clone',
+        'restore',
+        'stage',
+        'publish',
+        'expand',
+        'write',
+        'write',
+      ] as const);
       const vols = this.vols.filter(free);
       if (kind === 'create' && this.vols.length + ops.length < MAX_VOLUMES) {
         const k = this.rng.pick(['ext4', 'ext4', 'block'] as const);
         const name = this.nextName(`v-${k}`);
-        ops.push({ label: `CreateVolume ${name}`, role: 'controller', attempt: async () => this.add(name, await csi.createVolume(c, name, k, SIZE[k]), k, SIZE[k]) });
+        ops.push({
+          label: `CreateVolume ${name}`,
+          role: 'controller',
+          attempt: async () => this.add(name, await csi.createVolume(c, name, k, SIZE[k]), k, SIZE[k]),
+        });
       } else if (kind === 'snapshot' && this.snaps.length < MAX_SNAPSHOTS && vols.length) {
         // Mostly of staged filesystems: those the controller freezes for the copy (design: Freeze).
         const staged = vols.filter((x) => x.staged && x.kind === 'ext4');
@@ -116,23 +131,42 @@ class World {
         busy.add(v.id);
         const name = this.nextName(`clone-${v.kind}`);
         const size = v.size;
-        ops.push({ label: `CreateVolume ${name} cloned from ${v.name}`, role: 'controller', attempt: async () => this.add(name, await csi.createVolume(c, name, v.kind, size, { volumeId: v.id }), v.kind, size) });
+        ops.push({
+          label: `CreateVolume ${name} cloned from ${v.name}`,
+          role: 'controller',
+          attempt: async () => this.add(name, await csi.createVolume(c, name, v.kind, size, { volumeId: v.id }), v.kind, size),
+        });
       } else if (kind === 'restore' && this.snaps.length && this.vols.length + ops.length < MAX_VOLUMES) {
         const s = this.rng.pick(this.snaps);
         const name = this.nextName(`restore-${s.source.kind}`);
         ops.push({
           label: `CreateVolume ${name} restored from ${s.name}`,
           role: 'controller',
-          attempt: async () => this.add(name, await csi.createVolume(c, name, s.source.kind, s.size, { snapshotId: s.id }), s.source.kind, s.size),
+          attempt: async () =>
+            this.add(name, await csi.createVolume(c, name, s.source.kind, s.size, { snapshotId: s.id }), s.source.kind, s.size),
         });
       } else if (kind === 'stage' && vols.some((v) => !v.staged)) {
         const v = this.rng.pick(vols.filter((x) => !x.staged));
         busy.add(v.id);
-        ops.push({ label: `NodeStageVolume ${v.name}`, role: 'node', attempt: async () => { await csi.stage(c, v.id, v.staging, v.kind); v.staged = true; } });
+        ops.push({
+          label: `NodeStageVolume ${v.name}`,
+          role: 'node',
+          attempt: async () => {
+            await csi.stage(c, v.id, v.staging, v.kind);
+            v.staged = true;
+          },
+        });
       } else if (kind === 'publish' && vols.some((v) => v.staged && !v.published)) {
         const v = this.rng.pick(vols.filter((x) => x.staged && !x.published));
         busy.add(v.id);
-        ops.push({ label: `NodePublishVolume ${v.name}`, role: 'node', attempt: async () => { await csi.publish(c, v.id, v.staging, v.target, v.kind); v.published = true; } });
+        ops.push({
+          label: `NodePublishVolume ${v.name}`,
+          role: 'node',
+          attempt: async () => {
+            await csi.publish(c, v.id, v.staging, v.target, v.kind);
+            v.published = true;
+          },
+        });
       } else if (kind === 'expand' && vols.some((v) => v.published && (v.kind === 'block' || this.ext4Grows))) {
         const v = this.rng.pick(vols.filter((x) => x.published && (x.kind === 'block' || this.ext4Grows)));
         busy.add(v.id);
@@ -165,7 +199,9 @@ class World {
   }
 }
 
-test('kill -9 of controller and node under concurrent operations: retries complete, nothing is left over or lost', { timeout: 9 * 60_000 }, async (t) => {
+test('kill -9 of controller and node under concurrent operations: retries complete, nothing is left over or lost', {
+  timeout: 9 * 60_000,
+}, async (t) => {
   const rng = chaosRng('kill-rounds');
   const book = new FigureBook();
   // Sparse, so its size costs nothing; large enough that refusals for space stay rare.
@@ -212,7 +248,12 @@ test('kill -9 of controller and node under concurrent operations: retries comple
       const when = `round ${round}`;
       const ops = world.pickOps(rng.between(4, 8));
       book.add('operations', ops.length);
-      const first = ops.map((op) => op.attempt().then(() => undefined, (err: unknown) => err ?? new Error('failed')));
+      const first = ops.map((op) =>
+        op.attempt().then(
+          () => undefined,
+          (err: unknown) => err ?? new Error('failed'),
+        ),
+      );
       const victims: Role[] = rng.pick([['controller'], ['node'], ['controller', 'node']] as Role[][]);
       // Half the rounds kill after a random delay; the others the moment a victim runs a host tool.
       let instant: string;
@@ -226,7 +267,9 @@ test('kill -9 of controller and node under concurrent operations: retries comple
       }
       for (const r of victims) await c.kill(r);
       book.add('rounds');
-      process.stderr.write(`chaos ${when}: ${ops.length} operations, killed ${victims.join(' and ')} ${instant}: ${ops.map((o) => o.label).join('; ')}\n`);
+      process.stderr.write(
+        `chaos ${when}: ${ops.length} operations, killed ${victims.join(' and ')} ${instant}: ${ops.map((o) => o.label).join('; ')}\n`,
+      );
       for (const r of victims) await c.start(r);
       // Right after the restart: a filesystem still frozen now is one nothing will thaw (design: Freeze).
       await auditFrozen(c.workDir, book, `${when}, after restart`);
@@ -257,7 +300,8 @@ test('kill -9 of controller and node under concurrent operations: retries comple
     for (const s of world.snaps) await complete(`DeleteSnapshot ${s.name}`, () => csi.deleteSnapshot(c, s.id));
     for (const v of world.vols) await complete(`DeleteVolume ${v.name}`, () => csi.deleteVolume(c, v.id));
     const left = await auditPool(auditOpts, book, 'after teardown');
-    for (const id of [...left.volumes.keys(), ...left.snapshots.keys()]) book.found('orphans', `after teardown: record ${id} is still in the pool`);
+    for (const id of [...left.volumes.keys(), ...left.snapshots.keys()])
+      book.found('orphans', `after teardown: record ${id} is still in the pool`);
   } finally {
     book.publish(`kill rounds (seed ${rng.seed})`);
   }

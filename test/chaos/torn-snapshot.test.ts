@@ -47,7 +47,14 @@ async function counterAt(path: string, offset: number): Promise<number> {
 }
 
 /** Runs the counter writer on `path` while SNAPSHOTS snapshots of the volume are taken; returns their IDs. */
-async function snapshotsUnderWrites(t: { after(fn: () => unknown): void }, c: ChaosCluster, volumeId: string, path: string, lastOffset: number, label: string) {
+async function snapshotsUnderWrites(
+  t: { after(fn: () => unknown): void },
+  c: ChaosCluster,
+  volumeId: string,
+  path: string,
+  lastOffset: number,
+  label: string,
+) {
   const stop = join(c.workDir, `stop-${label}`);
   await rm(stop, { force: true });
   const writer = startWriterChild(t, ['counter', path, String(lastOffset), stop]);
@@ -102,7 +109,11 @@ describe('snapshots of volumes in use are never torn', () => {
         await csi.unpublish(c, id, p.target);
         await csi.unstage(c, id, p.staging);
         await csi.deleteVolume(c, id);
-        assert.equal(book.figures.tornSnapshots - before, 0, `torn snapshots on the ${label}:\n${book.findings.filter((f) => f.includes(`${label},`)).join('\n')}`);
+        assert.equal(
+          book.figures.tornSnapshots - before,
+          0,
+          `torn snapshots on the ${label}:\n${book.findings.filter((f) => f.includes(`${label},`)).join('\n')}`,
+        );
       });
 
       test('file in a mounted ext4 volume under a first-then-last fsync writer', { timeout: 4 * 60_000 }, async (t) => {
@@ -131,7 +142,10 @@ describe('snapshots of volumes in use are never torn', () => {
             continue;
           }
           const restoredFile = join(rp.staging, 'counter.bin');
-          const readable = await readFile(restoredFile).then(() => true, () => false);
+          const readable = await readFile(restoredFile).then(
+            () => true,
+            () => false,
+          );
           if (!readable) {
             book.add('snapshotsChecked');
             book.found('tornSnapshots', `${where}: counter.bin is missing or unreadable in the restored filesystem`);
@@ -143,7 +157,11 @@ describe('snapshots of volumes in use are never torn', () => {
         await csi.unpublish(c, id, p.target);
         await csi.unstage(c, id, p.staging);
         await csi.deleteVolume(c, id);
-        assert.equal(book.figures.tornSnapshots - before, 0, `torn snapshots on the ${label}:\n${book.findings.filter((f) => f.includes(`${label},`)).join('\n')}`);
+        assert.equal(
+          book.figures.tornSnapshots - before,
+          0,
+          `torn snapshots on the ${label}:\n${book.findings.filter((f) => f.includes(`${label},`)).join('\n')}`,
+        );
       });
     });
   }

@@ -44,11 +44,14 @@ describe('Helm chart, local mode: a one-node cluster', () => {
     const ours = (node.spec.drivers as any[]).find((d) => d.name === 'quarry.csi.dev');
     assert.deepEqual(ours?.topologyKeys, ['topology.quarry.csi.dev/node']);
     // The chart makes no StorageClass by default (values: storageClasses: []): the admin's, as in the guide.
-    await apply(k, storageClassYaml('e2e-helm-xfs', { pool: 'default', 'csi.storage.k8s.io/fstype': 'xfs', provisioning: 'thin' }, 'local'));
+    await apply(
+      k,
+      storageClassYaml('e2e-helm-xfs', { pool: 'default', 'csi.storage.k8s.io/fstype': 'xfs', provisioning: 'thin' }, 'local'),
+    );
     storageClass = 'e2e-helm-xfs';
   });
 
-  test('a claim binds, keeps data across pods, and grows through the chart\'s resizer', STORY, async () => {
+  test("a claim binds, keeps data across pods, and grows through the chart's resizer", STORY, async () => {
     assert.ok(storageClass);
     await apply(k, pvcYaml({ name: 'helm-claim', storageClass, size: '320Mi' }));
     const sum = await runPod(k, {

@@ -61,7 +61,12 @@ describe('local overlay: a one-node cluster', () => {
     k = c.kubectl;
     await installSnapshotSupport(k);
     await installQuarry(k, 'local');
-    await apply(k, Object.entries(CLASSES).map(([n, p]) => storageClassYaml(n, p, 'local')).join('---\n'));
+    await apply(
+      k,
+      Object.entries(CLASSES)
+        .map(([n, p]) => storageClassYaml(n, p, 'local'))
+        .join('---\n'),
+    );
     await apply(k, VOLUME_SNAPSHOT_CLASS);
   }, SETUP);
 
@@ -140,10 +145,26 @@ describe('local overlay: a one-node cluster', () => {
       if (s.status?.error) throw new Error(JSON.stringify(s.status.error));
       return s.status?.readyToUse === true ? true : undefined;
     });
-    await apply(k, pvcYaml({ name: 'restored', storageClass: 'e2e-xfs-thin', size: '320Mi', dataSource: { kind: 'VolumeSnapshot', name: 'first-snap' } }));
+    await apply(
+      k,
+      pvcYaml({
+        name: 'restored',
+        storageClass: 'e2e-xfs-thin',
+        size: '320Mi',
+        dataSource: { kind: 'VolumeSnapshot', name: 'first-snap' },
+      }),
+    );
     assert.equal(await runPod(k, { name: 'restored-reader', pvc: 'restored', script: READ_BLOB }), blobSum);
     await deleteAndWait(k, 'pod', 'restored-reader');
-    await apply(k, pvcYaml({ name: 'cloned', storageClass: 'e2e-xfs-thin', size: '320Mi', dataSource: { kind: 'PersistentVolumeClaim', name: 'first' } }));
+    await apply(
+      k,
+      pvcYaml({
+        name: 'cloned',
+        storageClass: 'e2e-xfs-thin',
+        size: '320Mi',
+        dataSource: { kind: 'PersistentVolumeClaim', name: 'first' },
+      }),
+    );
     assert.equal(await runPod(k, { name: 'cloned-reader', pvc: 'cloned', script: READ_BLOB }), blobSum);
     await deleteAndWait(k, 'pod', 'cloned-reader');
   });
@@ -155,7 +176,9 @@ describe('local overlay: a one-node cluster', () => {
     const sum = await runPod(k, { name: 'grow-offline-writer', pvc: 'grow-offline', script: WRITE_BLOB });
     await deleteAndWait(k, 'pod', 'grow-offline-writer');
     await k(['patch', 'pvc', '-n', NS, 'grow-offline', '--type=merge', '-p', '{"spec":{"resources":{"requests":{"storage":"640Mi"}}}}']);
-    const [fsSize, readBack] = (await runPod(k, { name: 'grow-offline-reader', pvc: 'grow-offline', script: sizeAndSum(GROWN) })).split(' ');
+    const [fsSize, readBack] = (await runPod(k, { name: 'grow-offline-reader', pvc: 'grow-offline', script: sizeAndSum(GROWN) })).split(
+      ' ',
+    );
     assert.ok(Number(fsSize) >= GROWN, `filesystem is ${fsSize} bytes`);
     assert.equal(readBack, sum);
     await eventually('PVC grow-offline status capacity 640Mi', 120, async () => {
@@ -199,47 +222,51 @@ describe('local overlay: a one-node cluster', () => {
     await deleteAndWait(k, 'pvc', 'huge');
   });
 
-  test('node plugin pod deleted and kubelet restarted with a volume in use: it keeps working, then releases its loop and space', STORY, async () => {
-    await apply(k, pvcYaml({ name: 'survivor', storageClass: 'e2e-ext4-thin', size: '256Mi' }));
-    const script =
-      'head -c 33554432 /dev/urandom > /data/blob; sync; sha256sum /data/blob | cut -c1-64 > /data/sum; ' +
-      'while [ ! -e /data/stop ]; do sleep 1; done; echo later > /data/later; sync; ' +
-      '[ "$(sha256sum /data/blob | cut -c1-64)" = "$(cat /data/sum)" ] && echo intact > /dev/termination-log';
-    await apply(k, podYaml({ name: 'survivor-pod', pvc: 'survivor', script }));
-    await waitPodRunning(k, 'survivor-pod');
-    const { pv, handle } = await volumeHandleOf(k, 'survivor');
-    const volumePath = await podVolumePath(k, 'survivor-pod', pv);
-    await eventually('checksum written', 120, async () => (existsSync(join(volumePath, 'sum')) ? true : undefined));
-    // Earlier stories' volumes are unstaged shortly after their pods go: wait for one loop, ours.
-    await eventually('exactly one loop on the pool', 120, async () => ((await loopsOnPool(c.poolDir)).length === 1 ? true : undefined));
+  test(
+    'node plugin pod deleted and kubelet restarted with a volume in use: it keeps working, then releases its loop and space',
+    STORY,
+    async () => {
+      await apply(k, pvcYaml({ name: 'survivor', storageClass: 'e2e-ext4-thin', size: '256Mi' }));
+      const script =
+        'head -c 33554432 /dev/urandom > /data/blob; sync; sha256sum /data/blob | cut -c1-64 > /data/sum; ' +
+        'while [ ! -e /data/stop ]; do sleep 1; done; echo later > /data/later; sync; ' +
+        '[ "$(sha256sum /data/blob | cut -c1-64)" = "$(cat /data/sum)" ] && echo intact > /dev/termination-log';
+      await apply(k, podYaml({ name: 'survivor-pod', pvc: 'survivor', script }));
+      await waitPodRunning(k, 'survivor-pod');
+      const { pv, handle } = await volumeHandleOf(k, 'survivor');
+      const volumePath = await podVolumePath(k, 'survivor-pod', pv);
+      await eventually('checksum written', 120, async () => (existsSync(join(volumePath, 'sum')) ? true : undefined));
+      // Earlier stories' volumes are unstaged shortly after their pods go: wait for one loop, ours.
+      await eventually('exactly one loop on the pool', 120, async () => ((await loopsOnPool(c.poolDir)).length === 1 ? true : undefined));
 
-    // As a DaemonSet rollout does: the node plugin pod goes, a new one comes.
-    const oldPod = (await nodePluginPod(k)).metadata.name;
-    await k(['delete', 'pod', '-n', 'quarry-system', oldPod, '--wait=true']);
-    await eventually('a new node plugin pod ready', 300, async () => {
-      const pod = await nodePluginPod(k);
-      const ready = (pod.status?.containerStatuses ?? []).every((s: any) => s.ready);
-      return pod.metadata.name !== oldPod && pod.status?.phase === 'Running' && ready ? true : undefined;
-    });
-    await c.restartKubelet();
-    await waitReady(k);
+      // As a DaemonSet rollout does: the node plugin pod goes, a new one comes.
+      const oldPod = (await nodePluginPod(k)).metadata.name;
+      await k(['delete', 'pod', '-n', 'quarry-system', oldPod, '--wait=true']);
+      await eventually('a new node plugin pod ready', 300, async () => {
+        const pod = await nodePluginPod(k);
+        const ready = (pod.status?.containerStatuses ?? []).every((s: any) => s.ready);
+        return pod.metadata.name !== oldPod && pod.status?.phase === 'Running' && ready ? true : undefined;
+      });
+      await c.restartKubelet();
+      await waitReady(k);
 
-    await writeFile(join(volumePath, 'stop'), '');
-    assert.equal(await waitPodDone(k, 'survivor-pod'), 'intact');
-    const usedBefore = await poolUsedBytes(c.poolDir);
-    await deleteAndWait(k, 'pod', 'survivor-pod');
-    await deleteAndWait(k, 'pvc', 'survivor');
-    await eventually(`PV ${pv} deleted`, 180, async () => ((await exists(k, ['pv', pv])) ? undefined : true));
-    // Unstaging may trail the PV's deletion by a moment; a leaked loop stays forever.
-    const leaked = await eventually('no loop on the pool', 60, async () => ((await loopsOnPool(c.poolDir)).length === 0 ? [] : undefined)).catch(
-      async () => loopsOnPool(c.poolDir),
-    );
-    assert.deepEqual(leaked, [], 'a loop device still holds a file of the pool');
-    assert.ok(!existsSync(join(c.poolDir, 'volumes', `${handle}.img`)), 'image still in the pool');
-    assert.deepEqual(await mountsBelow(`/var/lib/kubelet/plugins/kubernetes.io/csi/quarry.csi.dev`), []);
-    const freed = usedBefore - (await poolUsedBytes(c.poolDir));
-    assert.ok(freed >= 32 * MiB, `only ${freed} bytes of the pool were given back`);
-  });
+      await writeFile(join(volumePath, 'stop'), '');
+      assert.equal(await waitPodDone(k, 'survivor-pod'), 'intact');
+      const usedBefore = await poolUsedBytes(c.poolDir);
+      await deleteAndWait(k, 'pod', 'survivor-pod');
+      await deleteAndWait(k, 'pvc', 'survivor');
+      await eventually(`PV ${pv} deleted`, 180, async () => ((await exists(k, ['pv', pv])) ? undefined : true));
+      // Unstaging may trail the PV's deletion by a moment; a leaked loop stays forever.
+      const leaked = await eventually('no loop on the pool', 60, async () =>
+        (await loopsOnPool(c.poolDir)).length === 0 ? [] : undefined,
+      ).catch(async () => loopsOnPool(c.poolDir));
+      assert.deepEqual(leaked, [], 'a loop device still holds a file of the pool');
+      assert.ok(!existsSync(join(c.poolDir, 'volumes', `${handle}.img`)), 'image still in the pool');
+      assert.deepEqual(await mountsBelow(`/var/lib/kubelet/plugins/kubernetes.io/csi/quarry.csi.dev`), []);
+      const freed = usedBefore - (await poolUsedBytes(c.poolDir));
+      assert.ok(freed >= 32 * MiB, `only ${freed} bytes of the pool were given back`);
+    },
+  );
 
   test('deleting every PVC and snapshot leaves the pool empty, with no loop device left', STORY, async () => {
     await deleteWorkloads(k);

@@ -50,7 +50,7 @@ describe('shared overlay: a one-node cluster', () => {
   test("a pod's volume attaches through a VolumeAttachment, and the pod writes and reads", STORY, async () => {
     await apply(k, storageClassYaml('e2e-shared', { pool: 'shared', 'csi.storage.k8s.io/fstype': 'ext4' }, 'shared'));
     await apply(k, pvcYaml({ name: 'attached', storageClass: 'e2e-shared', size: '128Mi' }));
-        await apply(k, podYaml({ name: 'attached-pod', pvc: 'attached', script: 'echo shared-data > /data/f; sync; sleep 3600' }));
+    await apply(k, podYaml({ name: 'attached-pod', pvc: 'attached', script: 'echo shared-data > /data/f; sync; sleep 3600' }));
     pv = (await volumeHandleOf(k, 'attached')).pv;
     const va = await eventually(`a VolumeAttachment of ${pv} attached`, 180, async () => {
       const list = await getJson(k, ['volumeattachments']);
@@ -65,7 +65,9 @@ describe('shared overlay: a one-node cluster', () => {
 
   test('a second attach of the single-writer volume to another node is refused', STORY, async () => {
     assert.ok(pv, 'needs the attached volume of the previous story');
-    await apply(k, `apiVersion: v1
+    await apply(
+      k,
+      `apiVersion: v1
 kind: Node
 metadata: {name: ${GHOST}, labels: {kubernetes.io/hostname: ${GHOST}}}
 spec: {unschedulable: true}
@@ -84,7 +86,8 @@ spec:
   attacher: quarry.csi.dev
   nodeName: ${GHOST}
   source: {persistentVolumeName: ${pv}}
-`);
+`,
+    );
     const error = await eventually('the second attach to fail', 180, async () => {
       const va = await getJson(k, ['volumeattachment', 'e2e-ghost-attach']);
       assert.notEqual(va.status?.attached, true, 'the volume was attached to a second node');
@@ -101,7 +104,9 @@ spec:
   test('after the pod and the claim are deleted the volume detaches and the pool is empty', STORY, async () => {
     await deleteAndWait(k, 'pod', 'attached-pod');
     await deleteAndWait(k, 'pvc', 'attached');
-    await eventually('no VolumeAttachment left', 180, async () => ((await k(['get', 'volumeattachments', '-o', 'name'])).trim() === '' ? true : undefined));
+    await eventually('no VolumeAttachment left', 180, async () =>
+      (await k(['get', 'volumeattachments', '-o', 'name'])).trim() === '' ? true : undefined,
+    );
     await eventually(`PV ${pv} deleted`, 180, async () => ((await exists(k, ['pv', pv])) ? undefined : true));
     assert.deepEqual(await poolEntries(c.poolDir), []);
     assert.deepEqual(await loopsOnPool(c.poolDir), []);

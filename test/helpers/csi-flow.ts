@@ -51,7 +51,12 @@ export async function startCluster(t: HasAfter, opts: ClusterOptions = {}): Prom
   onCleanup(t, () => releaseHostState(workDir, poolPath));
   const nodeId = opts.nodeId ?? 'node-a';
   const common = ['--nodeid', nodeId, '--pool', poolPath, '--log-level', 'warn'];
-  const nodeArgs = [...common, '--kubelet-dir', opts.kubeletDir ?? workDir, ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : [])];
+  const nodeArgs = [
+    ...common,
+    '--kubelet-dir',
+    opts.kubeletDir ?? workDir,
+    ...(opts.maxVolumesPerNode !== undefined ? ['--max-volumes-per-node', String(opts.maxVolumesPerNode)] : []),
+  ];
   const start = (role: 'controller' | 'node', args: string[], env?: Record<string, string>) =>
     startQuarry(t, { role, dir: workDir, socketName: `${role}.sock`, args, ...(env ? { env } : {}) });
   const controller = await start('controller', common);
@@ -89,11 +94,19 @@ async function releaseHostState(workDir: string, poolPath: string): Promise<void
 
 /** Asserts that nothing this test made is still mounted under its work dir or attached over its pool. */
 export async function assertNoHostState(c: Cluster): Promise<void> {
-  assert.deepEqual((await mountsUnder(c.workDir)).map((m) => m.mountPoint), [], 'mounts left under the work dir');
+  assert.deepEqual(
+    (await mountsUnder(c.workDir)).map((m) => m.mountPoint),
+    [],
+    'mounts left under the work dir',
+  );
   const images = (await readdir(join(c.poolPath, 'volumes'))).filter((n) => n.endsWith('.img'));
   for (const name of images) {
     const loops = await findLoopsByBackingFile(join(c.poolPath, 'volumes', name));
-    assert.deepEqual(loops.map((l) => l.device), [], `loop devices left over ${name}`);
+    assert.deepEqual(
+      loops.map((l) => l.device),
+      [],
+      `loop devices left over ${name}`,
+    );
   }
 }
 
@@ -119,7 +132,13 @@ export async function deleteVolume(c: Cluster, volumeId: string): Promise<void> 
   await call(c.ctl.controller, 'DeleteVolume', { volume_id: volumeId } as never);
 }
 
-export function stage(c: Cluster, volumeId: string, stagingPath: string, kind: VolumeKind, opts: { mode?: string; mountFlags?: string[] } = {}) {
+export function stage(
+  c: Cluster,
+  volumeId: string,
+  stagingPath: string,
+  kind: VolumeKind,
+  opts: { mode?: string; mountFlags?: string[] } = {},
+) {
   return call(c.nodeClients.node, 'NodeStageVolume', {
     volume_id: volumeId,
     staging_target_path: stagingPath,

@@ -42,9 +42,18 @@ export class FakeBadOption extends Error {
 }
 
 export type FakeStep =
-  | 'loops.attach' | 'loops.detach' | 'loops.refreshCapacity'
-  | 'mounts.mount' | 'mounts.bind' | 'mounts.unmountTop'
-  | 'fs.probe' | 'fs.make' | 'fs.grow' | 'fs.checkExt4' | 'fs.growExt4Offline' | 'fs.stats';
+  | 'loops.attach'
+  | 'loops.detach'
+  | 'loops.refreshCapacity'
+  | 'mounts.mount'
+  | 'mounts.bind'
+  | 'mounts.unmountTop'
+  | 'fs.probe'
+  | 'fs.make'
+  | 'fs.grow'
+  | 'fs.checkExt4'
+  | 'fs.growExt4Offline'
+  | 'fs.stats';
 
 export class FakeHost implements HostOps {
   /** Every step that changes or probes the host, in order: what a test asserts on. */
@@ -111,7 +120,14 @@ export class FakeHost implements HostOps {
       this.step('loops.attach', `${imagePath}${opts.readOnly ? ' ro' : ''}`);
       const minor = this.nextMinor++;
       const device = `/dev/loop${minor}`;
-      this.devices.set(device, { device, minor, imagePath, backing: await identityOf(imagePath), readOnly: Boolean(opts.readOnly), deleted: false });
+      this.devices.set(device, {
+        device,
+        minor,
+        imagePath,
+        backing: await identityOf(imagePath),
+        readOnly: Boolean(opts.readOnly),
+        deleted: false,
+      });
       return { device };
     },
     detach: async (device: string) => {
@@ -139,7 +155,11 @@ export class FakeHost implements HostOps {
   /** Whether a mount shows a loop device: its filesystem, or a bind of its device node. */
   private shows(e: MountEntry, device: string): boolean {
     const l = this.loopOf(device);
-    return (l !== undefined && e.major === LOOP_MAJOR && e.minor === l.minor) || e.source === device || (e.fsType === 'devtmpfs' && `/dev${e.root}` === device);
+    return (
+      (l !== undefined && e.major === LOOP_MAJOR && e.minor === l.minor) ||
+      e.source === device ||
+      (e.fsType === 'devtmpfs' && `/dev${e.root}` === device)
+    );
   }
 
   readonly mounts = {
@@ -156,16 +176,40 @@ export class FakeHost implements HostOps {
       const c = await this.contentOf(l.imagePath);
       if (c.fsType !== req.fsType) throw new Error(`mount: ${req.source}: wrong fs type`);
       const ro = l.readOnly || (req.options ?? []).includes('ro');
-      return this.push({ major: LOOP_MAJOR, minor: l.minor, root: '/', mountPoint: resolve(req.target), fsType: c.fsType!, source: req.source, options: [ro ? 'ro' : 'rw'] });
+      return this.push({
+        major: LOOP_MAJOR,
+        minor: l.minor,
+        root: '/',
+        mountPoint: resolve(req.target),
+        fsType: c.fsType!,
+        source: req.source,
+        options: [ro ? 'ro' : 'rw'],
+      });
     },
     bind: async (source: string, target: string, opts: { readOnly?: boolean; options?: string[] }) => {
       this.step('mounts.bind', `${source} ${target}${opts.readOnly ? ' ro' : ''}`);
       const mode = opts.readOnly ? 'ro' : 'rw';
       const l = this.loopOf(source);
-      if (l) return this.push({ ...DEVTMPFS, root: `/loop${l.minor}`, mountPoint: resolve(target), fsType: 'devtmpfs', source: 'udev', options: [mode, ...(opts.options ?? [])] });
+      if (l)
+        return this.push({
+          ...DEVTMPFS,
+          root: `/loop${l.minor}`,
+          mountPoint: resolve(target),
+          fsType: 'devtmpfs',
+          source: 'udev',
+          options: [mode, ...(opts.options ?? [])],
+        });
       const under = this.mountsAtPath(source).at(-1);
       if (!under) throw new Error(`mount --bind: ${source} is not a mount in the fake`);
-      return this.push({ major: under.major, minor: under.minor, root: under.root, mountPoint: resolve(target), fsType: under.fsType, source: under.source, options: [mode, ...(opts.options ?? [])] });
+      return this.push({
+        major: under.major,
+        minor: under.minor,
+        root: under.root,
+        mountPoint: resolve(target),
+        fsType: under.fsType,
+        source: under.source,
+        options: [mode, ...(opts.options ?? [])],
+      });
     },
     unmountTop: async (target: string, expected: MountEntry) => {
       this.step('mounts.unmountTop', target);
@@ -210,7 +254,14 @@ export class FakeHost implements HostOps {
       const top = this.mountsAtPath(path).at(-1);
       const l = top && [...this.devices.values()].find((d) => top.major === LOOP_MAJOR && d.minor === top.minor);
       const total = l ? ((await this.contentOf(l.imagePath)).fsBytes ?? 0) : 0;
-      return { totalBytes: bytes(total), availableBytes: bytes(total - 4096), usedBytes: bytes(4096), totalInodes: 1000, freeInodes: 990, usedInodes: 10 };
+      return {
+        totalBytes: bytes(total),
+        availableBytes: bytes(total - 4096),
+        usedBytes: bytes(4096),
+        totalInodes: 1000,
+        freeInodes: 990,
+        usedInodes: 10,
+      };
     },
   };
 
@@ -270,8 +321,14 @@ export async function fakeNode(t: HasAfter, mode: DeployMode = 'local'): Promise
     volume: async (name, opts = {}) => {
       const id = volumeIdForName(name);
       await pool.createVolume({
-        id, name, sizeBytes: bytes(opts.sizeBytes ?? 64 * MiB), fsType: opts.fsType ?? 'ext4', provisioning: 'thin',
-        accessTypes: opts.accessTypes ?? ['mount'], requestKey: '{}', parameters: {},
+        id,
+        name,
+        sizeBytes: bytes(opts.sizeBytes ?? 64 * MiB),
+        fsType: opts.fsType ?? 'ext4',
+        provisioning: 'thin',
+        accessTypes: opts.accessTypes ?? ['mount'],
+        requestKey: '{}',
+        parameters: {},
       });
       await mkdir(join(kubeletDir, 'plugins'), { recursive: true });
       return id;

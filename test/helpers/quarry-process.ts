@@ -76,7 +76,10 @@ export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<Quar
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`quarry ${opts.role} exited (${child.exitCode ?? child.signalCode}) before serving: ${out.stderr()}`);
       }
-      return access(socketPath).then(() => true, () => false);
+      return access(socketPath).then(
+        () => true,
+        () => false,
+      );
     },
     opts.startTimeoutMs ?? 15_000,
     () => `quarry ${opts.role} did not create ${socketPath}; stderr: ${out.stderr()}`,
@@ -89,7 +92,10 @@ export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<Quar
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`quarry ${opts.role} exited (${child.exitCode ?? child.signalCode}) after creating its socket: ${out.stderr()}`);
       }
-      return call(probeClients.identity, 'Probe', {}, { timeoutMs: 2000 }).then(() => true, () => false);
+      return call(probeClients.identity, 'Probe', {}, { timeoutMs: 2000 }).then(
+        () => true,
+        () => false,
+      );
     },
     opts.startTimeoutMs ?? 15_000,
     () => `quarry ${opts.role} does not answer Probe on ${socketPath}; stderr: ${out.stderr()}`,
@@ -109,7 +115,7 @@ export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<Quar
     stderr: out.stderr,
     exited,
     waitForOutput,
-    waitForFaultPoint: (name, timeoutMs) => waitForOutput(new RegExp(`quarry: reached fault point ${escape(name)}\\n`), timeoutMs),
+    waitForFaultPoint: (name, timeoutMs) => waitForOutput(new RegExp(`quarry: reached fault point ${escapeRegExp(name)}\\n`), timeoutMs),
     kill,
     resume: () => void child.kill('SIGCONT'),
   };
@@ -169,10 +175,14 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
   }
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Asserts that a gRPC call fails with `code` (a grpc status number) and a message matching `message`. */
-export async function rejectsWithCode(p: Promise<unknown>, code: number, message?: RegExp): Promise<Error & { code: number; details: string }> {
+export async function rejectsWithCode(
+  p: Promise<unknown>,
+  code: number,
+  message?: RegExp,
+): Promise<Error & { code: number; details: string }> {
   try {
     await p;
   } catch (err) {

@@ -143,7 +143,8 @@ export async function cleanupDir(dir: string): Promise<void> {
   if (left.length > 0) throw new AggregateError(errors, `cleanup of ${dir}: still mounted: ${left.map((m) => m.mountPoint).join(', ')}`);
   await rm(dir, { recursive: true, force: true });
   const loops = await loopsUnder(dir);
-  if (loops.length > 0) throw new AggregateError(errors, `cleanup of ${dir}: loops still attached: ${loops.map((l) => l.device).join(', ')}`);
+  if (loops.length > 0)
+    throw new AggregateError(errors, `cleanup of ${dir}: loops still attached: ${loops.map((l) => l.device).join(', ')}`);
 }
 
 async function loopsUnder(dir: string): Promise<LoopDevice[]> {
@@ -163,8 +164,7 @@ export interface Leaks {
 export async function leakCheck(opts: { all?: boolean } = {}): Promise<Leaks> {
   const base = await realpath(tmpdir());
   const prefix = join(base, TEMP_PREFIX);
-  const inScope = (p: string) =>
-    opts.all ? p.startsWith(prefix) : [...ownDirs].some((d) => p === d || p.startsWith(d + sep));
+  const inScope = (p: string) => (opts.all ? p.startsWith(prefix) : [...ownDirs].some((d) => p === d || p.startsWith(d + sep)));
   const loops = (await listLoops()).filter((l) => inScope(l.backingFile));
   const mounts = (await readMountInfo()).filter((m) => inScope(m.mountPoint));
   return { loops, mounts };

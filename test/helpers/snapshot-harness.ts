@@ -58,8 +58,19 @@ export async function stageAndPublish(
     });
     publish_context = (res.publish_context ?? {}) as Record<string, string>;
   }
-  await call(node.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: stagingPath, volume_capability, publish_context }, { timeoutMs: 60_000 });
-  await call(node.node, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: stagingPath, target_path: targetPath, volume_capability, readonly: false });
+  await call(
+    node.node,
+    'NodeStageVolume',
+    { volume_id: volumeId, staging_target_path: stagingPath, volume_capability, publish_context },
+    { timeoutMs: 60_000 },
+  );
+  await call(node.node, 'NodePublishVolume', {
+    volume_id: volumeId,
+    staging_target_path: stagingPath,
+    target_path: targetPath,
+    volume_capability,
+    readonly: false,
+  });
   let released = false;
   const release = async () => {
     if (released) return;

@@ -10,8 +10,14 @@ import { ImagePool, type NewVolume } from '../../src/storage/image-pool.js';
 import { makeScratchFs, onCleanup } from '../helpers/scratch.js';
 
 const spec = (name: string, size: number): NewVolume => ({
-  id: volumeIdForName(name), name, sizeBytes: bytes(size), fsType: 'ext4', provisioning: 'thin',
-  accessTypes: ['mount'], requestKey: '{}', parameters: {},
+  id: volumeIdForName(name),
+  name,
+  sizeBytes: bytes(size),
+  fsType: 'ext4',
+  provisioning: 'thin',
+  accessTypes: ['mount'],
+  requestKey: '{}',
+  parameters: {},
 });
 
 for (const corrupt of ['"a lot"', '-1073741824', 'null', '1.5', '"64"']) {
@@ -19,7 +25,10 @@ for (const corrupt of ['"a lot"', '-1073741824', 'null', '1.5', '"64"']) {
     const fs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 512 * MiB });
     const corruptSeen: string[] = [];
     await mkdir(join(fs.mountPath, 'pool'));
-    const pool = await ImagePool.open('default', join(fs.mountPath, 'pool'), { overprovisioning: 1, onCorruptRecord: (p) => corruptSeen.push(p) });
+    const pool = await ImagePool.open('default', join(fs.mountPath, 'pool'), {
+      overprovisioning: 1,
+      onCorruptRecord: (p) => corruptSeen.push(p),
+    });
     onCleanup(t, () => pool.close()); // the pool holds its lock file open; the scratch filesystem unmounts after
     const v = await pool.createVolume(spec('victim', 128 * MiB));
     const honest = (await pool.capacity()).availableBytes;
@@ -30,7 +39,10 @@ for (const corrupt of ['"a lot"', '-1073741824', 'null', '1.5', '"64"']) {
     assert.ok(Number.isFinite(cap.availableBytes), `available is a number: ${cap.availableBytes}`);
     assert.ok(cap.availableBytes <= honest, `available grew from ${honest} to ${cap.availableBytes}`);
     assert.ok(corruptSeen.length > 0, 'the corrupt record is reported');
-    await assert.rejects(pool.withLock(() => pool.ensureRoom('vol-new', bytes(honest + MiB), false)), /no space to promise/);
+    await assert.rejects(
+      pool.withLock(() => pool.ensureRoom('vol-new', bytes(honest + MiB), false)),
+      /no space to promise/,
+    );
     await assert.rejects(pool.createVolume(spec('too-big', honest + MiB)), /no space to promise/);
   });
 }

@@ -15,12 +15,28 @@ const BLOCK = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } 
 const CHUNK = 4 * MiB;
 
 /** Stages and publishes a block volume; returns the published device path and its release (also run after the test). */
-async function publishBlock(t: HasAfter, q: CsiClients, volumeId: string, dir: string): Promise<{ device: string; release(): Promise<void> }> {
+async function publishBlock(
+  t: HasAfter,
+  q: CsiClients,
+  volumeId: string,
+  dir: string,
+): Promise<{ device: string; release(): Promise<void> }> {
   const staging = join(dir, `staging-${volumeId}`);
   const target = join(dir, `target-${volumeId}`);
   await mkdir(staging, { recursive: true });
-  await call(q.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: BLOCK }, { timeoutMs: 60_000 });
-  await call(q.node, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: BLOCK, readonly: false });
+  await call(
+    q.node,
+    'NodeStageVolume',
+    { volume_id: volumeId, staging_target_path: staging, volume_capability: BLOCK },
+    { timeoutMs: 60_000 },
+  );
+  await call(q.node, 'NodePublishVolume', {
+    volume_id: volumeId,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: BLOCK,
+    readonly: false,
+  });
   const release = async () => {
     await call(q.node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: target });
     await call(q.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging }, { timeoutMs: 60_000 });
@@ -58,7 +74,8 @@ for (const p of POOLS) {
       const fs = await makeScratchFs(t, { fsType: p.fsType, sizeBytes: GiB, reflink: p.reflink });
       const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
       const create = async (name: string, size: number) =>
-        (await call(q.clients.controller, 'CreateVolume', { name, capacity_range: { required_bytes: size }, volume_capabilities: [BLOCK] })).volume!.volume_id!;
+        (await call(q.clients.controller, 'CreateVolume', { name, capacity_range: { required_bytes: size }, volume_capabilities: [BLOCK] }))
+          .volume!.volume_id!;
 
       // A volume with data, and a snapshot of it: overwriting it later needs space nobody else may take.
       // (A raw block volume in use cannot be snapshotted consistently on a pool without reflinks, so it is released first.)

@@ -18,18 +18,35 @@ test('an overcommitted pool under its low-space threshold marks its thin volumes
   const fs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 512 * MiB });
   const poolPath = join(fs.mountPath, 'pool');
   await mkdir(poolPath);
-  const q = await startQuarry(t, { role: 'all', dir: fs.dir, args: ['--nodeid', 'n1', '--pool', poolPath, '--log-level', 'warn', '--overprovisioning', '4', '--low-space-percent', '50'] });
-  const vol = (await call(q.clients.controller, 'CreateVolume', { name: 'big', capacity_range: { required_bytes: 1024 * MiB }, volume_capabilities: [BLOCK] })).volume!;
+  const q = await startQuarry(t, {
+    role: 'all',
+    dir: fs.dir,
+    args: ['--nodeid', 'n1', '--pool', poolPath, '--log-level', 'warn', '--overprovisioning', '4', '--low-space-percent', '50'],
+  });
+  const vol = (
+    await call(q.clients.controller, 'CreateVolume', {
+      name: 'big',
+      capacity_range: { required_bytes: 1024 * MiB },
+      volume_capabilities: [BLOCK],
+    })
+  ).volume!;
   const staging = join(fs.dir, 'staging');
   const target = join(fs.dir, 'target');
   await mkdir(staging);
   await call(q.clients.node, 'NodeStageVolume', { volume_id: vol.volume_id, staging_target_path: staging, volume_capability: BLOCK });
-  await call(q.clients.node, 'NodePublishVolume', { volume_id: vol.volume_id, staging_target_path: staging, target_path: target, volume_capability: BLOCK, readonly: false });
+  await call(q.clients.node, 'NodePublishVolume', {
+    volume_id: vol.volume_id,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: BLOCK,
+    readonly: false,
+  });
   onCleanup(t, async () => {
     await call(q.clients.node, 'NodeUnpublishVolume', { volume_id: vol.volume_id, target_path: target });
     await call(q.clients.node, 'NodeUnstageVolume', { volume_id: vol.volume_id, staging_target_path: staging });
   });
-  const condition = async () => (await call(q.clients.node, 'NodeGetVolumeStats', { volume_id: vol.volume_id, volume_path: target })).volume_condition!;
+  const condition = async () =>
+    (await call(q.clients.node, 'NodeGetVolumeStats', { volume_id: vol.volume_id, volume_path: target })).volume_condition!;
   const pool = await ImagePool.open('default', poolPath, { overprovisioning: 4, lowSpaceFraction: 0.5 });
 
   assert.deepEqual(await condition(), { abnormal: false, message: 'volume is healthy' });
@@ -46,7 +63,8 @@ test('an overcommitted pool under its low-space threshold marks its thin volumes
   }
   // The pool's condition is measured at most every 10 s (kubelet asks for every volume each minute): wait for a fresh one.
   let c = await condition();
-  for (const deadline = Date.now() + 60_000; !c.abnormal && Date.now() < deadline; c = await condition()) await new Promise((r) => setTimeout(r, 1000));
+  for (const deadline = Date.now() + 60_000; !c.abnormal && Date.now() < deadline; c = await condition())
+    await new Promise((r) => setTimeout(r, 1000));
   assert.equal(c.abnormal, true);
   assert.match(c.message!, /pool default is low on space: \d+ bytes free.*threshold/);
   const stats = await readPoolStats(pool);

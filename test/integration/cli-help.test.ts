@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runQuarry } from '../helpers/quarry-process.js';
 
-test('quarry doctor --help prints doctor\'s help, --json included, and exits 0', async () => {
+test("quarry doctor --help prints doctor's help, --json included, and exits 0", async () => {
   const r = await runQuarry(['doctor', '--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^quarry doctor - /);

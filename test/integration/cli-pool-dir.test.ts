@@ -71,7 +71,10 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const sock = await makeTempDir(t, 'sock');
       const pool = join(fs.mountPath, 'pool');
       await mkdir(pool);
-      await writeFile(join(pool, 'quarry-pool.json'), JSON.stringify({ format: 99, createdBy: 'quarry', createdAt: new Date().toISOString() }));
+      await writeFile(
+        join(pool, 'quarry-pool.json'),
+        JSON.stringify({ format: 99, createdBy: 'quarry', createdAt: new Date().toISOString() }),
+      );
       const r = await runQuarry(['controller', '--endpoint', `unix://${sock}/c.sock`, '--nodeid', 'n1', '--pool', pool]);
       assert.notEqual(r.code, 0);
       assertOneLine(r.stderr, /format 99, newer than this Quarry.*upgrade Quarry/);
@@ -84,11 +87,23 @@ describe('flags', () => {
     ['missing --endpoint', ['controller'], /missing --endpoint: pass --endpoint unix:\/\//],
     ['a TCP endpoint', ['controller', '--endpoint', 'tcp://127.0.0.1:9000'], /invalid --endpoint .*pass a unix socket/],
     ['node without --nodeid', ['node', '--endpoint', 'unix:///tmp/x.sock', '--pool', '/tmp'], /missing --nodeid: pass --nodeid/],
-    ['node without --pool', ['node', '--endpoint', 'unix:///tmp/x.sock', '--nodeid', 'n1'], /missing --pool: quarry node needs at least one --pool/],
+    [
+      'node without --pool',
+      ['node', '--endpoint', 'unix:///tmp/x.sock', '--nodeid', 'n1'],
+      /missing --pool: quarry node needs at least one --pool/,
+    ],
     ['local controller with a pool and no node', ['controller', '--endpoint', 'unix:///tmp/x.sock', '--pool', '/tmp'], /missing --nodeid/],
-    ['bad overprovisioning', ['controller', '--endpoint', 'unix:///tmp/x.sock', '--overprovisioning', 'lots'], /invalid --overprovisioning "lots": pass a number greater than 0/],
+    [
+      'bad overprovisioning',
+      ['controller', '--endpoint', 'unix:///tmp/x.sock', '--overprovisioning', 'lots'],
+      /invalid --overprovisioning "lots": pass a number greater than 0/,
+    ],
     ['zero overprovisioning', ['controller', '--endpoint', 'unix:///tmp/x.sock', '--overprovisioning', '0'], /invalid --overprovisioning/],
-    ['bad pool name', ['all', '--endpoint', 'unix:///tmp/x.sock', '--nodeid', 'n1', '--pool', 'Fast!=/tmp'], /invalid pool name "Fast!".*--pool fast=\/path/],
+    [
+      'bad pool name',
+      ['all', '--endpoint', 'unix:///tmp/x.sock', '--nodeid', 'n1', '--pool', 'Fast!=/tmp'],
+      /invalid pool name "Fast!".*--pool fast=\/path/,
+    ],
     ['bad node id', ['node', '--endpoint', 'unix:///tmp/x.sock', '--nodeid', '../etc', '--pool', '/tmp'], /invalid --nodeid/],
     ['unknown flag', ['controller', '--endpoint', 'unix:///tmp/x.sock', '--colour'], /--colour.*quarry --help/],
     ['bad log level', ['controller', '--endpoint', 'unix:///tmp/x.sock', '--log-level', 'loud'], /invalid --log-level "loud": pass one of/],

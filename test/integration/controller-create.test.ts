@@ -34,7 +34,11 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const sock = await makeTempDir(suite, 'sock');
       // 2 GiB: the suite also creates xfs and btrfs volumes at their mkfs minimum (300 and 114 MiB).
       ({ path: pool } = await scratchPoolDir(suite, { fsType, sizeBytes: 2 * GiB }));
-      q = await startQuarry(suite, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool, '--overprovisioning', '4'] });
+      q = await startQuarry(suite, {
+        role: 'controller',
+        dir: sock,
+        args: ['--nodeid', 'node-a', '--pool', pool, '--overprovisioning', '4'],
+      });
     });
 
     test('is idempotent by name; another size, provisioning, fstype or pool is ALREADY_EXISTS', async () => {
@@ -46,7 +50,10 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       assert.equal(Number(first.capacity_bytes), 10 * MiB);
       await rejectsWithCode(create('idem', { capacity_range: { required_bytes: 20 * MiB } }), status.ALREADY_EXISTS);
       await rejectsWithCode(create('idem', { capacity_range: range, parameters: { provisioning: 'thick' } }), status.ALREADY_EXISTS);
-      await rejectsWithCode(create('idem', { capacity_range: range, parameters: { 'csi.storage.k8s.io/fstype': 'xfs' } }), status.ALREADY_EXISTS);
+      await rejectsWithCode(
+        create('idem', { capacity_range: range, parameters: { 'csi.storage.k8s.io/fstype': 'xfs' } }),
+        status.ALREADY_EXISTS,
+      );
       await rejectsWithCode(
         create('idem', { capacity_range: range, volume_content_source: { volume: { volume_id: first.volume_id } } }),
         status.ALREADY_EXISTS,
@@ -60,8 +67,14 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const v = (await create('r-round', { capacity_range: { required_bytes: MiB + 1, limit_bytes: 3 * MiB } })).volume!;
       assert.equal(Number(v.capacity_bytes), 2 * MiB);
       assert.equal((await stat(join(pool, 'volumes', `${v.volume_id}.img`))).size, 2 * MiB);
-      await rejectsWithCode(create('r-no-mib', { capacity_range: { required_bytes: MiB + 1, limit_bytes: MiB + MiB / 2 } }), status.OUT_OF_RANGE);
-      await rejectsWithCode(create('r-inverted', { capacity_range: { required_bytes: 5 * MiB, limit_bytes: 4 * MiB } }), status.OUT_OF_RANGE);
+      await rejectsWithCode(
+        create('r-no-mib', { capacity_range: { required_bytes: MiB + 1, limit_bytes: MiB + MiB / 2 } }),
+        status.OUT_OF_RANGE,
+      );
+      await rejectsWithCode(
+        create('r-inverted', { capacity_range: { required_bytes: 5 * MiB, limit_bytes: 4 * MiB } }),
+        status.OUT_OF_RANGE,
+      );
       const d = (await create('r-default')).volume!;
       assert.equal(Number(d.capacity_bytes), DEFAULT_VOLUME_SIZE);
       const limited = (await create('r-limit-only', { capacity_range: { limit_bytes: 7 * MiB + 5 } })).volume!;
@@ -74,7 +87,11 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       await rejectsWithCode(create('too-big', { capacity_range: { required_bytes: poolMax + MiB } }), status.OUT_OF_RANGE, /can ever hold/);
       // The default-size volume of the previous test is promised, so the pool cannot promise its whole size again.
       const before = (await readdir(join(pool, 'volumes'))).sort();
-      await rejectsWithCode(create('exhausted', { capacity_range: { required_bytes: poolMax } }), status.RESOURCE_EXHAUSTED, /can still be promised/);
+      await rejectsWithCode(
+        create('exhausted', { capacity_range: { required_bytes: poolMax } }),
+        status.RESOURCE_EXHAUSTED,
+        /can still be promised/,
+      );
       const available = Number((await capacity()).available_capacity);
       await rejectsWithCode(create('exhausted', { capacity_range: { required_bytes: available + MiB } }), status.RESOURCE_EXHAUSTED);
       assert.deepEqual((await readdir(join(pool, 'volumes'))).sort(), before, 'a refused create leaves nothing behind');
@@ -111,7 +128,12 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     test('parameters: fstype, provisioning and the PVC/PV names are kept in the record', async () => {
       // Each at its filesystem's smallest size (a smaller one could never be staged).
       for (const fs of ['xfs', 'btrfs', 'ext4'] as const) {
-        const v = (await create(`fs-${fs}`, { capacity_range: { required_bytes: FS_MINIMUM_BYTES[fs] }, parameters: { 'csi.storage.k8s.io/fstype': fs } })).volume!;
+        const v = (
+          await create(`fs-${fs}`, {
+            capacity_range: { required_bytes: FS_MINIMUM_BYTES[fs] },
+            parameters: { 'csi.storage.k8s.io/fstype': fs },
+          })
+        ).volume!;
         assert.equal((await record(v.volume_id)).fsType, fs);
       }
       const dflt = (await create('fs-default', { capacity_range: { required_bytes: MiB } })).volume!;
@@ -134,7 +156,8 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       assert.equal(r.name, 'pvc-1234');
       assert.equal(r.pool, 'default');
       const err = await rejectsWithCode(create('bad-param', { parameters: { speed: 'fast' } }), status.INVALID_ARGUMENT);
-      for (const key of ['pool', 'csi.storage.k8s.io/fstype', 'provisioning']) assert.match(err.details, new RegExp(key.replace(/[./]/g, '\\$&')));
+      for (const key of ['pool', 'csi.storage.k8s.io/fstype', 'provisioning'])
+        assert.match(err.details, new RegExp(key.replace(/[./]/g, '\\$&')));
       await rejectsWithCode(create('bad-fs', { parameters: { 'csi.storage.k8s.io/fstype': 'ntfs' } }), status.INVALID_ARGUMENT);
       await rejectsWithCode(create('bad-prov', { parameters: { provisioning: 'lazy' } }), status.INVALID_ARGUMENT);
       await rejectsWithCode(create('bad-pool', { parameters: { pool: 'nope' } }), status.INVALID_ARGUMENT, /unknown pool/);
@@ -143,34 +166,52 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     test('volume_capabilities: multi-node writers, block multi-node and a missing access mode are refused', async () => {
       const mount = (mode: string) => [{ mount: { fs_type: '', mount_flags: [] }, access_mode: { mode } }];
       for (const mode of ['MULTI_NODE_MULTI_WRITER', 'MULTI_NODE_SINGLE_WRITER']) {
-        await rejectsWithCode(create('caps', { volume_capabilities: mount(mode) }), status.INVALID_ARGUMENT, new RegExp(`${mode} is refused.*single-node`));
+        await rejectsWithCode(
+          create('caps', { volume_capabilities: mount(mode) }),
+          status.INVALID_ARGUMENT,
+          new RegExp(`${mode} is refused.*single-node`),
+        );
       }
       await rejectsWithCode(
         create('caps', { volume_capabilities: [{ block: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } }] }),
         status.INVALID_ARGUMENT,
         /block volumes support single-node/,
       );
-      await rejectsWithCode(create('caps', { volume_capabilities: [{ mount: { fs_type: '', mount_flags: [] } }] }), status.INVALID_ARGUMENT, /access_mode/);
+      await rejectsWithCode(
+        create('caps', { volume_capabilities: [{ mount: { fs_type: '', mount_flags: [] } }] }),
+        status.INVALID_ARGUMENT,
+        /access_mode/,
+      );
       await rejectsWithCode(create('caps', { volume_capabilities: [] }), status.INVALID_ARGUMENT);
       for (const mode of ['SINGLE_NODE_WRITER', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER', 'MULTI_NODE_READER_ONLY']) {
         await create(`caps-${mode.toLowerCase()}`, { capacity_range: { required_bytes: MiB }, volume_capabilities: mount(mode) });
       }
-      await create('caps-block', { capacity_range: { required_bytes: MiB }, volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] });
+      await create('caps-block', {
+        capacity_range: { required_bytes: MiB },
+        volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      });
       await assert.rejects(readFile(join(pool, 'volumes', 'caps.json')));
     });
 
     test('local mode: the volume is on this node; a requisite topology without it is RESOURCE_EXHAUSTED', async () => {
       const v = (await create('topo', { capacity_range: { required_bytes: MiB } })).volume!;
       assert.deepEqual(v.accessible_topology, [{ segments: { [TOPOLOGY_KEY]: 'node-a' } }]);
-      const here = (await create('topo-here', {
-        capacity_range: { required_bytes: MiB },
-        accessibility_requirements: { requisite: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }, { segments: { [TOPOLOGY_KEY]: 'node-a' } }] },
-      })).volume!;
+      const here = (
+        await create('topo-here', {
+          capacity_range: { required_bytes: MiB },
+          accessibility_requirements: {
+            requisite: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }, { segments: { [TOPOLOGY_KEY]: 'node-a' } }],
+          },
+        })
+      ).volume!;
       assert.equal(here.accessible_topology![0]!.segments![TOPOLOGY_KEY], 'node-a');
       await rejectsWithCode(
         create('topo-elsewhere', {
           capacity_range: { required_bytes: MiB },
-          accessibility_requirements: { requisite: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }], preferred: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }] },
+          accessibility_requirements: {
+            requisite: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }],
+            preferred: [{ segments: { [TOPOLOGY_KEY]: 'node-b' } }],
+          },
         }),
         status.RESOURCE_EXHAUSTED,
       );
@@ -184,9 +225,18 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const slow = join(fs.mountPath, 'slow');
       await mkdir(slow);
       const fast = join(fs.mountPath, 'fast');
-      const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', `fast=${fast}`, '--pool', `slow=${slow}`] });
+      const q = await startQuarry(t, {
+        role: 'controller',
+        dir: sock,
+        args: ['--nodeid', 'node-a', '--pool', `fast=${fast}`, '--pool', `slow=${slow}`],
+      });
       const create = (name: string, parameters: Record<string, string>) =>
-        call(q.clients.controller, 'CreateVolume', { name, volume_capabilities: RW, capacity_range: { required_bytes: MiB }, parameters } as any);
+        call(q.clients.controller, 'CreateVolume', {
+          name,
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: MiB },
+          parameters,
+        } as any);
       const a = (await create('on-fast', { pool: 'fast' })).volume!;
       const b = (await create('on-slow', { pool: 'slow' })).volume!;
       await stat(join(fast, 'volumes', `${a.volume_id}.img`));
@@ -204,7 +254,13 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const sock = await makeTempDir(t, 'sock');
       const { path } = await scratchPoolDir(t, { fsType });
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--shared', '--pool', path] });
-      const v = (await call(q.clients.controller, 'CreateVolume', { name: 'shared-1', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any)).volume!;
+      const v = (
+        await call(q.clients.controller, 'CreateVolume', {
+          name: 'shared-1',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: MiB },
+        } as any)
+      ).volume!;
       assert.deepEqual(v.accessible_topology, []);
       // A topology requirement does not exclude a shared pool.
       await call(q.clients.controller, 'CreateVolume', {
@@ -223,20 +279,35 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', path] });
       const thick = { volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB }, parameters: { provisioning: 'thick' } };
       const keep = (await call(q.clients.controller, 'CreateVolume', { name: 'before-full', ...thick } as any)).volume!;
-      const snap = (await call(q.clients.controller, 'CreateSnapshot', { name: 'before-full-snap', source_volume_id: keep.volume_id } as any)).snapshot!;
+      const snap = (
+        await call(q.clients.controller, 'CreateSnapshot', { name: 'before-full-snap', source_volume_id: keep.volume_id } as any)
+      ).snapshot!;
       await fillUp(fs.mountPath);
       await rejectsWithCode(
-        call(q.clients.controller, 'CreateVolume', { name: 'on-full', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any),
+        call(q.clients.controller, 'CreateVolume', {
+          name: 'on-full',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: MiB },
+        } as any),
         status.RESOURCE_EXHAUSTED,
         /no space/,
       );
-      assert.deepEqual((await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')).sort(), [`${keep.volume_id}.img`, `${keep.volume_id}.json`]);
+      assert.deepEqual((await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')).sort(), [
+        `${keep.volume_id}.img`,
+        `${keep.volume_id}.json`,
+      ]);
       await call(q.clients.identity, 'Probe', {});
       // Deleting is how an admin frees a full pool, so it must work on one: for snapshots and volumes alike.
       await call(q.clients.controller, 'DeleteSnapshot', { snapshot_id: snap.snapshot_id } as any);
-      assert.deepEqual((await readdir(join(path, 'snapshots'))).filter((f) => !f.startsWith('.')), []);
+      assert.deepEqual(
+        (await readdir(join(path, 'snapshots'))).filter((f) => !f.startsWith('.')),
+        [],
+      );
       await call(q.clients.controller, 'DeleteVolume', { volume_id: keep.volume_id } as any);
-      assert.deepEqual((await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')), []);
+      assert.deepEqual(
+        (await readdir(join(path, 'volumes'))).filter((f) => !f.startsWith('.')),
+        [],
+      );
     });
 
     test('a pool that filled up before its first request still answers RESOURCE_EXHAUSTED', async (t) => {
@@ -245,7 +316,11 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', path] });
       await fillUp(fs.mountPath);
       await rejectsWithCode(
-        call(q.clients.controller, 'CreateVolume', { name: 'first-on-full', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any),
+        call(q.clients.controller, 'CreateVolume', {
+          name: 'first-on-full',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: MiB },
+        } as any),
         status.RESOURCE_EXHAUSTED,
       );
     });
@@ -269,13 +344,18 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const pending = call(
         q.clients.controller,
         'CreateVolume',
-        { name: 'thick-enospc', volume_capabilities: RW, capacity_range: { required_bytes: size }, parameters: { provisioning: 'thick' } } as any,
+        {
+          name: 'thick-enospc',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: size },
+          parameters: { provisioning: 'thick' },
+        } as any,
         { timeoutMs: 60_000 },
       );
       await q.waitForFaultPoint('create-volume:after-record');
       const filler = join(path, '..', 'filler');
       // Leave half of what the volume needs.
-      await preallocate(filler, (Math.floor(free / MiB) - size / MiB / 2) * MiB as any);
+      await preallocate(filler, ((Math.floor(free / MiB) - size / MiB / 2) * MiB) as any);
       q.resume();
       await rejectsWithCode(pending, status.RESOURCE_EXHAUSTED, /no space left.*free space/);
       assert.deepEqual(await readdir(join(path, 'volumes')), []);

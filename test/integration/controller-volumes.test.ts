@@ -46,7 +46,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       q = await startQuarry(suite, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool] });
     });
 
-    test('DeleteVolume is idempotent and removes only the volume\'s own files', async () => {
+    test("DeleteVolume is idempotent and removes only the volume's own files", async () => {
       const keep = await create('del-keep');
       const gone = await create('del-gone');
       const before = await tree(pool);
@@ -60,12 +60,25 @@ for (const fsType of ['xfs', 'ext4'] as const) {
 
     test('DeleteVolume of a malformed ID succeeds and touches nothing', async () => {
       // Canaries where each malformed ID would point if it were ever joined into a path.
-      const canaries = [join(pool, 'canary.img'), join(pool, 'canary.json'), join(fs.mountPath, 'outside.img'), join(fs.mountPath, 'outside.json')];
+      const canaries = [
+        join(pool, 'canary.img'),
+        join(pool, 'canary.json'),
+        join(fs.mountPath, 'outside.img'),
+        join(fs.mountPath, 'outside.json'),
+      ];
       await mkdir(join(pool, 'volumes', 'vol-..'), { recursive: true });
       canaries.push(join(pool, 'volumes', 'vol-..', 'x.img'), join(pool, 'volumes', 'vol-..', 'x.json'));
       for (const c of canaries) await writeFile(c, 'canary');
       const before = await tree(fs.mountPath);
-      for (const id of ['../canary', '../../outside', 'vol-../x', `${volumeIdForName('a')}/../../canary`, 'VOL-AAAAAAAAAAAAAAAAAAAA', 'vol-aaaa', ' ']) {
+      for (const id of [
+        '../canary',
+        '../../outside',
+        'vol-../x',
+        `${volumeIdForName('a')}/../../canary`,
+        'VOL-AAAAAAAAAAAAAAAAAAAA',
+        'vol-aaaa',
+        ' ',
+      ]) {
         await del(id);
       }
       await rejectsWithCode(del(''), status.INVALID_ARGUMENT);
@@ -83,7 +96,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const before = await tree(pool);
       await rejectsWithCode(del(v.volume_id), status.FAILED_PRECONDITION, /staged on node-a.*unstage/);
       assert.deepEqual(await tree(pool), before, 'a refused delete removes nothing');
-      await call(node.clients.node, 'NodeUnstageVolume', { volume_id: v.volume_id, staging_target_path: stagingPath } as any, { timeoutMs: 60_000 });
+      await call(node.clients.node, 'NodeUnstageVolume', { volume_id: v.volume_id, staging_target_path: stagingPath } as any, {
+        timeoutMs: 60_000,
+      });
       await del(v.volume_id);
       await assert.rejects(readFile(imagePath(v.volume_id)));
     });
@@ -91,7 +106,16 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     test('DeleteVolume is FAILED_PRECONDITION while the record shows a publication', async () => {
       const v = await create('del-published');
       const r = JSON.parse(await readFile(recordPath(v.volume_id), 'utf8'));
-      r.publications = [{ nodeId: 'node-a', targetPath: '/var/lib/kubelet/pods/x/mount', readOnly: false, accessType: 'mount', accessMode: 'SINGLE_NODE_WRITER', mountFlags: [] }];
+      r.publications = [
+        {
+          nodeId: 'node-a',
+          targetPath: '/var/lib/kubelet/pods/x/mount',
+          readOnly: false,
+          accessType: 'mount',
+          accessMode: 'SINGLE_NODE_WRITER',
+          mountFlags: [],
+        },
+      ];
       await writeFile(recordPath(v.volume_id), JSON.stringify(r));
       await rejectsWithCode(del(v.volume_id), status.FAILED_PRECONDITION, /published on node-a/);
       await readFile(imagePath(v.volume_id));
@@ -119,11 +143,15 @@ for (const fsType of ['xfs', 'ext4'] as const) {
 
     test('ControllerGetCapabilities is truthful: a controller with no --pool claims nothing', async (t) => {
       const caps = (await call(ctl(), 'ControllerGetCapabilities', {})).capabilities.map((c) => c.rpc!.type);
-      for (const c of ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'GET_VOLUME', 'VOLUME_CONDITION']) assert.ok(caps.includes(c as any), c);
+      for (const c of ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'GET_VOLUME', 'VOLUME_CONDITION'])
+        assert.ok(caps.includes(c as any), c);
       assert.ok(!caps.includes('EXPAND_VOLUME' as any), 'local mode leaves expansion to the node');
       const stub = await startQuarry(t, { role: 'controller', dir: sock });
       assert.deepEqual((await call(stub.clients.controller, 'ControllerGetCapabilities', {})).capabilities, []);
-      await rejectsWithCode(call(stub.clients.controller, 'CreateVolume', { name: 'x', volume_capabilities: RW } as any), status.UNIMPLEMENTED);
+      await rejectsWithCode(
+        call(stub.clients.controller, 'CreateVolume', { name: 'x', volume_capabilities: RW } as any),
+        status.UNIMPLEMENTED,
+      );
     });
 
     test('ControllerGetVolume reports an abnormal condition when the image is missing or the wrong size', async () => {
@@ -197,7 +225,11 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     });
 
     test('GetCapacity honours --overprovisioning and topology, and reports maximum_volume_size', async (t) => {
-      const over = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool, '--overprovisioning', '2.0'] });
+      const over = await startQuarry(t, {
+        role: 'controller',
+        dir: sock,
+        args: ['--nodeid', 'node-a', '--pool', pool, '--overprovisioning', '2.0'],
+      });
       const promised = async () => {
         let sum = 0;
         for (const f of await readdir(join(pool, 'volumes'))) {
@@ -213,8 +245,14 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const p = await promised();
       // (design: Capacity) What the filesystem can give (free − margin; these volumes hold no data yet), × ratio, − promised.
       const usable = st.bavail * st.bsize - capacityMargin(fsBytes);
-      assert.ok(Math.abs(Number(one.available_capacity) - floorMiB(usable - p)) <= MiB, `${one.available_capacity} vs ${floorMiB(usable - p)}`);
-      assert.ok(Math.abs(Number(two.available_capacity) - floorMiB(2 * usable - p)) <= 2 * MiB, `${two.available_capacity} vs ${floorMiB(2 * usable - p)}`);
+      assert.ok(
+        Math.abs(Number(one.available_capacity) - floorMiB(usable - p)) <= MiB,
+        `${one.available_capacity} vs ${floorMiB(usable - p)}`,
+      );
+      assert.ok(
+        Math.abs(Number(two.available_capacity) - floorMiB(2 * usable - p)) <= 2 * MiB,
+        `${two.available_capacity} vs ${floorMiB(2 * usable - p)}`,
+      );
       assert.ok(Number(two.maximum_volume_size!.value) > fsBytes, 'a thin pool at 2.0 can promise more than its disk');
       assert.ok(Number(one.maximum_volume_size!.value) <= Number(one.available_capacity));
       await create('cap-10', 10 * MiB);

@@ -42,7 +42,11 @@ async function kubeletDir(t: HasAfter, propagation: 'shared' | 'private'): Promi
   await run('mount', [`--make-${propagation}`, '--', dir]);
   const top = await topMountAt(dir);
   assert.ok(top, 'bind mount is there');
-  assert.equal(top.optionalFields.some((f) => f.startsWith('shared:')), propagation === 'shared', `mount is ${propagation}`);
+  assert.equal(
+    top.optionalFields.some((f) => f.startsWith('shared:')),
+    propagation === 'shared',
+    `mount is ${propagation}`,
+  );
   return dir;
 }
 
@@ -73,7 +77,10 @@ test('empty pool on XFS with reflink and a shared kubelet dir: all ok, exit 0, p
   const r = await doctor(['--pool', `fast=${pool}`, '--kubelet-dir', kubelet]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(r.stderr, '');
-  assert.ok(r.lines.every((l) => /^(ok  |warn|FAIL) [^:]+: /.test(l)), r.stdout);
+  assert.ok(
+    r.lines.every((l) => /^(ok {2}|warn|FAIL) [^:]+: /.test(l)),
+    r.stdout,
+  );
   assert.match(line(r, 'ok   loop devices:') ?? '', /attached and detached \/dev\/loop\d+/);
   assert.ok(line(r, 'ok   tool mkfs.xfs:'), r.stdout);
   assert.ok(line(r, 'ok   kernel filesystem xfs:'), r.stdout);

@@ -79,7 +79,14 @@ for (const mode of ['local', 'shared'] as const) {
         }
         const s = await setup(t, mode === 'shared');
         const c = s.controller.controller;
-        const vol = (await call(c, 'CreateVolume', { name: `grow-${fsType}`, capacity_range: { required_bytes: FROM }, volume_capabilities: [mountCapability()], parameters: { 'csi.storage.k8s.io/fstype': fsType } })).volume!;
+        const vol = (
+          await call(c, 'CreateVolume', {
+            name: `grow-${fsType}`,
+            capacity_range: { required_bytes: FROM },
+            volume_capabilities: [mountCapability()],
+            parameters: { 'csi.storage.k8s.io/fstype': fsType },
+          })
+        ).volume!;
         const id = vol.volume_id!;
         const pub = await stageAndPublish(t, s.node, id, s.dir, s.shared ? { controller: s.controller, nodeId: 'node-1' } : {});
         const sizeBefore = await fsBytes(pub.targetPath);
@@ -90,12 +97,27 @@ for (const mode of ['local', 'shared'] as const) {
         await sleep(200);
         const range = { required_bytes: TO };
         if (s.shared) {
-          const res = await call(c, 'ControllerExpandVolume', { volume_id: id, capacity_range: range, volume_capability: mountCapability() });
+          const res = await call(c, 'ControllerExpandVolume', {
+            volume_id: id,
+            capacity_range: range,
+            volume_capability: mountCapability(),
+          });
           assert.equal(Number(res.capacity_bytes), TO);
           assert.equal(res.node_expansion_required, true);
         }
         const writtenAtExpand = writer.written();
-        const res = await call(s.node.node, 'NodeExpandVolume', { volume_id: id, volume_path: pub.targetPath, staging_target_path: pub.stagingPath, capacity_range: range, volume_capability: mountCapability() }, { timeoutMs: 60_000 });
+        const res = await call(
+          s.node.node,
+          'NodeExpandVolume',
+          {
+            volume_id: id,
+            volume_path: pub.targetPath,
+            staging_target_path: pub.stagingPath,
+            capacity_range: range,
+            volume_capability: mountCapability(),
+          },
+          { timeoutMs: 60_000 },
+        );
         assert.equal(Number(res.capacity_bytes), TO);
         await sleep(200);
         const total = await writer.stop();
@@ -110,11 +132,22 @@ for (const mode of ['local', 'shared'] as const) {
         assert.equal(capBefore - capAfter, TO - FROM, 'the pool promises the added size');
 
         // Repeating the expansion is a no-op; volumes never shrink.
-        const again = await call(s.node.node, 'NodeExpandVolume', { volume_id: id, volume_path: pub.targetPath, staging_target_path: pub.stagingPath, capacity_range: range });
+        const again = await call(s.node.node, 'NodeExpandVolume', {
+          volume_id: id,
+          volume_path: pub.targetPath,
+          staging_target_path: pub.stagingPath,
+          capacity_range: range,
+        });
         assert.equal(Number(again.capacity_bytes), TO);
         if (s.shared) {
-          await rejectsWithCode(call(c, 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: FROM, limit_bytes: FROM } }), grpc.status.OUT_OF_RANGE);
-          await rejectsWithCode(call(c, 'ControllerExpandVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', capacity_range: range }), grpc.status.NOT_FOUND);
+          await rejectsWithCode(
+            call(c, 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: FROM, limit_bytes: FROM } }),
+            grpc.status.OUT_OF_RANGE,
+          );
+          await rejectsWithCode(
+            call(c, 'ControllerExpandVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', capacity_range: range }),
+            grpc.status.NOT_FOUND,
+          );
           await rejectsWithCode(call(c, 'ControllerExpandVolume', { volume_id: id }), grpc.status.INVALID_ARGUMENT);
         }
         await pub.release();
@@ -127,7 +160,13 @@ for (const mode of ['local', 'shared'] as const) {
       const caps = (await call(s.controller.controller, 'ControllerGetCapabilities', {})).capabilities!.map((x) => x.rpc?.type);
       assert.equal(caps.includes('EXPAND_VOLUME'), mode === 'shared');
       if (mode === 'local') {
-        await rejectsWithCode(call(s.controller.controller, 'ControllerExpandVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', capacity_range: { required_bytes: TO } }), grpc.status.UNIMPLEMENTED);
+        await rejectsWithCode(
+          call(s.controller.controller, 'ControllerExpandVolume', {
+            volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa',
+            capacity_range: { required_bytes: TO },
+          }),
+          grpc.status.UNIMPLEMENTED,
+        );
       }
     });
   });

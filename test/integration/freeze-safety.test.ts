@@ -29,7 +29,9 @@ function startWriter(t: HasAfter, path: string): { child: ChildProcess; exited: 
 /** A hang guard, not a timing assertion: a writer that never unblocks fails the test instead of hanging it. */
 function unblocked(p: Promise<number | null>, what: string): Promise<number | null> {
   let timer: NodeJS.Timeout;
-  const guard = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still blocked after 90 s`)), 90_000)));
+  const guard = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still blocked after 90 s`)), 90_000)),
+  );
   return Promise.race([p, guard]).finally(() => clearTimeout(timer));
 }
 
@@ -39,8 +41,20 @@ async function setup(t: HasAfter, controllerEnv: Record<string, string>) {
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: GiB, reflink: false });
   const pool = join(fs.mountPath, 'pool');
   const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
-  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl-1', env: { QUARRY_FAULT_POINT: 'freeze:frozen', ...controllerEnv } });
-  const vol = (await call(ctl.clients.controller, 'CreateVolume', { name: 'v', capacity_range: { required_bytes: 128 * MiB }, volume_capabilities: [mountCapability('ext4')] })).volume!;
+  const ctl = await startQuarryOnPool(t, {
+    role: 'controller',
+    dir: fs.dir,
+    pool,
+    label: 'ctl-1',
+    env: { QUARRY_FAULT_POINT: 'freeze:frozen', ...controllerEnv },
+  });
+  const vol = (
+    await call(ctl.clients.controller, 'CreateVolume', {
+      name: 'v',
+      capacity_range: { required_bytes: 128 * MiB },
+      volume_capabilities: [mountCapability('ext4')],
+    })
+  ).volume!;
   const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
   // Whatever happens below, the test never leaves a frozen filesystem behind.
   onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
@@ -60,7 +74,18 @@ test('a controller killed while a snapshot holds the source frozen: the restart 
   const writer = startWriter(t, join(s.pub.targetPath, 'pod-write'));
   // Node operations on the frozen volume answer at once instead of hanging on it.
   await rejectsWithCode(
-    call(s.node.clients.node, 'NodePublishVolume', { volume_id: s.vol.volume_id, staging_target_path: s.pub.stagingPath, target_path: join(s.fs.dir, 'second-target'), volume_capability: mountCapability(), readonly: false }, { timeoutMs: 10_000 }),
+    call(
+      s.node.clients.node,
+      'NodePublishVolume',
+      {
+        volume_id: s.vol.volume_id,
+        staging_target_path: s.pub.stagingPath,
+        target_path: join(s.fs.dir, 'second-target'),
+        volume_capability: mountCapability(),
+        readonly: false,
+      },
+      { timeoutMs: 10_000 },
+    ),
     grpc.status.UNAVAILABLE,
     /frozen .* for a snapshot or clone/,
   );
@@ -73,7 +98,9 @@ test('a controller killed while a snapshot holds the source frozen: the restart 
   await ctl2.waitForOutput(/thawed a filesystem left frozen for a copy/);
   assert.equal((await s.record()).freeze, undefined, 'the freeze record is gone');
 
-  const snap = (await call(ctl2.clients.controller, 'CreateSnapshot', { name: 'snap', source_volume_id: s.vol.volume_id! }, { timeoutMs: 60_000 })).snapshot!;
+  const snap = (
+    await call(ctl2.clients.controller, 'CreateSnapshot', { name: 'snap', source_volume_id: s.vol.volume_id! }, { timeoutMs: 60_000 })
+  ).snapshot!;
   assert.equal(snap.ready_to_use, true);
   assert.equal((await s.record()).freeze, undefined);
 });
@@ -84,7 +111,8 @@ test('a freeze past its deadline is thawed by another live process, without any 
   // The controller stays stopped while frozen; the node process's sweep thaws at the deadline.
   assert.equal(await unblocked(writer.exited, 'writer'), 0, 'the writer finished after the deadline');
   // The sweep thaws first and clears the record right after: wait for that (bounded).
-  for (const deadline = Date.now() + 30_000; (await s.record()).freeze && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+  for (const deadline = Date.now() + 30_000; (await s.record()).freeze && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 200));
   assert.equal((await s.record()).freeze, undefined, 'the sweep removed the freeze record');
   await s.node.waitForOutput(/thawed a filesystem left frozen for a copy/);
   await s.ctl.kill();

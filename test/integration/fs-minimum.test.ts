@@ -22,7 +22,11 @@ test('xfs under 300 MiB and btrfs under its minimum are INVALID_ARGUMENT naming 
       volume_capabilities: [block ? { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } } : mountCapability(fsType)],
       parameters: { 'csi.storage.k8s.io/fstype': fsType },
     });
-  await rejectsWithCode(create('xfs-small', 'xfs', 299 * MiB), status.INVALID_ARGUMENT, /xfs volume must be at least 300 MiB \(314572800 bytes\)/);
+  await rejectsWithCode(
+    create('xfs-small', 'xfs', 299 * MiB),
+    status.INVALID_ARGUMENT,
+    /xfs volume must be at least 300 MiB \(314572800 bytes\)/,
+  );
   await rejectsWithCode(create('xfs-tiny', 'xfs', 64 * MiB), status.INVALID_ARGUMENT, /at least 300 MiB/);
   await rejectsWithCode(create('btrfs-small', 'btrfs', 100 * MiB), status.INVALID_ARGUMENT, /btrfs volume must be at least 114 MiB/);
   assert.equal((await call(c, 'ListVolumes', {})).entries!.length, 0, 'a refused create leaves nothing');

@@ -62,7 +62,10 @@ async function readCounter(path: string): Promise<number> {
   }
 }
 
-for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs' as const, reflink: true }]) {
+for (const pool of [
+  { fsType: 'ext4' as const, reflink: false },
+  { fsType: 'xfs' as const, reflink: true },
+]) {
   describe(`group snapshots on a ${pool.fsType} pool${pool.reflink ? ' with reflink' : ' without reflink'}`, () => {
     test('members written in lockstep under load hold one instant; the group is idempotent, restores and deletes', async (t) => {
       const fs = await makeScratchFs(t, { fsType: pool.fsType, sizeBytes: 3 * GiB, reflink: pool.reflink });
@@ -71,11 +74,22 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
       const c = q.clients.controller;
       const g = q.clients.groupController;
       const caps = await call(g, 'GroupControllerGetCapabilities', {});
-      assert.deepEqual(caps.capabilities!.map((x) => x.rpc?.type), ['CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT']);
+      assert.deepEqual(
+        caps.capabilities!.map((x) => x.rpc?.type),
+        ['CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT'],
+      );
 
       const vols: string[] = [];
       for (const name of ['data', 'wal']) {
-        vols.push((await call(c, 'CreateVolume', { name, capacity_range: { required_bytes: 160 * MiB }, volume_capabilities: [mountCapability('ext4')] })).volume!.volume_id!);
+        vols.push(
+          (
+            await call(c, 'CreateVolume', {
+              name,
+              capacity_range: { required_bytes: 160 * MiB },
+              volume_capabilities: [mountCapability('ext4')],
+            })
+          ).volume!.volume_id!,
+        );
       }
       const pubs = [await stageAndPublish(t, q.clients, vols[0]!, fs.dir), await stageAndPublish(t, q.clients, vols[1]!, fs.dir)];
       const writer = await startLockstepWriter([join(pubs[0]!.targetPath, 'counter.bin'), join(pubs[1]!.targetPath, 'counter.bin')]);
@@ -85,12 +99,14 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
       const groups: Array<{ id: string; snapshots: string[] }> = [];
       for (let i = 0; i < ROUNDS; i++) {
         const before = writer.count;
-        const res = (await call(g, 'CreateVolumeGroupSnapshot', { name: `group-${i}`, source_volume_ids: vols }, { timeoutMs: 120_000 })).group_snapshot!;
+        const res = (await call(g, 'CreateVolumeGroupSnapshot', { name: `group-${i}`, source_volume_ids: vols }, { timeoutMs: 120_000 }))
+          .group_snapshot!;
         assert.equal(res.ready_to_use, true);
         assert.equal(res.snapshots!.length, 2);
         for (const s of res.snapshots!) assert.equal(s.group_snapshot_id, res.group_snapshot_id, 'each member names its group');
         // Idempotent by name: the same group, the same members, the same instant.
-        const again = (await call(g, 'CreateVolumeGroupSnapshot', { name: `group-${i}`, source_volume_ids: [...vols].reverse() })).group_snapshot!;
+        const again = (await call(g, 'CreateVolumeGroupSnapshot', { name: `group-${i}`, source_volume_ids: [...vols].reverse() }))
+          .group_snapshot!;
         assert.deepEqual(again, res);
         groups.push({ id: res.group_snapshot_id!, snapshots: res.snapshots!.map((s) => s.snapshot_id!) });
         await new Promise((r) => setTimeout(r, 50));
@@ -102,10 +118,24 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
       // Members restore like any snapshot; each pair shows one instant of both volumes.
       for (const [i, grp] of groups.entries()) {
         const got = (await call(g, 'GetVolumeGroupSnapshot', { group_snapshot_id: grp.id, snapshot_ids: grp.snapshots })).group_snapshot!;
-        assert.deepEqual(got.snapshots!.map((s) => s.snapshot_id), grp.snapshots);
+        assert.deepEqual(
+          got.snapshots!.map((s) => s.snapshot_id),
+          grp.snapshots,
+        );
         const counters = new Map<string, number>();
         for (const s of got.snapshots!) {
-          const restored = (await call(c, 'CreateVolume', { name: `restored-${i}-${s.snapshot_id}`, volume_capabilities: [mountCapability()], volume_content_source: { snapshot: { snapshot_id: s.snapshot_id! } } }, { timeoutMs: 120_000 })).volume!;
+          const restored = (
+            await call(
+              c,
+              'CreateVolume',
+              {
+                name: `restored-${i}-${s.snapshot_id}`,
+                volume_capabilities: [mountCapability()],
+                volume_content_source: { snapshot: { snapshot_id: s.snapshot_id! } },
+              },
+              { timeoutMs: 120_000 },
+            )
+          ).volume!;
           const p = await stageAndPublish(t, q.clients, restored.volume_id!, fs.dir);
           counters.set(s.source_volume_id!, await readCounter(join(p.targetPath, 'counter.bin')));
           await p.release();
@@ -118,16 +148,32 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
       }
 
       // A different set of sources under a used name is another group: refused.
-      await rejectsWithCode(call(g, 'CreateVolumeGroupSnapshot', { name: 'group-0', source_volume_ids: [vols[0]!] }), grpc.status.ALREADY_EXISTS, /group-0 already exists/);
-      await rejectsWithCode(call(g, 'GetVolumeGroupSnapshot', { group_snapshot_id: groups[0]!.id, snapshot_ids: ['snap-aaaaaaaaaaaaaaaaaaaa'] }), grpc.status.INVALID_ARGUMENT, /not a member/);
-      await rejectsWithCode(call(g, 'CreateVolumeGroupSnapshot', { name: 'ghost', source_volume_ids: [vols[0]!, 'vol-aaaaaaaaaaaaaaaaaaaa'] }), grpc.status.NOT_FOUND, /vol-aaaaaaaaaaaaaaaaaaaa does not exist/);
+      await rejectsWithCode(
+        call(g, 'CreateVolumeGroupSnapshot', { name: 'group-0', source_volume_ids: [vols[0]!] }),
+        grpc.status.ALREADY_EXISTS,
+        /group-0 already exists/,
+      );
+      await rejectsWithCode(
+        call(g, 'GetVolumeGroupSnapshot', { group_snapshot_id: groups[0]!.id, snapshot_ids: ['snap-aaaaaaaaaaaaaaaaaaaa'] }),
+        grpc.status.INVALID_ARGUMENT,
+        /not a member/,
+      );
+      await rejectsWithCode(
+        call(g, 'CreateVolumeGroupSnapshot', { name: 'ghost', source_volume_ids: [vols[0]!, 'vol-aaaaaaaaaaaaaaaaaaaa'] }),
+        grpc.status.NOT_FOUND,
+        /vol-aaaaaaaaaaaaaaaaaaaa does not exist/,
+      );
 
       for (const grp of groups) {
         await call(g, 'DeleteVolumeGroupSnapshot', { group_snapshot_id: grp.id, snapshot_ids: grp.snapshots });
         await call(g, 'DeleteVolumeGroupSnapshot', { group_snapshot_id: grp.id, snapshot_ids: grp.snapshots });
         await rejectsWithCode(call(g, 'GetVolumeGroupSnapshot', { group_snapshot_id: grp.id }), grpc.status.NOT_FOUND);
       }
-      assert.deepEqual((await readdir(join(poolDir, 'snapshots'))).filter((f) => f.endsWith('.img') || f.endsWith('.partial')), [], 'no member image is left');
+      assert.deepEqual(
+        (await readdir(join(poolDir, 'snapshots'))).filter((f) => f.endsWith('.img') || f.endsWith('.partial')),
+        [],
+        'no member image is left',
+      );
     });
   });
 }
@@ -140,7 +186,16 @@ describe('a group snapshot that fails', () => {
     const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: poolDir, env: { QUARRY_MAX_FREEZE_MS: '1' } });
     const c = q.clients.controller;
     const vols: string[] = [];
-    for (const name of ['a', 'b']) vols.push((await call(c, 'CreateVolume', { name, capacity_range: { required_bytes: 160 * MiB }, volume_capabilities: [mountCapability('ext4')] })).volume!.volume_id!);
+    for (const name of ['a', 'b'])
+      vols.push(
+        (
+          await call(c, 'CreateVolume', {
+            name,
+            capacity_range: { required_bytes: 160 * MiB },
+            volume_capabilities: [mountCapability('ext4')],
+          })
+        ).volume!.volume_id!,
+      );
     const pubs = [];
     for (const v of vols) {
       const p = await stageAndPublish(t, q.clients, v, fs.dir);
@@ -150,9 +205,16 @@ describe('a group snapshot that fails', () => {
       await fd.close();
       pubs.push(p);
     }
-    await rejectsWithCode(call(q.clients.groupController, 'CreateVolumeGroupSnapshot', { name: 'late', source_volume_ids: vols }, { timeoutMs: 120_000 }), grpc.status.ABORTED, /freeze limit/);
+    await rejectsWithCode(
+      call(q.clients.groupController, 'CreateVolumeGroupSnapshot', { name: 'late', source_volume_ids: vols }, { timeoutMs: 120_000 }),
+      grpc.status.ABORTED,
+      /freeze limit/,
+    );
     assert.equal((await call(c, 'ListSnapshots', {})).entries!.length, 0, 'no member of the failed group is left');
-    assert.deepEqual((await readdir(join(poolDir, 'snapshots'))).filter((f) => !f.startsWith('.')), []);
+    assert.deepEqual(
+      (await readdir(join(poolDir, 'snapshots'))).filter((f) => !f.startsWith('.')),
+      [],
+    );
     // Both filesystems are thawed: a write and fsync on each returns.
     for (const p of pubs) {
       const fd = await open(join(p.targetPath, 'after.bin'), 'w');
@@ -171,7 +233,8 @@ describe('a group snapshot that fails', () => {
     const vols: string[] = [];
     const unstage: Array<() => Promise<unknown>> = [];
     for (const name of ['raw-a', 'raw-b']) {
-      const id = (await call(c, 'CreateVolume', { name, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [BLOCK_CAP] })).volume!.volume_id!;
+      const id = (await call(c, 'CreateVolume', { name, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [BLOCK_CAP] }))
+        .volume!.volume_id!;
       const staging = join(fs.dir, `staging-${name}`);
       await mkdir(staging);
       await call(q.clients.node, 'NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: BLOCK_CAP });
@@ -186,7 +249,11 @@ describe('a group snapshot that fails', () => {
       vols.push(id);
     }
     const g = q.clients.groupController;
-    await rejectsWithCode(call(g, 'CreateVolumeGroupSnapshot', { name: 'both-raw', source_volume_ids: vols }), grpc.status.FAILED_PRECONDITION, new RegExp(`one instant.*${[...vols].sort().join(', ')}`));
+    await rejectsWithCode(
+      call(g, 'CreateVolumeGroupSnapshot', { name: 'both-raw', source_volume_ids: vols }),
+      grpc.status.FAILED_PRECONDITION,
+      new RegExp(`one instant.*${[...vols].sort().join(', ')}`),
+    );
     assert.equal((await call(c, 'ListSnapshots', {})).entries!.length, 0, 'a refused group leaves nothing');
     await unstage[1]!();
     const ok = (await call(g, 'CreateVolumeGroupSnapshot', { name: 'one-raw', source_volume_ids: vols })).group_snapshot!;
@@ -200,10 +267,28 @@ describe('a group snapshot that fails', () => {
     const slow = join(fs.mountPath, 'slow');
     await mkdir(fast);
     await mkdir(slow);
-    const q = await startQuarry(t, { role: 'controller', dir: fs.dir, args: ['--nodeid', 'node-1', '--pool', `fast=${fast}`, '--pool', `slow=${slow}`, '--log-level', 'warn'] });
+    const q = await startQuarry(t, {
+      role: 'controller',
+      dir: fs.dir,
+      args: ['--nodeid', 'node-1', '--pool', `fast=${fast}`, '--pool', `slow=${slow}`, '--log-level', 'warn'],
+    });
     const c = q.clients.controller;
-    const a = (await call(c, 'CreateVolume', { name: 'a', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [mountCapability()], parameters: { pool: 'fast' } })).volume!.volume_id!;
-    const b = (await call(c, 'CreateVolume', { name: 'b', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [mountCapability()], parameters: { pool: 'slow' } })).volume!.volume_id!;
+    const a = (
+      await call(c, 'CreateVolume', {
+        name: 'a',
+        capacity_range: { required_bytes: 64 * MiB },
+        volume_capabilities: [mountCapability()],
+        parameters: { pool: 'fast' },
+      })
+    ).volume!.volume_id!;
+    const b = (
+      await call(c, 'CreateVolume', {
+        name: 'b',
+        capacity_range: { required_bytes: 64 * MiB },
+        volume_capabilities: [mountCapability()],
+        parameters: { pool: 'slow' },
+      })
+    ).volume!.volume_id!;
     await rejectsWithCode(
       call(q.clients.groupController, 'CreateVolumeGroupSnapshot', { name: 'split', source_volume_ids: [a, b] }),
       grpc.status.INVALID_ARGUMENT,

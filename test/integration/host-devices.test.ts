@@ -32,7 +32,10 @@ test('attach with direct I/O, find by backing file, detach', async (t) => {
   assert.match(device, /^\/dev\/loop\d+$/);
   assert.equal(directIo, true, 'direct I/O on a file in os.tmpdir()');
   const found = await findLoopsByBackingFile(image);
-  assert.deepEqual(found.map((l) => l.device), [device]);
+  assert.deepEqual(
+    found.map((l) => l.device),
+    [device],
+  );
   assert.equal(found[0]!.directIo, true);
   assert.equal(found[0]!.backingFileDeleted, false);
   assert.ok((await listLoops()).some((l) => l.device === device));
@@ -84,7 +87,10 @@ test('a loop attached in another mount namespace is found by device+inode, not b
   const listed = (await listLoops()).find((l) => l.device === device);
   assert.ok(listed?.backing, 'losetup reports the backing device and inode');
   assert.deepEqual(listed.backing, await fileIdentity(image));
-  assert.deepEqual((await findLoopsByBackingFile(image)).map((l) => l.device), [device]);
+  assert.deepEqual(
+    (await findLoopsByBackingFile(image)).map((l) => l.device),
+    [device],
+  );
   assert.equal(await loopIsBackedBy(device, (await fileIdentity(image))!), true);
   // Another file is not this loop's backing file, whatever its name.
   const other = join(dir, 'other.img');
@@ -132,9 +138,13 @@ async function writeMbr(image: string, sectors: number): Promise<void> {
   const mbr = Buffer.alloc(512);
   const e = 446;
   mbr[e] = 0x00; // not bootable
-  mbr[e + 1] = 0xfe; mbr[e + 2] = 0xff; mbr[e + 3] = 0xff; // CHS start (LBA mode)
+  mbr[e + 1] = 0xfe;
+  mbr[e + 2] = 0xff;
+  mbr[e + 3] = 0xff; // CHS start (LBA mode)
   mbr[e + 4] = 0x83; // Linux
-  mbr[e + 5] = 0xfe; mbr[e + 6] = 0xff; mbr[e + 7] = 0xff; // CHS end
+  mbr[e + 5] = 0xfe;
+  mbr[e + 6] = 0xff;
+  mbr[e + 7] = 0xff; // CHS end
   mbr.writeUInt32LE(2048, e + 8);
   mbr.writeUInt32LE(sectors - 2048, e + 12);
   mbr.writeUInt32LE(0x1234abcd, 440); // disk signature
@@ -152,7 +162,10 @@ test('mkfs refuses a device holding an MBR partition table', async (t) => {
   const size = 64 * MiB;
   const { device } = await scratchDevice(t, size, (image) => writeMbr(image, size / 512));
   assert.deepEqual(await probeDevice(device), { kind: 'partition-table', ptType: 'dos' });
-  await assert.rejects(makeFilesystem(device, 'ext4'), (e: unknown) => isCode(Code.FAILED_PRECONDITION)(e) && /partition table/.test(String(e)));
+  await assert.rejects(
+    makeFilesystem(device, 'ext4'),
+    (e: unknown) => isCode(Code.FAILED_PRECONDITION)(e) && /partition table/.test(String(e)),
+  );
 });
 
 test('mkfs refuses a device holding a GPT (written with sfdisk)', async (t) => {

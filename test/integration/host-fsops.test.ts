@@ -38,7 +38,10 @@ for (const fsType of ['ext4', 'xfs', 'btrfs'] as FsType[]) {
       const fs = await makeScratchFs(t, { fsType, sizeBytes: 64 * MiB });
       await truncate(fs.imagePath, 128 * MiB);
       await refreshLoopCapacity(fs.device);
-      await assert.rejects(growFilesystem(fsType, fs.device, fs.mountPath), (e: unknown) => isCode(Code.FAILED_PRECONDITION)(e) && /CAP_SYS_RESOURCE/.test(String(e)));
+      await assert.rejects(
+        growFilesystem(fsType, fs.device, fs.mountPath),
+        (e: unknown) => isCode(Code.FAILED_PRECONDITION)(e) && /CAP_SYS_RESOURCE/.test(String(e)),
+      );
       t.skip('this process lacks CAP_SYS_RESOURCE, which ext4 online resize needs');
       return;
     }

@@ -59,8 +59,14 @@ test('unmount removes stacked mounts, verifies, and treats "not mounted" as succ
 
 test('mount errors are clear', async (t) => {
   const dir = await makeTempDir(t, 'err');
-  await assert.rejects(mount({ source: 'tmpfs', target: join(dir, 'missing'), fsType: 'tmpfs' }), (e: unknown) => e instanceof QuarryError && e.code === Code.NOT_FOUND);
-  await assert.rejects(mount({ source: 'tmpfs', target: dir, fsType: 'tmpfs', options: ['size=1m,uid=0'] }), (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT);
+  await assert.rejects(
+    mount({ source: 'tmpfs', target: join(dir, 'missing'), fsType: 'tmpfs' }),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.NOT_FOUND,
+  );
+  await assert.rejects(
+    mount({ source: 'tmpfs', target: dir, fsType: 'tmpfs', options: ['size=1m,uid=0'] }),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT,
+  );
   await assert.rejects(unmount('relative/path'), (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT);
 });
 

@@ -30,10 +30,20 @@ describe('Identity', () => {
     const pool = join(dir, 'pool');
     await mkdir(pool);
     const localController = await startQuarry(t, { role: 'controller', dir, args: ['--nodeid', 'n1', '--pool', pool] });
-    assert.deepEqual(await capabilitiesOf(localController), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
+    assert.deepEqual(await capabilitiesOf(localController), [
+      'CONTROLLER_SERVICE',
+      'GROUP_CONTROLLER_SERVICE',
+      'VOLUME_ACCESSIBILITY_CONSTRAINTS',
+      'expansion:ONLINE',
+    ]);
     const node = await startQuarry(t, { role: 'node', dir, args: ['--nodeid', 'n1', '--pool', pool] });
     // The plugin as deployed has a Controller service, so the node's socket says so too.
-    assert.deepEqual(await capabilitiesOf(node), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion:ONLINE']);
+    assert.deepEqual(await capabilitiesOf(node), [
+      'CONTROLLER_SERVICE',
+      'GROUP_CONTROLLER_SERVICE',
+      'VOLUME_ACCESSIBILITY_CONSTRAINTS',
+      'expansion:ONLINE',
+    ]);
     const sharedController = await startQuarry(t, { role: 'controller', dir, args: ['--shared', '--pool', pool] });
     assert.deepEqual(await capabilitiesOf(sharedController), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'expansion:ONLINE']);
     // The resizer's stub holds no pool: it offers a Controller service that claims no RPC.
@@ -47,7 +57,11 @@ describe('Identity', () => {
     const dir = await makeTempDir(t, 'identity-probe');
     const fast = await scratchPoolDir(t, { fsType: 'ext4', sizeBytes: 64 * 1024 * 1024 }, 'fast');
     const slow = await scratchPoolDir(t, { fsType: 'ext4', sizeBytes: 64 * 1024 * 1024 }, 'slow');
-    const q = await startQuarry(t, { role: 'node', dir, args: ['--nodeid', 'n1', '--pool', `fast=${fast.path}`, '--pool', `slow=${slow.path}`] });
+    const q = await startQuarry(t, {
+      role: 'node',
+      dir,
+      args: ['--nodeid', 'n1', '--pool', `fast=${fast.path}`, '--pool', `slow=${slow.path}`],
+    });
     assert.equal((await call(q.clients.identity, 'Probe', {})).ready?.value, true);
 
     // A pool whose filesystem went read-only (as after an I/O error) is not usable.

@@ -41,10 +41,23 @@ describe('metric families of quarry controller', () => {
   before(async () => {
     const sock = await makeTempDir(suite, 'sock');
     const { path: pool } = await scratchPoolDir(suite, { fsType: 'xfs' });
-    q = await startQuarry(suite, { role: 'controller', dir: sock, args: ['--nodeid', 'n1', '--pool', pool, '--metrics-addr', '127.0.0.1:0'] });
+    q = await startQuarry(suite, {
+      role: 'controller',
+      dir: sock,
+      args: ['--nodeid', 'n1', '--pool', pool, '--metrics-addr', '127.0.0.1:0'],
+    });
     await q.waitForOutput(/"msg":"metrics listening"/);
-    const addr = q.stdout().split('\n').filter((l) => l.includes('metrics listening')).map((l) => JSON.parse(l).address as string)[0];
-    await call(q.clients.controller, 'CreateVolume', { name: 'families', volume_capabilities: RW, capacity_range: { required_bytes: 32 * MiB } } as any, { timeoutMs: 60_000 });
+    const addr = q
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('metrics listening'))
+      .map((l) => JSON.parse(l).address as string)[0];
+    await call(
+      q.clients.controller,
+      'CreateVolume',
+      { name: 'families', volume_capabilities: RW, capacity_range: { required_bytes: 32 * MiB } } as any,
+      { timeoutMs: 60_000 },
+    );
     text = await (await fetch(`http://${addr}/metrics`)).text();
   });
 
@@ -53,12 +66,18 @@ describe('metric families of quarry controller', () => {
     assert.equal(f.get('grpc_server_handled_total')?.type, 'counter');
     assert.equal(f.get('grpc_server_handling_seconds')?.type, 'histogram');
     assert.ok(
-      f.get('grpc_server_handled_total')!.samples.includes(
-        'grpc_server_handled_total{grpc_type="unary",grpc_service="csi.v1.Controller",grpc_method="CreateVolume",grpc_code="OK"} 1',
-      ),
+      f
+        .get('grpc_server_handled_total')!
+        .samples.includes(
+          'grpc_server_handled_total{grpc_type="unary",grpc_service="csi.v1.Controller",grpc_method="CreateVolume",grpc_code="OK"} 1',
+        ),
       f.get('grpc_server_handled_total')!.samples.join('\n'),
     );
-    assert.ok(f.get('grpc_server_handling_seconds')!.samples.some((l) => l.startsWith('grpc_server_handling_seconds_count{') && l.includes('grpc_method="CreateVolume"')));
+    assert.ok(
+      f
+        .get('grpc_server_handling_seconds')!
+        .samples.some((l) => l.startsWith('grpc_server_handling_seconds_count{') && l.includes('grpc_method="CreateVolume"')),
+    );
     // Deprecated, kept for one release so that existing dashboards keep working during the upgrade.
     assert.equal(f.get('quarry_rpc_total')?.type, 'counter');
   });
@@ -66,12 +85,20 @@ describe('metric families of quarry controller', () => {
   test('quarry_build_info names the version and the runtime', () => {
     const f = families(text);
     assert.equal(f.get('quarry_build_info')?.type, 'gauge');
-    assert.deepEqual(f.get('quarry_build_info')!.samples, [`quarry_build_info{version="${packageVersion()}",nodejs_version="${process.version}"} 1`]);
+    assert.deepEqual(f.get('quarry_build_info')!.samples, [
+      `quarry_build_info{version="${packageVersion()}",nodejs_version="${process.version}"} 1`,
+    ]);
   });
 
   test('default process metrics are unprefixed (process_*, nodejs_*)', () => {
     const f = families(text);
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       assert.ok(f.has(name), `${name} missing`);
     }
     assert.ok(![...f.keys()].some((n) => n.startsWith('quarry_process_') || n.startsWith('quarry_nodejs_')), 'no prefixed copies');
@@ -81,12 +108,17 @@ describe('metric families of quarry controller', () => {
     const f = families(text);
     assert.equal(f.get('quarry_host_tool_duration_seconds')?.type, 'histogram');
     assert.equal(f.get('quarry_host_tool_failures_total')?.type, 'counter');
-    const count = f.get('quarry_host_tool_duration_seconds')!.samples.find((l) => l.startsWith('quarry_host_tool_duration_seconds_count{tool="flock",outcome="ok"}'));
+    const count = f
+      .get('quarry_host_tool_duration_seconds')!
+      .samples.find((l) => l.startsWith('quarry_host_tool_duration_seconds_count{tool="flock",outcome="ok"}'));
     assert.ok(count && Number(count.split(' ')[1]) >= 1, `flock runs counted: ${count}`);
   });
 
   test('pool gauges are there', () => {
-    assert.ok([...families(text).keys()].some((n) => n.startsWith('quarry_pool_')), 'a quarry_pool_* family');
+    assert.ok(
+      [...families(text).keys()].some((n) => n.startsWith('quarry_pool_')),
+      'a quarry_pool_* family',
+    );
   });
 });
 
@@ -104,6 +136,8 @@ describe('host-tool observer', () => {
       'quarry_host_tool_failures_total{tool="false",outcome="failed"} 1',
       'quarry_host_tool_failures_total{tool="quarry-no-such-tool",outcome="missing"} 1',
     ]);
-    assert.ok(f.get('quarry_host_tool_duration_seconds')!.samples.includes('quarry_host_tool_duration_seconds_count{tool="true",outcome="ok"} 1'));
+    assert.ok(
+      f.get('quarry_host_tool_duration_seconds')!.samples.includes('quarry_host_tool_duration_seconds_count{tool="true",outcome="ok"} 1'),
+    );
   });
 });

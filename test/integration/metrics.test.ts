@@ -32,7 +32,11 @@ function parseSamples(text: string): Samples {
 
 const sample = (s: Samples, key: string): number => {
   const v = s.get(key);
-  assert.notEqual(v, undefined, `no sample ${key}; have: ${[...s.keys()].filter((k) => k.startsWith('quarry_rpc_total') || k.includes('pool')).join(', ')}`);
+  assert.notEqual(
+    v,
+    undefined,
+    `no sample ${key}; have: ${[...s.keys()].filter((k) => k.startsWith('quarry_rpc_total') || k.includes('pool')).join(', ')}`,
+  );
   return v!;
 };
 
@@ -66,13 +70,21 @@ describe('metrics of quarry controller', () => {
   });
 
   test('counts RPCs by method and code, and pool gauges match GetCapacity and the filesystem', async () => {
-    const created = await call(q.clients.controller, 'CreateVolume', {
-      name: 'metrics-one',
-      volume_capabilities: RW,
-      capacity_range: { required_bytes: 64 * MiB },
-    } as any, { timeoutMs: 60_000 });
+    const created = await call(
+      q.clients.controller,
+      'CreateVolume',
+      {
+        name: 'metrics-one',
+        volume_capabilities: RW,
+        capacity_range: { required_bytes: 64 * MiB },
+      } as any,
+      { timeoutMs: 60_000 },
+    );
     await rejectsWithCode(
-      call(q.clients.controller, 'ValidateVolumeCapabilities', { volume_id: volumeIdForName('never-made'), volume_capabilities: RW } as any),
+      call(q.clients.controller, 'ValidateVolumeCapabilities', {
+        volume_id: volumeIdForName('never-made'),
+        volume_capabilities: RW,
+      } as any),
       status.NOT_FOUND,
     );
     const cap = await call(q.clients.controller, 'GetCapacity', {} as any);
@@ -105,7 +117,12 @@ describe('metrics of quarry controller', () => {
   });
 
   test('the pool gauges follow the pool: a deleted volume is gone from the next scrape', async () => {
-    const v = await call(q.clients.controller, 'CreateVolume', { name: 'metrics-two', volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB } } as any, { timeoutMs: 60_000 });
+    const v = await call(
+      q.clients.controller,
+      'CreateVolume',
+      { name: 'metrics-two', volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB } } as any,
+      { timeoutMs: 60_000 },
+    );
     const volumes = async () => sample(parseSamples(await (await fetch(`${base}/metrics`)).text()), 'quarry_volumes{pool="default"}');
     assert.equal(await volumes(), 2);
     await call(q.clients.controller, 'DeleteVolume', { volume_id: v.volume!.volume_id } as any, { timeoutMs: 60_000 });

@@ -14,7 +14,8 @@ import { sha256File } from '../helpers/sha256.js';
 import { mountCapability, startQuarryOnPool } from '../helpers/snapshot-harness.js';
 
 const allocated = async (path: string) => (await stat(path)).blocks * 512;
-const recordOf = async (pool: string, id: string) => JSON.parse(await readFile(join(pool, 'volumes', `${id}.json`), 'utf8')) as { provisioning: string; parameters: Record<string, string> };
+const recordOf = async (pool: string, id: string) =>
+  JSON.parse(await readFile(join(pool, 'volumes', `${id}.json`), 'utf8')) as { provisioning: string; parameters: Record<string, string> };
 
 describe('ControllerModifyVolume in shared mode', () => {
   test('thin → thick allocates the whole image, thick → thin gives zeroed blocks back; data is kept', async (t) => {
@@ -25,7 +26,9 @@ describe('ControllerModifyVolume in shared mode', () => {
     const caps = (await call(c, 'ControllerGetCapabilities', {})).capabilities.map((x) => x.rpc!.type);
     assert.ok(caps.includes('MODIFY_VOLUME'), 'shared mode advertises MODIFY_VOLUME');
 
-    const id = (await call(c, 'CreateVolume', { name: 'v', capacity_range: { required_bytes: 128 * MiB }, volume_capabilities: [mountCapability()] })).volume!.volume_id!;
+    const id = (
+      await call(c, 'CreateVolume', { name: 'v', capacity_range: { required_bytes: 128 * MiB }, volume_capabilities: [mountCapability()] })
+    ).volume!.volume_id!;
     const image = join(pool, 'volumes', `${id}.img`);
     // Some data in the middle of the image, as a filesystem would leave it.
     const fd = await open(image, 'r+');
@@ -49,15 +52,40 @@ describe('ControllerModifyVolume in shared mode', () => {
     assert.equal((await recordOf(pool, id)).parameters.provisioning, 'thin');
     assert.equal(await sha256File(image), digest, 'making it thin kept the data');
 
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { iops: '100' } }), grpc.status.INVALID_ARGUMENT, /"iops"/);
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { pool: 'other' } }), grpc.status.INVALID_ARGUMENT, /"pool" cannot be modified/);
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { provisioning: 'fat' } }), grpc.status.INVALID_ARGUMENT, /provisioning "fat"/);
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', mutable_parameters: { provisioning: 'thin' } }), grpc.status.NOT_FOUND);
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { mutable_parameters: { provisioning: 'thin' } }), grpc.status.INVALID_ARGUMENT);
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { iops: '100' } }),
+      grpc.status.INVALID_ARGUMENT,
+      /"iops"/,
+    );
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { pool: 'other' } }),
+      grpc.status.INVALID_ARGUMENT,
+      /"pool" cannot be modified/,
+    );
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { provisioning: 'fat' } }),
+      grpc.status.INVALID_ARGUMENT,
+      /provisioning "fat"/,
+    );
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', mutable_parameters: { provisioning: 'thin' } }),
+      grpc.status.NOT_FOUND,
+    );
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { mutable_parameters: { provisioning: 'thin' } }),
+      grpc.status.INVALID_ARGUMENT,
+    );
     await call(c, 'DeleteVolume', { volume_id: id });
 
     // A VolumeAttributesClass at creation: the volume is born thick.
-    const born = (await call(c, 'CreateVolume', { name: 'born-thick', capacity_range: { required_bytes: 32 * MiB }, volume_capabilities: [mountCapability()], mutable_parameters: { provisioning: 'thick' } })).volume!.volume_id!;
+    const born = (
+      await call(c, 'CreateVolume', {
+        name: 'born-thick',
+        capacity_range: { required_bytes: 32 * MiB },
+        volume_capabilities: [mountCapability()],
+        mutable_parameters: { provisioning: 'thick' },
+      })
+    ).volume!.volume_id!;
     assert.ok((await allocated(join(pool, 'volumes', `${born}.img`))) >= 32 * MiB);
     await call(c, 'DeleteVolume', { volume_id: born });
   });
@@ -66,10 +94,24 @@ describe('ControllerModifyVolume in shared mode', () => {
     const fs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 256 * MiB });
     const pool = join(fs.mountPath, 'pool');
     await import('node:fs/promises').then((m) => m.mkdir(pool));
-    const q = await startQuarry(t, { role: 'controller', dir: fs.dir, args: ['--shared', '--pool', pool, '--overprovisioning', '4', '--log-level', 'warn'] });
+    const q = await startQuarry(t, {
+      role: 'controller',
+      dir: fs.dir,
+      args: ['--shared', '--pool', pool, '--overprovisioning', '4', '--log-level', 'warn'],
+    });
     const c = q.clients.controller;
-    const id = (await call(c, 'CreateVolume', { name: 'big', capacity_range: { required_bytes: 512 * MiB }, volume_capabilities: [mountCapability()] })).volume!.volume_id!;
-    await rejectsWithCode(call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { provisioning: 'thick' } }), grpc.status.RESOURCE_EXHAUSTED, /no space/);
+    const id = (
+      await call(c, 'CreateVolume', {
+        name: 'big',
+        capacity_range: { required_bytes: 512 * MiB },
+        volume_capabilities: [mountCapability()],
+      })
+    ).volume!.volume_id!;
+    await rejectsWithCode(
+      call(c, 'ControllerModifyVolume', { volume_id: id, mutable_parameters: { provisioning: 'thick' } }),
+      grpc.status.RESOURCE_EXHAUSTED,
+      /no space/,
+    );
     assert.equal((await recordOf(pool, id)).provisioning, 'thin');
     assert.ok((await allocated(join(pool, 'volumes', `${id}.img`))) < 8 * MiB, 'nothing was allocated');
     await call(c, 'DeleteVolume', { volume_id: id });
@@ -80,6 +122,9 @@ describe('ControllerModifyVolume in shared mode', () => {
     const q = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
     const caps = (await call(q.clients.controller, 'ControllerGetCapabilities', {})).capabilities.map((x) => x.rpc!.type);
     assert.ok(!caps.includes('MODIFY_VOLUME'));
-    await rejectsWithCode(call(q.clients.controller, 'ControllerModifyVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', mutable_parameters: {} }), grpc.status.UNIMPLEMENTED);
+    await rejectsWithCode(
+      call(q.clients.controller, 'ControllerModifyVolume', { volume_id: 'vol-aaaaaaaaaaaaaaaaaaaa', mutable_parameters: {} }),
+      grpc.status.UNIMPLEMENTED,
+    );
   });
 });

@@ -10,8 +10,16 @@ import { detachLoop, findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { unmount } from '../../src/host/mount.js';
 import { mountsAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, provision, publish, stage, startCluster, teardown, unpublish, unstage,
-  type Cluster, type VolumeKind,
+  assertNoHostState,
+  provision,
+  publish,
+  stage,
+  startCluster,
+  teardown,
+  unpublish,
+  unstage,
+  type Cluster,
+  type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { sha256File } from '../helpers/sha256.js';
 import { leakCheck } from '../helpers/scratch.js';

@@ -8,9 +8,7 @@ import { MiB } from '../../src/domain/bytes.js';
 import { probeDevice } from '../../src/host/blkid.js';
 import { run } from '../../src/host/exec.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
-import {
-  assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths,
-} from '../helpers/csi-flow.js';
+import { assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { sha256File } from '../helpers/sha256.js';
 import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';

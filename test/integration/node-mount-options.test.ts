@@ -9,9 +9,7 @@ import { Code, QuarryError } from '../../src/domain/errors.js';
 import { run } from '../../src/host/exec.js';
 import { checkOptions } from '../../src/host/mount.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
-import {
-  assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths,
-} from '../helpers/csi-flow.js';
+import { assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';
 
@@ -26,7 +24,11 @@ test('a mount option the filesystem refuses is INVALID_ARGUMENT naming it; nothi
   const c = await startCluster(t);
   const id = await createVolume(c, 'bad-option', 'ext4', 64 * MiB);
   const { staging } = await volumePaths(c, 'v');
-  const e = await rejectsWithCode(stage(c, id, staging, 'ext4', { mountFlags: ['noatime', 'bogus_option'] }), grpc.status.INVALID_ARGUMENT, /"bogus_option"/);
+  const e = await rejectsWithCode(
+    stage(c, id, staging, 'ext4', { mountFlags: ['noatime', 'bogus_option'] }),
+    grpc.status.INVALID_ARGUMENT,
+    /"bogus_option"/,
+  );
   assert.doesNotMatch(e.details, /"noatime"/);
   assert.equal(await topMountAt(staging), undefined);
   assert.deepEqual(await findLoopsByBackingFile(c.imagePath(id)), []);
@@ -48,7 +50,11 @@ test('checkOptions: a quoted SELinux context passes whole; nothing else gains qu
     'context=""',
   ];
   for (const bad of refused) {
-    assert.throws(() => checkOptions([bad]), (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT, bad);
+    assert.throws(
+      () => checkOptions([bad]),
+      (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT,
+      bad,
+    );
   }
 });
 
@@ -57,7 +63,10 @@ async function recordingMount(dir: string): Promise<{ dir: string; log: string }
   const real = (await run('sh', ['-c', 'command -v mount'])).stdout.trim();
   const log = join(dir, 'mount-argv.log');
   await writeFile(log, '');
-  await writeFile(join(dir, 'mount'), `#!/bin/sh\nprintf '%s\\n' "$@" >> '${log}'\nprintf '%s\\n' -- ---- >> '${log}'\nexec '${real}' "$@"\n`);
+  await writeFile(
+    join(dir, 'mount'),
+    `#!/bin/sh\nprintf '%s\\n' "$@" >> '${log}'\nprintf '%s\\n' -- ---- >> '${log}'\nexec '${real}' "$@"\n`,
+  );
   await chmod(join(dir, 'mount'), 0o755);
   return { dir, log };
 }
@@ -75,7 +84,10 @@ test("kubelet's SELinux context option reaches mount(8) intact on a real mount",
   assert.ok(i >= 0, `mount was called for ${staging}: ${JSON.stringify(args)}`);
   assert.equal(args[i + 1], `noatime,${SELINUX}`, 'the context, quotes and its comma reach mount(8) as one option');
   await unstage(c, id, staging);
-  await rejectsWithCode(stage(c, id, staging, 'ext4', { mountFlags: ['context="system_u:object_r:container_file_t:s0",suid'] }), grpc.status.INVALID_ARGUMENT);
+  await rejectsWithCode(
+    stage(c, id, staging, 'ext4', { mountFlags: ['context="system_u:object_r:container_file_t:s0",suid'] }),
+    grpc.status.INVALID_ARGUMENT,
+  );
   await deleteVolume(c, id);
   await assertNoHostState(c);
 });

@@ -9,8 +9,18 @@ import { listLoops } from '../../src/host/losetup.js';
 import { mount, unmount, unmountTop } from '../../src/host/mount.js';
 import { mountsAt, topMountAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, createVolume, deleteVolume, provision, stage, startCluster, teardown, unpublish, unstage, volumePaths,
-  type Cluster, type VolumeKind,
+  assertNoHostState,
+  createVolume,
+  deleteVolume,
+  provision,
+  stage,
+  startCluster,
+  teardown,
+  unpublish,
+  unstage,
+  volumePaths,
+  type Cluster,
+  type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
@@ -119,7 +129,11 @@ for (const kind of ['ext4', 'block'] as VolumeKind[]) {
     assert.deepEqual(await findLoopsByBackingFile(image), [], 'unpublish of an unstaged volume detaches its loop');
     await deleteVolume(c, v.volumeId);
     const onDeleted = (await listLoops()).filter((l) => l.backingFileDeleted && l.backingFile.endsWith(`${v.volumeId}.img`));
-    assert.deepEqual(onDeleted.map((l) => l.device), [], 'no loop over the deleted image');
+    assert.deepEqual(
+      onDeleted.map((l) => l.device),
+      [],
+      'no loop over the deleted image',
+    );
     await assertNoHostState(c);
   });
 }

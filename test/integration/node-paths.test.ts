@@ -7,9 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
 import { mountsUnder } from '../../src/host/mountinfo.js';
 import { checkInKubeletDir } from '../../src/services/node/paths.js';
-import {
-  assertNoHostState, createVolume, deleteVolume, publish, stage, startCluster, unstage, volumePaths,
-} from '../helpers/csi-flow.js';
+import { assertNoHostState, createVolume, deleteVolume, publish, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';
 
@@ -40,9 +38,21 @@ test('stage and publish refuse symlinked components and paths outside the kubele
   const { staging } = await volumePaths(c, 'v');
   await stage(c, id, staging, 'ext4');
   await symlink(elsewhere, join(c.workDir, 'pods', 'linked-pod'));
-  await rejectsWithCode(publish(c, id, staging, join(c.workDir, 'pods', 'linked-pod', 'mount'), 'ext4'), grpc.status.INVALID_ARGUMENT, /symbolic link/);
-  await rejectsWithCode(publish(c, id, staging, join(elsewhere, 'mount'), 'ext4'), grpc.status.INVALID_ARGUMENT, /outside the kubelet directory/);
-  assert.deepEqual((await mountsUnder(elsewhere)).map((m) => m.mountPoint), [], 'nothing was mounted outside the kubelet dir');
+  await rejectsWithCode(
+    publish(c, id, staging, join(c.workDir, 'pods', 'linked-pod', 'mount'), 'ext4'),
+    grpc.status.INVALID_ARGUMENT,
+    /symbolic link/,
+  );
+  await rejectsWithCode(
+    publish(c, id, staging, join(elsewhere, 'mount'), 'ext4'),
+    grpc.status.INVALID_ARGUMENT,
+    /outside the kubelet directory/,
+  );
+  assert.deepEqual(
+    (await mountsUnder(elsewhere)).map((m) => m.mountPoint),
+    [],
+    'nothing was mounted outside the kubelet dir',
+  );
   assert.deepEqual((await readdir(elsewhere)).sort(), ['staging'], 'nothing was made outside the kubelet dir');
   assert.deepEqual((await c.recordOf(id)).publications, []);
   await unstage(c, id, staging);

@@ -10,7 +10,15 @@ import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { mount, unmount } from '../../src/host/mount.js';
 import { mountsAt, topMountAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, createVolume, deleteVolume, publish, stage, startCluster, unpublish, unstage, volumePaths,
+  assertNoHostState,
+  createVolume,
+  deleteVolume,
+  publish,
+  stage,
+  startCluster,
+  unpublish,
+  unstage,
+  volumePaths,
   type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
@@ -109,7 +117,10 @@ test('SINGLE_NODE_SINGLE_WRITER: a second target is FAILED_PRECONDITION; publish
   await stage(c, id, staging, 'ext4', { mode });
   await publish(c, id, staging, target, 'ext4', { mode });
   await publish(c, id, staging, target, 'ext4', { mode });
-  await rejectsWithCode(publish(c, id, staging, join(c.workDir, 'pods', 'other', 'mount'), 'ext4', { mode }), grpc.status.FAILED_PRECONDITION);
+  await rejectsWithCode(
+    publish(c, id, staging, join(c.workDir, 'pods', 'other', 'mount'), 'ext4', { mode }),
+    grpc.status.FAILED_PRECONDITION,
+  );
   await expectErrno(access(join(c.workDir, 'pods', 'other', 'mount')), 'ENOENT');
   await unpublish(c, id, target);
   await unstage(c, id, staging);
@@ -169,7 +180,11 @@ for (const kind of ['ext4', 'block'] as VolumeKind[]) {
     await publish(c, id, staging, target, kind);
     const device = (await findLoopsByBackingFile(c.imagePath(id)))[0]!.device;
     await unstage(c, id, staging);
-    assert.deepEqual((await findLoopsByBackingFile(c.imagePath(id))).map((l) => l.device), [device], 'the published volume keeps its loop device');
+    assert.deepEqual(
+      (await findLoopsByBackingFile(c.imagePath(id))).map((l) => l.device),
+      [device],
+      'the published volume keeps its loop device',
+    );
     assert.equal((await mountsAt(target)).length, 1);
     await unpublish(c, id, target);
     await unstage(c, id, staging);

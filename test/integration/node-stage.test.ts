@@ -11,8 +11,15 @@ import { run } from '../../src/host/exec.js';
 import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { mountsAt, topMountAt } from '../../src/host/mountinfo.js';
 import {
-  assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths,
-  type Cluster, type VolumeKind,
+  assertNoHostState,
+  createVolume,
+  deleteVolume,
+  stage,
+  startCluster,
+  unstage,
+  volumePaths,
+  type Cluster,
+  type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { sha256File } from '../helpers/sha256.js';
@@ -41,7 +48,10 @@ for (const kind of ['ext4', 'xfs', 'btrfs', 'block'] as VolumeKind[]) {
     const device = loops[0]!.device;
     assert.equal((await readFile(`/sys/block/${basename(device)}/loop/dio`, 'utf8')).trim(), '1', 'direct I/O must be on');
     const record = await c.recordOf(id);
-    assert.deepEqual(record.staging.map((s) => [s.nodeId, s.stagingPath, s.device]), [[c.nodeId, staging, device]]);
+    assert.deepEqual(
+      record.staging.map((s) => [s.nodeId, s.stagingPath, s.device]),
+      [[c.nodeId, staging, device]],
+    );
 
     if (kind === 'block') {
       assert.equal(await topMountAt(staging), undefined, 'a block volume mounts nothing at the staging path');

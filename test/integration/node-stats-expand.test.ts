@@ -10,8 +10,15 @@ import { CAP_SYS_RESOURCE, hasCapability } from '../../src/host/capabilities.js'
 import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { unmount } from '../../src/host/mount.js';
 import {
-  assertNoHostState, deleteVolume, provision, startCluster, teardown, unpublish, unstage,
-  type Cluster, type VolumeKind,
+  assertNoHostState,
+  deleteVolume,
+  provision,
+  startCluster,
+  teardown,
+  unpublish,
+  unstage,
+  type Cluster,
+  type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
@@ -22,8 +29,16 @@ after(async () => {
   assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
 });
 
-interface Usage { unit: string; total: number; available: number; used: number }
-interface Stats { usage: Usage[]; volume_condition: { abnormal: boolean; message: string } | null }
+interface Usage {
+  unit: string;
+  total: number;
+  available: number;
+  used: number;
+}
+interface Stats {
+  usage: Usage[];
+  volume_condition: { abnormal: boolean; message: string } | null;
+}
 
 function volumeStats(c: Cluster, volumeId: string, volumePath: string): Promise<Stats> {
   return call(c.nodeClients.node, 'NodeGetVolumeStats', { volume_id: volumeId, volume_path: volumePath } as never) as Promise<Stats>;
@@ -35,7 +50,10 @@ function expand(c: Cluster, volumeId: string, volumePath: string, stagingPath: s
     volume_path: volumePath,
     staging_target_path: stagingPath,
     capacity_range: { required_bytes: requiredBytes },
-    volume_capability: kind === 'block' ? { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } : { mount: { fs_type: kind }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+    volume_capability:
+      kind === 'block'
+        ? { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }
+        : { mount: { fs_type: kind }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
   } as never) as Promise<{ capacity_bytes: number }>;
 }
 
@@ -66,7 +84,10 @@ test('block: stats report the device size in bytes', async (t) => {
   const c = await startCluster(t);
   const v = await provision(c, 'stats-block', 'block', 64 * MiB);
   const s = await volumeStats(c, v.volumeId, v.target);
-  assert.deepEqual(s.usage.map((u) => [u.unit, u.total]), [['BYTES', 64 * MiB]]);
+  assert.deepEqual(
+    s.usage.map((u) => [u.unit, u.total]),
+    [['BYTES', 64 * MiB]],
+  );
   assert.equal(s.volume_condition?.abnormal, false);
   await teardown(c, v);
   await assertNoHostState(c);
@@ -138,16 +159,21 @@ for (const kind of ['ext4', 'xfs', 'btrfs', 'block'] as VolumeKind[]) {
 
 test('NodeGetInfo and NodeGetCapabilities', async (t) => {
   const c = await startCluster(t, { nodeId: 'worker-7', maxVolumesPerNode: 7 });
-  const info = await call(c.nodeClients.node, 'NodeGetInfo', {} as never) as {
-    node_id: string; max_volumes_per_node: number; accessible_topology: { segments: Record<string, string> } | null;
+  const info = (await call(c.nodeClients.node, 'NodeGetInfo', {} as never)) as {
+    node_id: string;
+    max_volumes_per_node: number;
+    accessible_topology: { segments: Record<string, string> } | null;
   };
   assert.equal(info.node_id, 'worker-7');
   assert.equal(info.max_volumes_per_node, 7);
   assert.deepEqual(info.accessible_topology?.segments, { 'topology.quarry.csi.dev/node': 'worker-7' });
-  const caps = await call(c.nodeClients.node, 'NodeGetCapabilities', {} as never) as { capabilities: Array<{ rpc: { type: string } }> };
-  assert.deepEqual(
-    caps.capabilities.map((x) => x.rpc.type).sort(),
-    ['EXPAND_VOLUME', 'GET_VOLUME_STATS', 'SINGLE_NODE_MULTI_WRITER', 'STAGE_UNSTAGE_VOLUME', 'VOLUME_CONDITION'],
-  );
+  const caps = (await call(c.nodeClients.node, 'NodeGetCapabilities', {} as never)) as { capabilities: Array<{ rpc: { type: string } }> };
+  assert.deepEqual(caps.capabilities.map((x) => x.rpc.type).sort(), [
+    'EXPAND_VOLUME',
+    'GET_VOLUME_STATS',
+    'SINGLE_NODE_MULTI_WRITER',
+    'STAGE_UNSTAGE_VOLUME',
+    'VOLUME_CONDITION',
+  ]);
   await assertNoHostState(c);
 });

@@ -21,7 +21,13 @@ test('bad records: each fails alone with its file and field; listings, capacity 
   const args = ['--nodeid', 'node-a', '--pool', pool];
   let q = await startQuarry(t, { role: 'controller', dir: sock, args });
   const create = async (name: string) =>
-    (await call(q.clients.controller, 'CreateVolume', { name, volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB } } as any)).volume!;
+    (
+      await call(q.clients.controller, 'CreateVolume', {
+        name,
+        volume_capabilities: RW,
+        capacity_range: { required_bytes: 16 * MiB },
+      } as any)
+    ).volume!;
   const good = await create('good');
   const noLists = await create('no-lists');
   const textSize = await create('text-size');
@@ -60,7 +66,11 @@ test('bad records: each fails alone with its file and field; listings, capacity 
   const present = await readdir(volumes);
   for (const name of leftover) assert.ok(!present.includes(name), `${name} was not swept`);
   for (const name of foreign) assert.ok(present.includes(name), `${name} is not ours but was removed`);
-  assert.deepEqual((await readdir(nodes)).filter((n) => n.endsWith('.tmp')), [freshNodeTemp], 'old node temp swept, fresh one kept');
+  assert.deepEqual(
+    (await readdir(nodes)).filter((n) => n.endsWith('.tmp')),
+    [freshNodeTemp],
+    'old node temp swept, fresh one kept',
+  );
 
   const listed = (await call(q.clients.controller, 'ListVolumes', {} as any)).entries.map((e) => e.volume!.volume_id);
   assert.deepEqual(listed, [good.volume_id]);
@@ -75,7 +85,11 @@ test('bad records: each fails alone with its file and field; listings, capacity 
     [negative.volume_id, /field "sizeBytes" must not be negative/],
   ];
   for (const [id, field] of cases) {
-    const e = await rejectsWithCode(call(q.clients.controller, 'ControllerGetVolume', { volume_id: id } as any), status.FAILED_PRECONDITION, field);
+    const e = await rejectsWithCode(
+      call(q.clients.controller, 'ControllerGetVolume', { volume_id: id } as any),
+      status.FAILED_PRECONDITION,
+      field,
+    );
     assert.ok(e.details.includes(recordOf(id)), e.details);
     await rejectsWithCode(call(q.clients.controller, 'DeleteVolume', { volume_id: id } as any), status.FAILED_PRECONDITION, field);
   }

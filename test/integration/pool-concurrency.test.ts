@@ -26,13 +26,21 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const started = Date.now();
       const results = await Promise.allSettled(
         Array.from({ length: 200 }, (_, i) =>
-          call(q.clients.controller, 'CreateVolume', { name: `many-${i}`, volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any, { timeoutMs: 120_000 }),
+          call(
+            q.clients.controller,
+            'CreateVolume',
+            { name: `many-${i}`, volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any,
+            { timeoutMs: 120_000 },
+          ),
         ),
       );
       const wallMs = Date.now() - started;
       t.diagnostic(`200 concurrent CreateVolume on ${fsType}: ${wallMs} ms`);
       const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-      assert.deepEqual(failed.map((f) => `${f.reason.code}: ${f.reason.details}`), []);
+      assert.deepEqual(
+        failed.map((f) => `${f.reason.code}: ${f.reason.details}`),
+        [],
+      );
       const ids = new Set(results.map((r) => (r as PromiseFulfilledResult<any>).value.volume.volume_id));
       assert.equal(ids.size, 200);
       const files = (await readdir(join(pool, 'volumes'))).filter((f) => !f.startsWith('.'));
@@ -48,12 +56,26 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const started = Date.now();
       const results = await Promise.allSettled(
         Array.from({ length: 50 }, () =>
-          call(q.clients.controller, 'CreateVolume', { name: 'one-name', volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB }, parameters: { provisioning: 'thick' } } as any, { timeoutMs: 120_000 }),
+          call(
+            q.clients.controller,
+            'CreateVolume',
+            {
+              name: 'one-name',
+              volume_capabilities: RW,
+              capacity_range: { required_bytes: 16 * MiB },
+              parameters: { provisioning: 'thick' },
+            } as any,
+            { timeoutMs: 120_000 },
+          ),
         ),
       );
       t.diagnostic(`50 concurrent CreateVolume of one name on ${fsType}: ${Date.now() - started} ms`);
       const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-      assert.deepEqual(failed.map((f) => `${f.reason.code}: ${f.reason.details}`), [], 'none refused, none ABORTED');
+      assert.deepEqual(
+        failed.map((f) => `${f.reason.code}: ${f.reason.details}`),
+        [],
+        'none refused, none ABORTED',
+      );
       const ids = new Set(results.map((r) => (r as PromiseFulfilledResult<any>).value.volume.volume_id));
       assert.equal(ids.size, 1);
       const [id] = [...ids];
@@ -66,7 +88,13 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const { path: pool } = await scratchPoolDir(t, { fsType, sizeBytes: 2048 * MiB, reflink: false });
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool] });
       const ctl = q.clients.controller;
-      const source = (await call(ctl, 'CreateVolume', { name: 'big-source', volume_capabilities: RW, capacity_range: { required_bytes: 900 * MiB } } as any)).volume!;
+      const source = (
+        await call(ctl, 'CreateVolume', {
+          name: 'big-source',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: 900 * MiB },
+        } as any)
+      ).volume!;
       await fillWithData(join(pool, 'volumes', `${source.volume_id}.img`), 800 * MiB);
 
       // Freeze the clone's copy (the `cp` that quarry runs) so that it stays in progress for as
@@ -82,15 +110,32 @@ for (const fsType of ['xfs', 'ext4'] as const) {
         const pending = call(
           ctl,
           'CreateVolume',
-          { name: cloneName, volume_capabilities: RW, capacity_range: { required_bytes: 900 * MiB }, volume_content_source: { volume: { volume_id: source.volume_id } } } as any,
+          {
+            name: cloneName,
+            volume_capabilities: RW,
+            capacity_range: { required_bytes: 900 * MiB },
+            volume_content_source: { volume: { volume_id: source.volume_id } },
+          } as any,
           { timeoutMs: 300_000 },
-        ).finally(() => (cloneDone = true));
+        ).finally(() => {
+          cloneDone = true;
+        });
         pending.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
         clone = pending;
-        await waitUntil(async () => cloneDone || (cp = await childNamed(q.pid, 'cp')) !== undefined, 30_000, () => 'the clone never started copying', 1);
+        const copying = async () => {
+          if (cloneDone) return true;
+          cp = await childNamed(q.pid, 'cp');
+          return cp !== undefined;
+        };
+        await waitUntil(copying, 30_000, () => 'the clone never started copying', 1);
         if (cp !== undefined) {
           process.kill(cp, 'SIGSTOP');
-          await waitUntil(async () => ['T', 'Z', ''].includes(await processState(cp!)), 5000, () => 'cp did not stop', 1);
+          await waitUntil(
+            async () => ['T', 'Z', ''].includes(await processState(cp!)),
+            5000,
+            () => 'cp did not stop',
+            1,
+          );
           if ((await processState(cp)) !== 'T') cp = undefined; // it had already finished
         }
         if (cp === undefined) {
@@ -112,7 +157,9 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       const started = Date.now();
       const small = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          call(ctl, 'CreateVolume', { name: `small-${i}`, volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any, { timeoutMs: 60_000 }),
+          call(ctl, 'CreateVolume', { name: `small-${i}`, volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any, {
+            timeoutMs: 60_000,
+          }),
         ),
       );
       t.diagnostic(`${fsType}: 20 small creates took ${Date.now() - started} ms while the clone's copy was frozen`);

@@ -116,7 +116,10 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       assert.equal(v.volume_id, id);
       const record = JSON.parse(await readFile(join(volumesDir(), `${id}.json`), 'utf8'));
       assert.equal(record.state, 'ready');
-      assert.deepEqual((await files()).filter((f) => !before.includes(f)), [`${id}.img`, `${id}.json`]);
+      assert.deepEqual(
+        (await files()).filter((f) => !before.includes(f)),
+        [`${id}.img`, `${id}.json`],
+      );
     });
 
     test('a process killed -9 while holding the pool lock does not block the next one', async (t) => {
@@ -131,7 +134,11 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       });
       let out = '';
       holder.stdout!.on('data', (d) => (out += d));
-      await waitUntil(async () => out.includes('locked'), 10_000, () => 'the lock holder never took the lock');
+      await waitUntil(
+        async () => out.includes('locked'),
+        10_000,
+        () => 'the lock holder never took the lock',
+      );
 
       const q = await startQuarry(t, { role: 'controller', dir: sock, args: args() });
       let done = false;
@@ -146,7 +153,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
       await holderExit;
       const started = Date.now();
       const v = (await pending).volume!;
-      assert.ok(Date.now() - started < 5000, 'the kernel released the dead holder\'s flock');
+      assert.ok(Date.now() - started < 5000, "the kernel released the dead holder's flock");
       assert.equal(Number(v.capacity_bytes), 32 * MiB);
     });
   });

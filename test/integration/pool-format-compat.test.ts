@@ -48,12 +48,19 @@ describe('a format-1 pool written by Quarry 0.1.0', () => {
   });
 
   test('a retried CreateVolume of the same name finds the old volume, not a new one', async () => {
-    const v = (await call(q.clients.controller, 'CreateVolume', {
-      name: 'pvc-fixture-format-1',
-      volume_capabilities: RW,
-      capacity_range: { required_bytes: MiB16 },
-      parameters: { provisioning: 'thin' },
-    } as any, { timeoutMs: 60_000 })).volume!;
+    const v = (
+      await call(
+        q.clients.controller,
+        'CreateVolume',
+        {
+          name: 'pvc-fixture-format-1',
+          volume_capabilities: RW,
+          capacity_range: { required_bytes: MiB16 },
+          parameters: { provisioning: 'thin' },
+        } as any,
+        { timeoutMs: 60_000 },
+      )
+    ).volume!;
     assert.equal(v.volume_id, VOLUME);
   });
 

@@ -46,7 +46,11 @@ async function holderHandle(t: HasAfter, p: ChildProcess, poke: () => void, mark
   let out = '';
   p.stdout!.on('data', (d) => (out += d));
   poke();
-  await waitUntil(async () => out.includes(marker), 15_000, () => `the holder never took the lock (exit ${p.exitCode})`);
+  await waitUntil(
+    async () => out.includes(marker),
+    15_000,
+    () => `the holder never took the lock (exit ${p.exitCode})`,
+  );
   return { release };
 }
 
@@ -101,15 +105,24 @@ describe('pool lock: old-style (exclusive flock per change) and new-style (OFD l
     const b = new PoolLock(lockFile, 300); // its own descriptor: to the kernel, another holder
     onCleanup(t, () => Promise.all([a.close(), b.close()]));
     const other = await newStyleHolder(t, lockFile);
-    await assert.rejects(b.run(async () => assert.fail('entered while another new-style process holds it')), (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      b.run(async () => assert.fail('entered while another new-style process holds it')),
+      (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED,
+    );
     await other.release();
     await a.run(async () => {
-      await assert.rejects(b.run(async () => assert.fail('entered inside a.run()')), (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED);
+      await assert.rejects(
+        b.run(async () => assert.fail('entered inside a.run()')),
+        (e: { code: number }) => e.code === Code.DEADLINE_EXCEEDED,
+      );
     });
     assert.equal(await b.run(async () => 'after'), 'after', 'released after run()');
-    await assert.rejects(a.run(async () => {
-      throw new Error('boom');
-    }), /boom/);
+    await assert.rejects(
+      a.run(async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
     assert.equal(await b.run(async () => 'after a throw'), 'after a throw', 'released after a throwing run()');
   });
 });

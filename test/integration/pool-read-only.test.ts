@@ -16,12 +16,22 @@ for (const fsType of ['ext4', 'xfs'] as const) {
     const pool = join(fs.mountPath, 'pool');
     const q = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool });
     const c = q.clients.controller;
-    const v = (await call(c, 'CreateVolume', { name: 'before', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [mountCapability()] })).volume!;
+    const v = (
+      await call(c, 'CreateVolume', {
+        name: 'before',
+        capacity_range: { required_bytes: 8 * MiB },
+        volume_capabilities: [mountCapability()],
+      })
+    ).volume!;
     const remount = (mode: 'ro' | 'rw') => execFileSync('mount', ['-o', `remount,${mode}`, fs.mountPath], { timeout: 30_000 });
     remount('ro');
     onCleanup(t, () => remount('rw'));
     const fix = new RegExp(`pool default at ${pool} is not usable: it is read-only.*remount it read-write`);
-    await rejectsWithCode(call(c, 'CreateVolume', { name: 'after', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [mountCapability()] }), status.FAILED_PRECONDITION, fix);
+    await rejectsWithCode(
+      call(c, 'CreateVolume', { name: 'after', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [mountCapability()] }),
+      status.FAILED_PRECONDITION,
+      fix,
+    );
     await rejectsWithCode(call(c, 'DeleteVolume', { volume_id: v.volume_id! }), status.FAILED_PRECONDITION, fix);
     // Probe says the same, and the process lives to serve again once the pool is writable.
     await rejectsWithCode(call(q.clients.identity, 'Probe', {}), status.FAILED_PRECONDITION, fix);

@@ -14,9 +14,22 @@ import { makeScratchFs } from '../helpers/scratch.js';
 
 function volume(name: string, size = MiB): VolumeRecord {
   return {
-    format: 1, kind: 'volume', id: volumeIdForName(name), name, pool: 'default', state: 'ready', sizeBytes: bytes(size),
-    fsType: 'ext4', provisioning: 'thin', accessTypes: ['mount'], requestKey: '{}', parameters: {},
-    createdAt: new Date(0).toISOString(), staging: [], publications: [], attachments: [],
+    format: 1,
+    kind: 'volume',
+    id: volumeIdForName(name),
+    name,
+    pool: 'default',
+    state: 'ready',
+    sizeBytes: bytes(size),
+    fsType: 'ext4',
+    provisioning: 'thin',
+    accessTypes: ['mount'],
+    requestKey: '{}',
+    parameters: {},
+    createdAt: new Date(0).toISOString(),
+    staging: [],
+    publications: [],
+    attachments: [],
   };
 }
 
@@ -41,7 +54,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
 
     // A hand edit in place (same inode) is still seen.
     const path = mine.pathOf(volumeIdForName('c'));
-    const edited = JSON.stringify({ ...volume('c'), state: 'deleting' }, null, 2) + '\n';
+    const edited = `${JSON.stringify({ ...volume('c'), state: 'deleting' }, null, 2)}\n`;
     await writeFile(path, edited);
     assert.equal((await mine.all()).find((r) => r.name === 'c')!.state, 'deleting');
 

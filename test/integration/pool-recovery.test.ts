@@ -23,7 +23,12 @@ it('restart removes an abandoned creation and finishes an interrupted deletion, 
   await first.kill();
 
   // An abandoned create (its claim was deleted, so no retry will come): back-dated past the cut-off below.
-  const abandoning = await startQuarry(t, { role: 'controller', dir: fs.dir, args, env: { QUARRY_FAULT_POINT: 'create-volume:after-record' } });
+  const abandoning = await startQuarry(t, {
+    role: 'controller',
+    dir: fs.dir,
+    args,
+    env: { QUARRY_FAULT_POINT: 'create-volume:after-record' },
+  });
   void call(abandoning.clients.controller, 'CreateVolume', create('abandoned'), { timeoutMs: 60_000 }).catch(() => undefined);
   await abandoning.waitForFaultPoint('create-volume:after-record');
   await abandoning.kill();

@@ -28,7 +28,10 @@ exec /bin/cp "$@"
 `;
 
 function metricsAddress(q: QuarryProcess): string {
-  const line = q.stdout().split('\n').find((l) => l.includes('metrics listening'));
+  const line = q
+    .stdout()
+    .split('\n')
+    .find((l) => l.includes('metrics listening'));
   if (!line) throw new Error(`no "metrics listening" line: ${q.stdout()}`);
   return (JSON.parse(line) as { address: string }).address;
 }
@@ -55,7 +58,9 @@ test('a slow clone: conflicts ABORTED at once, the same request waits, a gone ca
   });
   await q.waitForOutput(/metrics listening/);
   const ctl = q.clients.controller;
-  const source = (await call(ctl, 'CreateVolume', { name: 'source', volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB } } as any)).volume!;
+  const source = (
+    await call(ctl, 'CreateVolume', { name: 'source', volume_capabilities: RW, capacity_range: { required_bytes: 16 * MiB } } as any)
+  ).volume!;
 
   await writeFile(gate, '');
   onCleanup(t, () => rm(gate, { force: true }));
@@ -66,7 +71,15 @@ test('a slow clone: conflicts ABORTED at once, the same request waits, a gone ca
     volume_content_source: { volume: { volume_id: source.volume_id } },
   } as any;
   const clone = call(ctl, 'CreateVolume', cloneReq, { timeoutMs: 50_000 });
-  await waitUntil(() => access(`${gate}.reached`).then(() => true, () => false), 20_000, () => 'the clone never reached its copy');
+  await waitUntil(
+    () =>
+      access(`${gate}.reached`).then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+    () => 'the clone never reached its copy',
+  );
   const cloneId = volumeIdForName('slow-clone');
 
   // A conflicting request for the same volume: ABORTED at once, naming what is in flight.
@@ -82,7 +95,9 @@ test('a slow clone: conflicts ABORTED at once, the same request waits, a gone ca
     /CreateVolume is in progress/,
   );
   // Other volumes go on meanwhile.
-  const other = (await call(ctl, 'CreateVolume', { name: 'other', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any)).volume!;
+  const other = (
+    await call(ctl, 'CreateVolume', { name: 'other', volume_capabilities: RW, capacity_range: { required_bytes: MiB } } as any)
+  ).volume!;
 
   // A caller that gives up while waiting leaves the queue: only the clone is in flight again.
   await rejectsWithCode(call(ctl, 'CreateVolume', cloneReq, { timeoutMs: 1_000 }), status.DEADLINE_EXCEEDED);

@@ -24,7 +24,10 @@ async function resizerStartUp(q: QuarryProcess): Promise<Choice> {
   assert.equal((await call(identity, 'Probe', {})).ready?.value, true);
   assert.equal((await call(identity, 'GetPluginInfo', {})).name, 'quarry.csi.dev');
   const plugin = await call(identity, 'GetPluginCapabilities', {});
-  assert.ok(plugin.capabilities.some((c) => c.service?.type === 'CONTROLLER_SERVICE'), 'the resizer needs CONTROLLER_SERVICE');
+  assert.ok(
+    plugin.capabilities.some((c) => c.service?.type === 'CONTROLLER_SERVICE'),
+    'the resizer needs CONTROLLER_SERVICE',
+  );
   const ctrl = await call(controller, 'ControllerGetCapabilities', {});
   if (ctrl.capabilities.some((c) => c.rpc?.type === 'EXPAND_VOLUME')) return 'controller resizer';
   const nodeCaps = await call(node, 'NodeGetCapabilities', {});

@@ -17,22 +17,48 @@ for (const fsType of ['ext4', 'btrfs'] as const) {
     const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
     const c = q.clients.controller;
     const params = { 'csi.storage.k8s.io/fstype': fsType };
-    const src = (await call(c, 'CreateVolume', { name: 'src', capacity_range: { required_bytes: SIZE }, volume_capabilities: [mountCapability()], parameters: params })).volume!;
+    const src = (
+      await call(c, 'CreateVolume', {
+        name: 'src',
+        capacity_range: { required_bytes: SIZE },
+        volume_capabilities: [mountCapability()],
+        parameters: params,
+      })
+    ).volume!;
     const a = await stageAndPublish(t, q.clients, src.volume_id!, fs.dir);
     const data = randomBytes(8 * MiB);
     await writeFile(join(a.targetPath, 'data.bin'), data, { flush: true });
     // Taken while mounted: crash-consistent, so the ext4 journal may need replaying before the grow.
     const snap = (await call(c, 'CreateSnapshot', { name: 'snap', source_volume_id: src.volume_id! }, { timeoutMs: 60_000 })).snapshot!;
-    const restored = (await call(c, 'CreateVolume', {
-      name: 'restored',
-      capacity_range: { required_bytes: 2 * SIZE },
-      volume_capabilities: [mountCapability()],
-      parameters: params,
-      volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } },
-    }, { timeoutMs: 60_000 })).volume!;
+    const restored = (
+      await call(
+        c,
+        'CreateVolume',
+        {
+          name: 'restored',
+          capacity_range: { required_bytes: 2 * SIZE },
+          volume_capabilities: [mountCapability()],
+          parameters: params,
+          volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } },
+        },
+        { timeoutMs: 60_000 },
+      )
+    ).volume!;
     assert.equal(Number(restored.capacity_bytes), 2 * SIZE);
     // With no size asked for, a restore is as large as its snapshot.
-    const sameSize = (await call(c, 'CreateVolume', { name: 'same-size', volume_capabilities: [mountCapability()], parameters: params, volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } } }, { timeoutMs: 60_000 })).volume!;
+    const sameSize = (
+      await call(
+        c,
+        'CreateVolume',
+        {
+          name: 'same-size',
+          volume_capabilities: [mountCapability()],
+          parameters: params,
+          volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } },
+        },
+        { timeoutMs: 60_000 },
+      )
+    ).volume!;
     assert.equal(Number(sameSize.capacity_bytes), SIZE);
     const b = await stageAndPublish(t, q.clients, restored.volume_id!, fs.dir);
     const grown = await statfs(b.targetPath);

@@ -10,8 +10,16 @@ import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode, scratchPoolDir, startQuarry } from '../helpers/quarry-process.js';
 import { leakCheck, makeTempDir, onCleanup } from '../helpers/scratch.js';
 import {
-  controllerPublish, controllerUnpublish, createVolume, FAILED_PRECONDITION, mountCap, NODE_B_LIMIT, stageAndPublish,
-  startSharedCluster, tokenOf, unpublishAndUnstage,
+  controllerPublish,
+  controllerUnpublish,
+  createVolume,
+  FAILED_PRECONDITION,
+  mountCap,
+  NODE_B_LIMIT,
+  stageAndPublish,
+  startSharedCluster,
+  tokenOf,
+  unpublishAndUnstage,
 } from './shared-cluster.js';
 
 after(async () => {
@@ -81,7 +89,10 @@ test('MULTI_NODE_READER_ONLY: both nodes stage and publish read-only at once', a
   await rejectsWithCode(controllerPublish(c, id, 'node-b'), FAILED_PRECONDITION, /node node-a/);
   const ctxB2 = await controllerPublish(c, id, 'node-b', mode);
   assert.notEqual(tokenOf(ctxB2), tokenOf(ctxB));
-  for (const [node, ctx] of [['node-a', ctxA], ['node-b', ctxB2]] as const) {
+  for (const [node, ctx] of [
+    ['node-a', ctxA],
+    ['node-b', ctxB2],
+  ] as const) {
     const { staging, target } = await stageAndPublish(c, node, id, ctx, mode);
     assert.ok((await topMountAt(staging))!.options.includes('ro'), `${node} stages read-only`);
     assert.equal(await readFile(join(target, 'seed.txt'), 'utf8'), 'seed\n');
@@ -98,8 +109,14 @@ test('publish validates its request, knows its nodes, and honours the node limit
   const ctl = c.controller.clients.controller;
   const id = await createVolume(c, 'checks');
   const cap = mountCap();
-  await rejectsWithCode(call(ctl, 'ControllerPublishVolume', { node_id: 'node-a', volume_capability: cap } as any), grpc.status.INVALID_ARGUMENT);
-  await rejectsWithCode(call(ctl, 'ControllerPublishVolume', { volume_id: id, volume_capability: cap } as any), grpc.status.INVALID_ARGUMENT);
+  await rejectsWithCode(
+    call(ctl, 'ControllerPublishVolume', { node_id: 'node-a', volume_capability: cap } as any),
+    grpc.status.INVALID_ARGUMENT,
+  );
+  await rejectsWithCode(
+    call(ctl, 'ControllerPublishVolume', { volume_id: id, volume_capability: cap } as any),
+    grpc.status.INVALID_ARGUMENT,
+  );
   await rejectsWithCode(call(ctl, 'ControllerPublishVolume', { volume_id: id, node_id: 'node-a' }), grpc.status.INVALID_ARGUMENT);
   await rejectsWithCode(controllerPublish(c, 'vol-aaaaaaaaaaaaaaaaaaaa', 'node-a'), grpc.status.NOT_FOUND);
   await rejectsWithCode(controllerPublish(c, '../../etc', 'node-a'), grpc.status.NOT_FOUND);
@@ -132,24 +149,40 @@ test('capabilities and topology: shared mode offers publish, local mode does not
   const names = async (q: typeof c.controller) =>
     (await call(q.clients.controller, 'ControllerGetCapabilities', {})).capabilities!.map((x) => x.rpc!.type);
   const shared = await names(c.controller);
-  for (const cap of ['PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY', 'LIST_VOLUMES_PUBLISHED_NODES']) assert.ok(shared.includes(cap as any), cap);
+  for (const cap of ['PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY', 'LIST_VOLUMES_PUBLISHED_NODES'])
+    assert.ok(shared.includes(cap as any), cap);
   const info = await call(c.nodes['node-b'].clients.node, 'NodeGetInfo', {});
   assert.equal(info.node_id, 'node-b');
   assert.equal(info.max_volumes_per_node, NODE_B_LIMIT);
   assert.equal(info.accessible_topology, null);
-  const v = await call(c.controller.clients.controller, 'CreateVolume', { name: 'topo', capacity_range: { required_bytes: 1 << 20 }, volume_capabilities: [mountCap()] } as any);
+  const v = await call(c.controller.clients.controller, 'CreateVolume', {
+    name: 'topo',
+    capacity_range: { required_bytes: 1 << 20 },
+    volume_capabilities: [mountCap()],
+  } as any);
   c.track(v.volume!.volume_id);
   assert.deepEqual(v.volume!.accessible_topology, []);
 
   const { path } = await scratchPoolDir(t, { fsType: 'xfs' }, 'local-pool');
-  const local = await startQuarry(t, { role: 'controller', dir: await makeTempDir(t, 'sock'), args: ['--nodeid', 'node-a', '--pool', path] });
+  const local = await startQuarry(t, {
+    role: 'controller',
+    dir: await makeTempDir(t, 'sock'),
+    args: ['--nodeid', 'node-a', '--pool', path],
+  });
   const localCaps = await names(local);
   assert.ok(!localCaps.includes('PUBLISH_UNPUBLISH_VOLUME' as any) && !localCaps.includes('PUBLISH_READONLY' as any));
   await rejectsWithCode(
-    call(local.clients.controller, 'ControllerPublishVolume', { volume_id: v.volume!.volume_id, node_id: 'node-a', volume_capability: mountCap() } as any),
+    call(local.clients.controller, 'ControllerPublishVolume', {
+      volume_id: v.volume!.volume_id,
+      node_id: 'node-a',
+      volume_capability: mountCap(),
+    } as any),
     grpc.status.UNIMPLEMENTED,
   );
-  await rejectsWithCode(call(local.clients.controller, 'ControllerUnpublishVolume', { volume_id: v.volume!.volume_id }), grpc.status.UNIMPLEMENTED);
+  await rejectsWithCode(
+    call(local.clients.controller, 'ControllerUnpublishVolume', { volume_id: v.volume!.volume_id }),
+    grpc.status.UNIMPLEMENTED,
+  );
 });
 
 test('after a force-detach, node-b is refused while node-a still has the volume, and fenced node-a cannot publish it to a new pod', async (t) => {
@@ -167,7 +200,14 @@ test('after a force-detach, node-b is refused while node-a still has the volume,
   await mkdir(dirname(newPod), { recursive: true });
   onCleanup(t, () => call(c.nodes['node-a'].clients.node, 'NodeUnpublishVolume', { volume_id: id, target_path: newPod }));
   const publishNewPod = (ctx: Record<string, string>) =>
-    call(c.nodes['node-a'].clients.node, 'NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: newPod, volume_capability: mountCap(), publish_context: ctx, readonly: false } as any);
+    call(c.nodes['node-a'].clients.node, 'NodePublishVolume', {
+      volume_id: id,
+      staging_target_path: staging,
+      target_path: newPod,
+      volume_capability: mountCap(),
+      publish_context: ctx,
+      readonly: false,
+    } as any);
   await rejectsWithCode(publishNewPod(ctxA), FAILED_PRECONDITION, /not attached to node node-a/);
   await rejectsWithCode(publishNewPod({}), FAILED_PRECONDITION, /not attached to node node-a/);
   assert.equal(await topMountAt(newPod).catch(() => undefined), undefined, 'nothing was mounted for the new pod');

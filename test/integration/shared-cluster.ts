@@ -43,7 +43,12 @@ export async function startSharedCluster(t: HasAfter): Promise<SharedCluster> {
   const startController = (env?: Record<string, string>) =>
     startQuarry(t, { role: 'controller', dir: runDir, socketName: `ctrl-${++starts}.sock`, args: ['--shared', '--pool', pool], env });
   const startNode = (name: NodeName, extra: string[] = []) =>
-    startQuarry(t, { role: 'node', dir: runDir, socketName: `${name}.sock`, args: ['--shared', '--nodeid', name, '--pool', pool, ...extra] });
+    startQuarry(t, {
+      role: 'node',
+      dir: runDir,
+      socketName: `${name}.sock`,
+      args: ['--shared', '--nodeid', name, '--pool', pool, ...extra],
+    });
   const nodes = {
     'node-a': await startNode('node-a'),
     'node-b': await startNode('node-b', ['--max-volumes-per-node', String(NODE_B_LIMIT)]),
@@ -132,8 +137,20 @@ export async function stageAndPublish(
 ) {
   const { staging, target } = c.paths(node, volumeId);
   const client = c.nodes[node].clients.node;
-  await call(client, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: mountCap(mode), publish_context: publishContext } as any, { timeoutMs: 60_000 });
-  await call(client, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: mountCap(mode), publish_context: publishContext, readonly: false } as any);
+  await call(
+    client,
+    'NodeStageVolume',
+    { volume_id: volumeId, staging_target_path: staging, volume_capability: mountCap(mode), publish_context: publishContext } as any,
+    { timeoutMs: 60_000 },
+  );
+  await call(client, 'NodePublishVolume', {
+    volume_id: volumeId,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: mountCap(mode),
+    publish_context: publishContext,
+    readonly: false,
+  } as any);
   return { staging, target };
 }
 

@@ -8,7 +8,15 @@ import * as grpc from '@grpc/grpc-js';
 import type { VolumeRecord } from '../../src/storage/records.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { leakCheck } from '../helpers/scratch.js';
-import { controllerPublish, controllerUnpublish, createVolume, stageAndPublish, startSharedCluster, tokenOf, unpublishAndUnstage } from './shared-cluster.js';
+import {
+  controllerPublish,
+  controllerUnpublish,
+  createVolume,
+  stageAndPublish,
+  startSharedCluster,
+  tokenOf,
+  unpublishAndUnstage,
+} from './shared-cluster.js';
 
 const FAULT = 'controller-publish:after-record';
 

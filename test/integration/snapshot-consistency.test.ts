@@ -65,13 +65,22 @@ async function readCounters(path: string): Promise<{ first: number; last: number
   }
 }
 
-for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs' as const, reflink: false }]) {
+for (const pool of [
+  { fsType: 'ext4' as const, reflink: false },
+  { fsType: 'xfs' as const, reflink: false },
+]) {
   describe(`copies of an in-use volume on a ${pool.fsType} pool without reflink`, () => {
     test('snapshots and clones taken under a running writer are never torn; a raw block volume in use is refused', async (t) => {
       const fs = await makeScratchFs(t, { fsType: pool.fsType, sizeBytes: 3 * GiB, reflink: pool.reflink });
       const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
       const c = q.clients.controller;
-      const src = (await call(c, 'CreateVolume', { name: 'src', capacity_range: { required_bytes: 256 * MiB }, volume_capabilities: [mountCapability('ext4')] })).volume!;
+      const src = (
+        await call(c, 'CreateVolume', {
+          name: 'src',
+          capacity_range: { required_bytes: 256 * MiB },
+          volume_capabilities: [mountCapability('ext4')],
+        })
+      ).volume!;
       const pub = await stageAndPublish(t, q.clients, src.volume_id!, fs.dir);
       const writer = await startWriter(join(pub.targetPath, 'counter.bin'));
       let stopped = false;
@@ -80,9 +89,32 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
       const copies: string[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         const before = writer.count;
-        const snap = (await call(c, 'CreateSnapshot', { name: `snap-${i}`, source_volume_id: src.volume_id! }, { timeoutMs: 120_000 })).snapshot!;
-        const restored = (await call(c, 'CreateVolume', { name: `restored-${i}`, volume_capabilities: [mountCapability()], volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } } }, { timeoutMs: 120_000 })).volume!;
-        const clone = (await call(c, 'CreateVolume', { name: `clone-${i}`, volume_capabilities: [mountCapability()], volume_content_source: { volume: { volume_id: src.volume_id! } } }, { timeoutMs: 120_000 })).volume!;
+        const snap = (await call(c, 'CreateSnapshot', { name: `snap-${i}`, source_volume_id: src.volume_id! }, { timeoutMs: 120_000 }))
+          .snapshot!;
+        const restored = (
+          await call(
+            c,
+            'CreateVolume',
+            {
+              name: `restored-${i}`,
+              volume_capabilities: [mountCapability()],
+              volume_content_source: { snapshot: { snapshot_id: snap.snapshot_id! } },
+            },
+            { timeoutMs: 120_000 },
+          )
+        ).volume!;
+        const clone = (
+          await call(
+            c,
+            'CreateVolume',
+            {
+              name: `clone-${i}`,
+              volume_capabilities: [mountCapability()],
+              volume_content_source: { volume: { volume_id: src.volume_id! } },
+            },
+            { timeoutMs: 120_000 },
+          )
+        ).volume!;
         copies.push(restored.volume_id!, clone.volume_id!);
         assert.ok(writer.count > before, 'the writer kept writing while the copies were made');
       }
@@ -100,18 +132,36 @@ for (const pool of [{ fsType: 'ext4' as const, reflink: false }, { fsType: 'xfs'
 
       // A raw block volume in use cannot be frozen, and this pool cannot reflink: refused, saying why.
       const BLOCK_CAP = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
-      const raw = (await call(c, 'CreateVolume', { name: 'raw', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [BLOCK_CAP] })).volume!;
+      const raw = (
+        await call(c, 'CreateVolume', { name: 'raw', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [BLOCK_CAP] })
+      ).volume!;
       const staging = join(fs.dir, 'raw-staging');
       await mkdir(staging);
-      await call(q.clients.node, 'NodeStageVolume', { volume_id: raw.volume_id, staging_target_path: staging, volume_capability: BLOCK_CAP });
+      await call(q.clients.node, 'NodeStageVolume', {
+        volume_id: raw.volume_id,
+        staging_target_path: staging,
+        volume_capability: BLOCK_CAP,
+      });
       onCleanup(t, () => call(q.clients.node, 'NodeUnstageVolume', { volume_id: raw.volume_id, staging_target_path: staging }));
-      await rejectsWithCode(call(c, 'CreateSnapshot', { name: 'raw-snap', source_volume_id: raw.volume_id! }), grpc.status.FAILED_PRECONDITION, /consistent snapshot.*in use.*cannot reflink/);
       await rejectsWithCode(
-        call(c, 'CreateVolume', { name: 'raw-clone', volume_capabilities: [BLOCK_CAP], volume_content_source: { volume: { volume_id: raw.volume_id! } } }),
+        call(c, 'CreateSnapshot', { name: 'raw-snap', source_volume_id: raw.volume_id! }),
+        grpc.status.FAILED_PRECONDITION,
+        /consistent snapshot.*in use.*cannot reflink/,
+      );
+      await rejectsWithCode(
+        call(c, 'CreateVolume', {
+          name: 'raw-clone',
+          volume_capabilities: [BLOCK_CAP],
+          volume_content_source: { volume: { volume_id: raw.volume_id! } },
+        }),
         grpc.status.FAILED_PRECONDITION,
         /consistent clone/,
       );
-      assert.equal((await call(c, 'ListSnapshots', { source_volume_id: raw.volume_id! })).entries!.length, 0, 'a refused snapshot leaves nothing');
+      assert.equal(
+        (await call(c, 'ListSnapshots', { source_volume_id: raw.volume_id! })).entries!.length,
+        0,
+        'a refused snapshot leaves nothing',
+      );
     });
   });
 }

@@ -20,7 +20,11 @@ const SECRET = 'hunter2-SECRET';
 function capturingLogger() {
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (chunk: string) => void lines.push(chunk) });
-  const records = () => lines.flatMap((l) => l.split('\n')).filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  const records = () =>
+    lines
+      .flatMap((l) => l.split('\n'))
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, any>);
   return { logger, lines, records };
 }
 
@@ -54,11 +58,11 @@ describe('a running server', () => {
     DeleteVolume: async () => {
       throw new Error('plain failure');
     },
-    GetCapacity: async (req, ctx) => {
+    GetCapacity: async (_req, ctx) => {
       slowStarted();
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(ctx.method, 'Controller.GetCapacity');
-      return { available_capacity: 2 ** 40 + 1, maximum_volume_size: { value: 5 } , minimum_volume_size: null };
+      return { available_capacity: 2 ** 40 + 1, maximum_volume_size: { value: 5 }, minimum_volume_size: null };
     },
     ControllerGetCapabilities: async () => ({
       capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }, { rpc: { type: 'LIST_VOLUMES' } }],
@@ -67,7 +71,11 @@ describe('a running server', () => {
 
   before(async () => {
     sock = path.join(dir, 'run', 'csi.sock');
-    server = await startCsiServer({ endpoint: `unix://${sock}`, logger: log.logger, services: { Identity: identity, Controller: controller } });
+    server = await startCsiServer({
+      endpoint: `unix://${sock}`,
+      logger: log.logger,
+      services: { Identity: identity, Controller: controller },
+    });
     clients = csiClients(`unix://${sock}`);
   });
   after(async () => {
@@ -85,7 +93,10 @@ describe('a running server', () => {
     const info = await call(clients.identity, 'GetPluginInfo', {});
     assert.equal(info.name, 'quarry.test');
     const caps = await call(clients.controller, 'ControllerGetCapabilities', {});
-    assert.deepEqual(caps.capabilities.map((c) => c.rpc?.type), ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES']);
+    assert.deepEqual(
+      caps.capabilities.map((c) => c.rpc?.type),
+      ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES'],
+    );
   });
 
   test('secrets never reach the log or the error message; the log line has method, duration and code', async () => {
@@ -172,9 +183,13 @@ describe('socket handling', () => {
   test('a stale socket file is replaced', async (t) => {
     const sock = path.join(dir, 'stale.sock');
     // Leave a socket file behind with nobody listening: a process that listened, then was killed.
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     t.after(() => child.kill('SIGKILL'));
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once('data', () => resolve());
@@ -194,18 +209,29 @@ describe('socket handling', () => {
   test('a regular file at the socket path is never removed', async () => {
     const p = path.join(dir, 'not-a-socket');
     await writeFile(p, 'keep me');
-    await assert.rejects(startCsiServer({ endpoint: `unix://${p}`, logger: quiet(), services: { Identity: identity } }), /not a unix socket/);
+    await assert.rejects(
+      startCsiServer({ endpoint: `unix://${p}`, logger: quiet(), services: { Identity: identity } }),
+      /not a unix socket/,
+    );
     assert.ok((await lstat(p)).isFile());
   });
 
   test('a directory at the socket path is never removed', async () => {
-    await assert.rejects(startCsiServer({ endpoint: `unix://${dir}`, logger: quiet(), services: { Identity: identity } }), /not a unix socket/);
+    await assert.rejects(
+      startCsiServer({ endpoint: `unix://${dir}`, logger: quiet(), services: { Identity: identity } }),
+      /not a unix socket/,
+    );
     assert.ok((await lstat(dir)).isDirectory());
   });
 
   test('socketMode is honoured', async (t) => {
     const sock = path.join(dir, 'mode.sock');
-    const server = await startCsiServer({ endpoint: `unix://${sock}`, socketMode: 0o660, logger: quiet(), services: { Identity: identity } });
+    const server = await startCsiServer({
+      endpoint: `unix://${sock}`,
+      socketMode: 0o660,
+      logger: quiet(),
+      services: { Identity: identity },
+    });
     t.after(() => server.close(500));
     assert.equal((await stat(sock)).mode & 0o777, 0o660);
   });
@@ -216,7 +242,10 @@ describe('socket handling', () => {
     for (const bad of ['tcp://127.0.0.1:10000', '127.0.0.1:10000', 'unix:relative.sock', 'unix://host/a.sock', 'unix:///', '/a/b.sock']) {
       assert.throws(() => parseUnixEndpoint(bad), /unix|socket/, bad);
     }
-    await assert.rejects(startCsiServer({ endpoint: 'tcp://0.0.0.0:1', logger: quiet(), services: { Identity: identity } }), /only unix sockets/);
+    await assert.rejects(
+      startCsiServer({ endpoint: 'tcp://0.0.0.0:1', logger: quiet(), services: { Identity: identity } }),
+      /only unix sockets/,
+    );
   });
 
   test('a handler for a method the service does not have is refused at start', async () => {

@@ -25,7 +25,12 @@ interface SanityRun {
 /** The kernel refuses online ext4 growth without CAP_SYS_RESOURCE; root on this CI host lacks it. xfs and block runs cover node expansion. */
 const EXT4_ONLINE_RESIZE_SKIPS: Skip[] = (await canResizeExt4Online())
   ? []
-  : [{ spec: 'should work if node-expand is called after node-publish', reason: 'no CAP_SYS_RESOURCE: the kernel refuses online ext4 resize here' }];
+  : [
+      {
+        spec: 'should work if node-expand is called after node-publish',
+        reason: 'no CAP_SYS_RESOURCE: the kernel refuses online ext4 resize here',
+      },
+    ];
 
 /**
  * Specs the suite skips by itself, from the capabilities Quarry reports (csi-sanity v5.6.0, checked with -ginkgo.v):
@@ -44,14 +49,24 @@ const EXT4_ONLINE_RESIZE_SKIPS: Skip[] = (await canResizeExt4Online())
  * node's pool), so there the suite skips its ModifyVolume specs by capability, not by a flag of ours.
  * The GroupController specs run in every mode: both offer CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT.
  */
-const MUTABLE_PARAMETERS = async (dir: string) => ['-csi.testvolumemutableparameters', await writeParametersFile(dir, { provisioning: 'thin' }, 'mutable-parameters.yaml')];
+const MUTABLE_PARAMETERS = async (dir: string) => [
+  '-csi.testvolumemutableparameters',
+  await writeParametersFile(dir, { provisioning: 'thin' }, 'mutable-parameters.yaml'),
+];
 
 export const RUNS: SanityRun[] = [
   { name: 'mount volumes, ext4 (default)', skips: EXT4_ONLINE_RESIZE_SKIPS },
-  { name: 'mount volumes, xfs', flags: async (dir) => ['-csi.testvolumeparameters', await writeParametersFile(dir, { 'csi.storage.k8s.io/fstype': 'xfs' })] },
+  {
+    name: 'mount volumes, xfs',
+    flags: async (dir) => ['-csi.testvolumeparameters', await writeParametersFile(dir, { 'csi.storage.k8s.io/fstype': 'xfs' })],
+  },
   { name: 'block volumes', flags: async () => ['-csi.testvolumeaccesstype', 'block'] },
   { name: 'shared mode, mount volumes, ext4', shared: true, flags: MUTABLE_PARAMETERS, skips: EXT4_ONLINE_RESIZE_SKIPS },
-  { name: 'shared mode, block volumes', shared: true, flags: async (dir) => ['-csi.testvolumeaccesstype', 'block', ...(await MUTABLE_PARAMETERS(dir))] },
+  {
+    name: 'shared mode, block volumes',
+    shared: true,
+    flags: async (dir) => ['-csi.testvolumeaccesstype', 'block', ...(await MUTABLE_PARAMETERS(dir))],
+  },
 ];
 
 async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
@@ -68,20 +83,32 @@ async function sanityAgainstQuarry(t: TestContext, run: SanityRun) {
   const skips = run.skips ?? [];
   for (const s of skips) t.diagnostic(`skipping "${s.spec}": ${s.reason}`);
   const result = await runCsiSanity([
-    '-csi.endpoint', node.socketPath,
-    '-csi.controllerendpoint', controller.socketPath,
-    '-csi.stagingdir', join(dir, 'staging'),
-    '-csi.mountdir', join(dir, 'mount'),
+    '-csi.endpoint',
+    node.socketPath,
+    '-csi.controllerendpoint',
+    controller.socketPath,
+    '-csi.stagingdir',
+    join(dir, 'staging'),
+    '-csi.mountdir',
+    join(dir, 'mount'),
     ...(run.flags ? await run.flags(dir) : []),
     ...(skips.length ? ['-ginkgo.skip', skips.map((s) => s.spec).join('|')] : []),
   ]);
   t.diagnostic(`${run.name}: ${result.summary}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
-  assert.equal(result.failed, 0, `csi-sanity failures:\n${result.failures.join('\n')}\n\ncontroller log:\n${controller.stderr()}${controller.stdout()}\nnode log:\n${node.stderr()}${node.stdout()}`);
+  assert.equal(
+    result.failed,
+    0,
+    `csi-sanity failures:\n${result.failures.join('\n')}\n\ncontroller log:\n${controller.stderr()}${controller.stdout()}\nnode log:\n${node.stderr()}${node.stdout()}`,
+  );
   assert.equal(result.exitCode, 0, result.log.slice(-4000));
   assert.ok(result.passed >= 40, `csi-sanity ran only ${result.passed} specs`);
   const volumeLoops = (await listLoops()).filter((l) => l.backingFile.startsWith(`${pool}/`));
   const mountsLeft = (await mountsUnder(dir)).filter((m) => m.mountPoint !== fs.mountPath);
-  assert.deepEqual([...volumeLoops.map((l) => l.device), ...mountsLeft.map((m) => m.mountPoint)], [], 'the suite left loop devices or mounts behind');
+  assert.deepEqual(
+    [...volumeLoops.map((l) => l.device), ...mountsLeft.map((m) => m.mountPoint)],
+    [],
+    'the suite left loop devices or mounts behind',
+  );
 }
 
 describe('csi-sanity against separate quarry controller and node processes', { concurrency: false }, () => {

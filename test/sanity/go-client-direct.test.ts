@@ -26,9 +26,29 @@ it('csi-sanity (a Go gRPC client) runs its Identity specs over the unix sockets 
   const controller = await startQuarry(t, { role: 'controller', dir, args: common });
   const node = await startQuarry(t, { role: 'node', dir, args: common });
 
-  const env = { ...process.env, HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, https_proxy: proxyUrl, http_proxy: proxyUrl, ALL_PROXY: proxyUrl, GRPC_PROXY: proxyUrl, NO_PROXY: '' };
+  const env = {
+    ...process.env,
+    HTTPS_PROXY: proxyUrl,
+    HTTP_PROXY: proxyUrl,
+    https_proxy: proxyUrl,
+    http_proxy: proxyUrl,
+    ALL_PROXY: proxyUrl,
+    GRPC_PROXY: proxyUrl,
+    NO_PROXY: '',
+  };
   const result = await runCsiSanity(
-    ['-csi.endpoint', node.socketPath, '-csi.controllerendpoint', controller.socketPath, '-csi.stagingdir', join(dir, 'staging'), '-csi.mountdir', join(dir, 'mount'), '-ginkgo.focus', 'Identity Service'],
+    [
+      '-csi.endpoint',
+      node.socketPath,
+      '-csi.controllerendpoint',
+      controller.socketPath,
+      '-csi.stagingdir',
+      join(dir, 'staging'),
+      '-csi.mountdir',
+      join(dir, 'mount'),
+      '-ginkgo.focus',
+      'Identity Service',
+    ],
     env,
   );
   t.diagnostic(`Identity specs: ${result.summary}: ${result.passed} passed, ${result.failed} failed`);

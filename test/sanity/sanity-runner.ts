@@ -7,7 +7,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export function csiSanityBinary(): string {
-  const candidates = [process.env.CSI_SANITY, join(process.env.GOBIN ?? '', 'csi-sanity'), join(process.env.GOPATH ?? join(homedir(), 'go'), 'bin/csi-sanity')];
+  const candidates = [
+    process.env.CSI_SANITY,
+    join(process.env.GOBIN ?? '', 'csi-sanity'),
+    join(process.env.GOPATH ?? join(homedir(), 'go'), 'bin/csi-sanity'),
+  ];
   const found = candidates.find((c) => c && existsSync(c));
   if (!found) throw new Error('csi-sanity is not installed: run .ci/run, which go-installs it at the pinned version');
   return found;
@@ -48,6 +52,11 @@ export async function runCsiSanity(args: string[], env: NodeJS.ProcessEnv = proc
 
 export async function writeParametersFile(dir: string, params: Record<string, string>, name = 'volume-parameters.yaml'): Promise<string> {
   const file = join(dir, name);
-  await writeFile(file, Object.entries(params).map(([k, v]) => `${k}: "${v}"\n`).join(''));
+  await writeFile(
+    file,
+    Object.entries(params)
+      .map(([k, v]) => `${k}: "${v}"\n`)
+      .join(''),
+  );
   return file;
 }

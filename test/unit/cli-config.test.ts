@@ -8,7 +8,10 @@ const EP = ['--endpoint', 'unix:///run/quarry/csi.sock'];
 
 test('defaults and named pools', () => {
   const c = parseConfig('all', [...EP, '--nodeid', 'worker-1', '--pool', 'fast=/mnt/a', '--pool', 'slow=/mnt/b']);
-  assert.deepEqual(c.pools, [{ name: 'fast', path: '/mnt/a' }, { name: 'slow', path: '/mnt/b' }]);
+  assert.deepEqual(c.pools, [
+    { name: 'fast', path: '/mnt/a' },
+    { name: 'slow', path: '/mnt/b' },
+  ]);
   assert.equal(c.driverName, DEFAULT_DRIVER_NAME);
   assert.equal(c.overprovisioning, 1);
   assert.equal(c.socketMode, 0o600);
@@ -39,7 +42,10 @@ test('refusals say what to pass', () => {
 
 test('--kubelet-dir: default /var/lib/kubelet, absolute paths only', () => {
   assert.equal(parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p']).kubeletDir, '/var/lib/kubelet');
-  assert.equal(parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p', '--kubelet-dir', '/data/kubelet/']).kubeletDir, '/data/kubelet');
+  assert.equal(
+    parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p', '--kubelet-dir', '/data/kubelet/']).kubeletDir,
+    '/data/kubelet',
+  );
   for (const bad of ['relative', '/a/../b']) {
     assert.throws(() => parseConfig('node', [...EP, '--nodeid', 'n', '--pool', '/p', '--kubelet-dir', bad]), /invalid --kubelet-dir/);
   }

@@ -8,7 +8,13 @@ import { formatFlags, parseArgsOptions } from '../../src/cli/flag-table.js';
 import { HELP, helpFor } from '../../src/cli/help.js';
 
 test('each command help lists every flag its parser accepts, with the value placeholder', () => {
-  for (const [command, table] of [['controller', SERVE_FLAGS], ['node', SERVE_FLAGS], ['all', SERVE_FLAGS], ['doctor', DOCTOR_FLAGS], ['demo', DEMO_FLAGS]] as const) {
+  for (const [command, table] of [
+    ['controller', SERVE_FLAGS],
+    ['node', SERVE_FLAGS],
+    ['all', SERVE_FLAGS],
+    ['doctor', DOCTOR_FLAGS],
+    ['demo', DEMO_FLAGS],
+  ] as const) {
     const help = helpFor(command);
     for (const [name, spec] of Object.entries(parseArgsOptions(table))) {
       const arg = (table as Record<string, { arg?: string }>)[name]!.arg;
@@ -17,7 +23,7 @@ test('each command help lists every flag its parser accepts, with the value plac
   }
 });
 
-test('quarry doctor --help is doctor\'s own help and lists --json', () => {
+test("quarry doctor --help is doctor's own help and lists --json", () => {
   const help = helpFor('doctor');
   assert.notEqual(help, HELP);
   assert.match(help, /^quarry doctor - /);
@@ -36,5 +42,8 @@ test('defaults and repeatable flags are shown; long flag names wrap instead of r
     'a-very-long-flag-name-here': { type: 'string', arg: 'VALUE', default: 'x', help: 'does a thing' },
     many: { type: 'string', multiple: true, arg: 'V', help: 'more' },
   });
-  assert.equal(text, '  --a-very-long-flag-name-here VALUE\n                               does a thing (default x)\n  --many V                     more; repeatable\n');
+  assert.equal(
+    text,
+    '  --a-very-long-flag-name-here VALUE\n                               does a thing (default x)\n  --many V                     more; repeatable\n',
+  );
 });

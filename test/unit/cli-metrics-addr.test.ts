@@ -22,7 +22,20 @@ test('[host]:port: no host means every interface; port 0 picks a free port', () 
 });
 
 test('refusals say what to pass', () => {
-  for (const bad of ['', '9810', ':', 'host:', ':65536', ':-1', ':98x0', '::1:9810', 'a b:9810', 'http://x:9810', '[::1]', ':9810/metrics']) {
+  for (const bad of [
+    '',
+    '9810',
+    ':',
+    'host:',
+    ':65536',
+    ':-1',
+    ':98x0',
+    '::1:9810',
+    'a b:9810',
+    'http://x:9810',
+    '[::1]',
+    ':9810/metrics',
+  ]) {
     assert.throws(() => addr(bad), usage, `accepted --metrics-addr=${bad}`);
   }
 });

@@ -28,7 +28,10 @@ describe('sizeForRange', () => {
     assert.equal(sizeForRange({ required_bytes: MiB + 1, limit_bytes: 2 * MiB }), 2 * MiB);
     assert.equal(sizeForRange({ limit_bytes: 10 * MiB + 3 }), 10 * MiB);
     assert.equal(sizeForRange({ limit_bytes: 2 * GiB }), DEFAULT_VOLUME_SIZE);
-    assert.throws(() => sizeForRange({ required_bytes: MiB + 1, limit_bytes: MiB + 2 }), isCode(Code.OUT_OF_RANGE, /no whole number of MiB/));
+    assert.throws(
+      () => sizeForRange({ required_bytes: MiB + 1, limit_bytes: MiB + 2 }),
+      isCode(Code.OUT_OF_RANGE, /no whole number of MiB/),
+    );
     assert.throws(() => sizeForRange({ required_bytes: 5 * MiB, limit_bytes: 4 * MiB }), isCode(Code.OUT_OF_RANGE));
     assert.throws(() => sizeForRange({ limit_bytes: 1000 }), isCode(Code.OUT_OF_RANGE, /smallest volume/));
   });
@@ -98,7 +101,12 @@ describe('page tokens', () => {
   });
   test('a token that is not ours is ABORTED', () => {
     assert.equal(decodePageToken(encodePageToken('vol-x')), 'vol-x');
-    for (const bad of ['nonsense', '3', Buffer.from('{"v":1,"after":""}').toString('base64url'), Buffer.from('{"v":2,"after":"x"}').toString('base64url')]) {
+    for (const bad of [
+      'nonsense',
+      '3',
+      Buffer.from('{"v":1,"after":""}').toString('base64url'),
+      Buffer.from('{"v":2,"after":"x"}').toString('base64url'),
+    ]) {
       assert.throws(() => decodePageToken(bad), isCode(Code.ABORTED), bad);
     }
   });
@@ -107,18 +115,30 @@ describe('page tokens', () => {
 describe('volume capabilities', () => {
   const mount = (mode: string, fs_type = '') => ({ mount: { fs_type, mount_flags: [] }, access_mode: { mode } });
   test('single-node and read-only modes are accepted for filesystems', () => {
-    for (const mode of ['SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER', 'MULTI_NODE_READER_ONLY']) {
+    for (const mode of [
+      'SINGLE_NODE_WRITER',
+      'SINGLE_NODE_READER_ONLY',
+      'SINGLE_NODE_SINGLE_WRITER',
+      'SINGLE_NODE_MULTI_WRITER',
+      'MULTI_NODE_READER_ONLY',
+    ]) {
       assert.equal(decodeCapability(mount(mode)).accessMode, mode);
     }
   });
   test('multi-node writers are refused with a clear message', () => {
     for (const mode of ['MULTI_NODE_SINGLE_WRITER', 'MULTI_NODE_MULTI_WRITER']) {
-      assert.throws(() => decodeCapability(mount(mode)), isCode(Code.INVALID_ARGUMENT, /only one node may write; use a single-node or read-only access mode/));
+      assert.throws(
+        () => decodeCapability(mount(mode)),
+        isCode(Code.INVALID_ARGUMENT, /only one node may write; use a single-node or read-only access mode/),
+      );
     }
   });
   test('block volumes take single-node modes only', () => {
     assert.equal(decodeCapability({ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }).accessType, 'block');
-    assert.throws(() => decodeCapability({ block: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } }), isCode(Code.INVALID_ARGUMENT, /single-node/));
+    assert.throws(
+      () => decodeCapability({ block: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } }),
+      isCode(Code.INVALID_ARGUMENT, /single-node/),
+    );
   });
   test('missing access mode, access type or capabilities are INVALID_ARGUMENT', () => {
     assert.throws(() => decodeCapability({ mount: {} }), isCode(Code.INVALID_ARGUMENT, /access_mode/));

@@ -26,10 +26,13 @@ test('no runtime dependency runs an install script (none compiles a native addon
   assert.ok(!entries.some(([p]) => nameOf(p) === 'fs-ext'), 'fs-ext is gone');
 });
 
-test('the pool lock\'s addon ships prebuilt N-API binaries for the image\'s platforms', () => {
+test("the pool lock's addon ships prebuilt N-API binaries for the image's platforms", () => {
   for (const platform of ['linux-x64', 'linux-arm64']) {
     const dir = `${ROOT}node_modules/fs-native-extensions/prebuilds/${platform}`;
-    assert.ok(readdirSync(dir).some((f) => f.endsWith('.node')), `${platform}: no prebuilt .node in ${dir}`);
+    assert.ok(
+      readdirSync(dir).some((f) => f.endsWith('.node')),
+      `${platform}: no prebuilt .node in ${dir}`,
+    );
   }
 });
 

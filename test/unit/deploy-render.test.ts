@@ -35,10 +35,7 @@ const KUBELET_DIR: Record<string, string> = { 'helm-extras.yaml': '/var/lib/k0s/
 const kubeletDirOf = (file: string): string => KUBELET_DIR[file] ?? '/var/lib/kubelet';
 
 const missing = Object.keys(RENDERINGS).filter((f) => !existsSync(path.join(RENDERED, f)));
-const skipReason =
-  missing.length > 0
-    ? `dist/deploy is missing ${missing.join(', ')}: run \`bash test/deploy/render.sh\` first`
-    : false;
+const skipReason = missing.length > 0 ? `dist/deploy is missing ${missing.join(', ')}: run \`bash test/deploy/render.sh\` first` : false;
 
 if (missing.length > 0 && process.env.CI) {
   test('rendered deploy manifests exist (CI runs test/deploy/render.sh first)', () => {
@@ -64,8 +61,7 @@ const one = (objs: Obj[], kind: string, name: string): Obj => {
   assert.equal(found.length, 1, `expected exactly one ${kind}/${name}, found ${found.length}`);
   return found[0]!;
 };
-const workloads = (objs: Obj[]): Obj[] =>
-  objs.filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
+const workloads = (objs: Obj[]): Obj[] => objs.filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
 const containersOf = (w: Obj): Obj[] => w.spec.template.spec.containers as Obj[];
 const args = (c: Obj | undefined): string[] => (c?.args ?? []) as string[];
 const flag = (c: Obj | undefined, name: string): string | undefined => {
@@ -227,19 +223,22 @@ function checkRendering(file: string, mode: Mode): void {
   const driver = ofKind(objs, 'CSIDriver')[0]!;
   const driverName = driver.metadata.name as string;
 
-  test(isKustomize
-    ? 'kustomize creates the namespace, which allows privileged pods through Pod Security Admission'
-    : 'helm creates no Namespace: everything goes into the release namespace', () => {
-    const namespaces = ofKind(objs, 'Namespace');
-    if (isKustomize) {
-      assert.equal(one(objs, 'Namespace', nsName).metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
-    } else {
-      assert.deepEqual(namespaces, [], 'a chart-made Namespace conflicts with `helm install -n NS --create-namespace`');
-    }
-    for (const o of objs) {
-      if (o.metadata?.namespace !== undefined) assert.equal(o.metadata.namespace, nsName, `${o.kind}/${o.metadata.name}`);
-    }
-  });
+  test(
+    isKustomize
+      ? 'kustomize creates the namespace, which allows privileged pods through Pod Security Admission'
+      : 'helm creates no Namespace: everything goes into the release namespace',
+    () => {
+      const namespaces = ofKind(objs, 'Namespace');
+      if (isKustomize) {
+        assert.equal(one(objs, 'Namespace', nsName).metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
+      } else {
+        assert.deepEqual(namespaces, [], 'a chart-made Namespace conflicts with `helm install -n NS --create-namespace`');
+      }
+      for (const o of objs) {
+        if (o.metadata?.namespace !== undefined) assert.equal(o.metadata.namespace, nsName, `${o.kind}/${o.metadata.name}`);
+      }
+    },
+  );
 
   test('every image is pinned by tag or digest, never latest', () => {
     for (const w of workloads(objs)) {
@@ -305,9 +304,14 @@ function checkRendering(file: string, mode: Mode): void {
       for (const c of containersOf(w).filter((x) => sidecarOf(x) === 'resizer')) {
         assert.equal(flag(c, 'handle-volume-inuse-error'), 'false', 'Quarry expands online');
         const grants = grantsFor(objs, w.metadata.namespace ?? nsName, w.spec.template.spec.serviceAccountName);
-        const podWatch = grants.some((g) => g.clusterWide && g.rules.some(
-          (rule: Obj) => (rule.apiGroups ?? []).includes('') && (rule.resources ?? []).includes('pods') && (rule.verbs ?? []).includes('watch'),
-        ));
+        const podWatch = grants.some(
+          (g) =>
+            g.clusterWide &&
+            g.rules.some(
+              (rule: Obj) =>
+                (rule.apiGroups ?? []).includes('') && (rule.resources ?? []).includes('pods') && (rule.verbs ?? []).includes('watch'),
+            ),
+        );
         assert.equal(podWatch, false, `${wname(w)}: the resizer's service account may watch pods cluster-wide`);
       }
     }
@@ -335,8 +339,8 @@ function checkRendering(file: string, mode: Mode): void {
       const quarry = cs.filter(isQuarry);
       assert.equal(quarry.length, 1, `${wname(w)}: one quarry container`);
       const endpoint = flag(quarry[0], 'endpoint');
-      assert.ok(endpoint !== undefined && endpoint.startsWith('unix:///'), `${wname(w)}: --endpoint ${endpoint}`);
-      const socket = endpoint.slice('unix://'.length);
+      assert.ok(endpoint?.startsWith('unix:///'), `${wname(w)}: --endpoint ${endpoint}`);
+      const socket = endpoint!.slice('unix://'.length);
       const dir = path.posix.dirname(socket);
       const volumeAt = (c: Obj, mountPath: string): string | undefined =>
         ((c.volumeMounts ?? []) as Obj[]).find((m) => m.mountPath === mountPath)?.name;
@@ -363,7 +367,7 @@ function checkRendering(file: string, mode: Mode): void {
     assert.equal(hostDir, `${kubeletDir}/plugins/${driverName}`);
     assert.equal(flag(reg, 'kubelet-registration-path'), `${hostDir}/${path.posix.basename(socket)}`);
     const regDir = (ds.spec.template.spec.volumes as Obj[]).find(
-      (v) => v.name === ((reg.volumeMounts as Obj[]).find((m) => m.mountPath === '/registration')?.name),
+      (v) => v.name === (reg.volumeMounts as Obj[]).find((m) => m.mountPath === '/registration')?.name,
     );
     assert.equal(String(regDir?.hostPath?.path).replace(/\/+$/, ''), `${kubeletDir}/plugins_registry`);
     if (kubeletDir !== '/var/lib/kubelet') {
@@ -382,7 +386,10 @@ function checkRendering(file: string, mode: Mode): void {
     const mounts = quarry.volumeMounts as Obj[];
     const kubelet = mounts.find((m) => m.mountPath === kubeletDir);
     assert.equal(kubelet?.mountPropagation, 'Bidirectional');
-    assert.ok(mounts.some((m) => m.mountPath === '/dev'), '/dev mounted for loop devices');
+    assert.ok(
+      mounts.some((m) => m.mountPath === '/dev'),
+      '/dev mounted for loop devices',
+    );
     for (const w of workloads(objs)) {
       for (const c of containersOf(w)) {
         const privileged = c.securityContext?.privileged === true;
@@ -420,7 +427,10 @@ function checkRendering(file: string, mode: Mode): void {
     assert.equal(flag(qn, 'nodeid'), '$(NODE_NAME)');
     const env = (qn.env as Obj[]).find((e) => e.name === 'NODE_NAME');
     assert.equal(env?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
-    assert.ok(args(qn).some((a) => a.startsWith('--pool=')), 'the node plugin has a pool');
+    assert.ok(
+      args(qn).some((a) => a.startsWith('--pool=')),
+      'the node plugin has a pool',
+    );
     if (mode === 'local') {
       assert.equal(args(qn)[0], 'all');
       assert.equal(args(qc)[0], 'controller');
@@ -456,7 +466,10 @@ function checkRendering(file: string, mode: Mode): void {
   test(`the ${mode} mode runs the right sidecars with the right flags`, () => {
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     const dep = one(objs, 'Deployment', 'quarry-controller');
-    const kinds = (w: Obj): string[] => containersOf(w).map((c) => (isQuarry(c) ? 'quarry' : sidecarOf(c)!)).sort();
+    const kinds = (w: Obj): string[] =>
+      containersOf(w)
+        .map((c) => (isQuarry(c) ? 'quarry' : sidecarOf(c)!))
+        .sort();
     if (mode === 'local') {
       assert.deepEqual(kinds(ds), ['livenessprobe', 'provisioner', 'quarry', 'registrar', 'snapshotter']);
       assert.deepEqual(kinds(dep), ['livenessprobe', 'quarry', 'resizer']);
@@ -472,7 +485,10 @@ function checkRendering(file: string, mode: Mode): void {
       assert.equal(envs.get('NAMESPACE'), 'metadata.namespace');
       const snap = containersOf(ds).find((c) => sidecarOf(c) === 'snapshotter')!;
       assert.ok(flagOn(snap, 'node-deployment'), 'snapshotter --node-deployment');
-      assert.ok(((snap.env ?? []) as Obj[]).some((e) => e.name === 'NODE_NAME'), 'snapshotter NODE_NAME');
+      assert.ok(
+        ((snap.env ?? []) as Obj[]).some((e) => e.name === 'NODE_NAME'),
+        'snapshotter NODE_NAME',
+      );
       const resizer = containersOf(dep).find((c) => sidecarOf(c) === 'resizer')!;
       assert.ok(flagOn(resizer, 'leader-election'), 'resizer leader election (replicas may be > 1)');
     } else {
@@ -636,7 +652,8 @@ describe('rendered deploy manifests', { skip: skipReason }, () => {
     const ports = new Set(workloads(objs).flatMap((w) => containersOf(w).flatMap((c) => ((c.ports ?? []) as Obj[]).map((p) => p.name))));
     for (const e of pm.spec.podMetricsEndpoints as Obj[]) assert.ok(ports.has(e.port), `PodMonitor port ${e.port}`);
     assert.ok((pm.spec.podMetricsEndpoints as Obj[]).some((e) => e.port === 'metrics'));
-    for (const file of ['helm-local.yaml', 'helm-shared.yaml']) assert.deepEqual(ofKind(load(file), 'PodMonitor'), [], `no PodMonitor by default (${file})`);
+    for (const file of ['helm-local.yaml', 'helm-shared.yaml'])
+      assert.deepEqual(ofKind(load(file), 'PodMonitor'), [], `no PodMonitor by default (${file})`);
   });
 
   test('local mode: the 2-replica controller has a PodDisruptionBudget and spreads over nodes', () => {
@@ -696,10 +713,18 @@ describe('Grafana dashboard', () => {
   const dash = JSON.parse(readFileSync(path.join(ROOT, 'deploy', 'grafana', 'quarry-dashboard.json'), 'utf8')) as Obj;
   // The families Quarry exports (test/integration/metrics-families.test.ts scrapes them) and the sidecars' own.
   const KNOWN = [
-    'grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'csi_sidecar_operations_seconds_bucket',
-    'csi_sidecar_operations_seconds_count', 'quarry_pool_capacity_bytes', 'quarry_pool_promised_bytes', 'quarry_pool_used_bytes',
-    'quarry_pool_available_bytes', 'quarry_host_tool_duration_seconds_bucket', 'quarry_host_tool_failures_total',
-    'quarry_build_info', 'process_resident_memory_bytes',
+    'grpc_server_handled_total',
+    'grpc_server_handling_seconds_bucket',
+    'csi_sidecar_operations_seconds_bucket',
+    'csi_sidecar_operations_seconds_count',
+    'quarry_pool_capacity_bytes',
+    'quarry_pool_promised_bytes',
+    'quarry_pool_used_bytes',
+    'quarry_pool_available_bytes',
+    'quarry_host_tool_duration_seconds_bucket',
+    'quarry_host_tool_failures_total',
+    'quarry_build_info',
+    'process_resident_memory_bytes',
   ];
   test('every panel queries only metrics that exist', () => {
     const exprs = (dash.panels as Obj[]).flatMap((p) => (p.targets as Obj[]).map((t) => String(t.expr)));

@@ -16,7 +16,10 @@ test('lines have the documented shape', () => {
   assert.equal(formatResult(ok('loop devices', 'fine')), 'ok   loop devices: fine');
   assert.equal(formatResult(warn('x', 'meh')), 'warn x: meh');
   assert.equal(formatResult(warn('x', 'meh', 'do y')), 'warn x: meh — fix: do y');
-  assert.equal(formatResult(fail('tool mkfs.xfs', 'not found', 'install xfsprogs')), 'FAIL tool mkfs.xfs: not found — fix: install xfsprogs');
+  assert.equal(
+    formatResult(fail('tool mkfs.xfs', 'not found', 'install xfsprogs')),
+    'FAIL tool mkfs.xfs: not found — fix: install xfsprogs',
+  );
   assert.equal(formatResult(fail('a', 'line1\nline2', 'f')), 'FAIL a: line1; line2 — fix: f', 'one line per check');
 });
 
@@ -36,7 +39,10 @@ test('JSON output is an array of results', () => {
 
 test('flags: pools, kubelet dir, json; bad flags are UsageErrors', () => {
   const o = parseDoctorArgs(['--pool', '/p1', '--pool', 'fast=/p2', '--kubelet-dir', '/k', '--json']);
-  assert.deepEqual(o.pools, [{ name: 'default', path: '/p1' }, { name: 'fast', path: '/p2' }]);
+  assert.deepEqual(o.pools, [
+    { name: 'default', path: '/p1' },
+    { name: 'fast', path: '/p2' },
+  ]);
   assert.equal(o.kubeletDir, '/k');
   assert.equal(o.json, true);
   assert.equal(parseDoctorArgs([]).kubeletDir, '/var/lib/kubelet');
@@ -49,9 +55,16 @@ test('flags: pools, kubelet dir, json; bad flags are UsageErrors', () => {
 
 test('kernel filesystems: a missing one is a warning naming modprobe', () => {
   const fs = parseProcFilesystems('nodev\tsysfs\nnodev\ttmpfs\n\text4\n\txfs\n');
-  assert.deepEqual(fs.slice(0, 3), [{ name: 'sysfs', nodev: true }, { name: 'tmpfs', nodev: true }, { name: 'ext4', nodev: false }]);
+  assert.deepEqual(fs.slice(0, 3), [
+    { name: 'sysfs', nodev: true },
+    { name: 'tmpfs', nodev: true },
+    { name: 'ext4', nodev: false },
+  ]);
   const r = decideKernelFilesystems(fs);
-  assert.deepEqual(r.map((x) => x.status), ['ok', 'ok', 'warn']);
+  assert.deepEqual(
+    r.map((x) => x.status),
+    ['ok', 'ok', 'warn'],
+  );
   assert.match(r[2]!.fix!, /modprobe btrfs/);
   assert.match(r[2]!.detail, /autoload/);
 });
@@ -81,7 +94,12 @@ test('kubelet: shared is ok, private or slave FAILs with the fix, missing dir on
   assert.match(priv.detail, /private/);
   assert.match(priv.fix!, /mount --make-rshared \//);
   assert.match(priv.fix!, /Bidirectional/);
-  const slave = decideKubelet('/var/lib/kubelet', { exists: true, isDirectory: true, canonical: '/var/lib/kubelet', mount: containingMount('/var/lib/kubelet', e)! });
+  const slave = decideKubelet('/var/lib/kubelet', {
+    exists: true,
+    isDirectory: true,
+    canonical: '/var/lib/kubelet',
+    mount: containingMount('/var/lib/kubelet', e)!,
+  });
   assert.equal(slave.status, 'fail');
   assert.match(slave.detail, /slave/);
   const missing = decideKubelet('/var/lib/kubelet', { exists: false });
@@ -115,9 +133,20 @@ test('reflink and free space decisions', () => {
 
 test('loop decisions', () => {
   const good = decideLoop({ controlExists: true, dir: '/tmp', attach: { device: '/dev/loop3', directIo: true } });
-  assert.deepEqual(good.map((r) => r.status), ['ok', 'ok']);
-  const noDio = decideLoop({ controlExists: true, dir: '/tmp', attach: { device: '/dev/loop3', directIo: false, directIoFallback: 'EINVAL' } });
-  assert.deepEqual(noDio.map((r) => r.status), ['ok', 'warn'], 'direct I/O is only a warning');
+  assert.deepEqual(
+    good.map((r) => r.status),
+    ['ok', 'ok'],
+  );
+  const noDio = decideLoop({
+    controlExists: true,
+    dir: '/tmp',
+    attach: { device: '/dev/loop3', directIo: false, directIoFallback: 'EINVAL' },
+  });
+  assert.deepEqual(
+    noDio.map((r) => r.status),
+    ['ok', 'warn'],
+    'direct I/O is only a warning',
+  );
   const noCtl = decideLoop({ controlExists: false, dir: '/tmp' });
   assert.equal(noCtl[0]!.status, 'fail');
   assert.match(noCtl[0]!.fix!, /modprobe loop/);
@@ -128,6 +157,9 @@ test('loop decisions', () => {
 });
 
 test('tool version line', () => {
-  assert.equal(versionLine('resize2fs 1.47.0 (5-Feb-2023)\nresize2fs: invalid option -- \'V\'\nUsage: ...', 'resize2fs'), 'resize2fs 1.47.0 (5-Feb-2023)');
+  assert.equal(
+    versionLine("resize2fs 1.47.0 (5-Feb-2023)\nresize2fs: invalid option -- 'V'\nUsage: ...", 'resize2fs'),
+    'resize2fs 1.47.0 (5-Feb-2023)',
+  );
   assert.equal(versionLine('\n', 'x'), 'x ran');
 });

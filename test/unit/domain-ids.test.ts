@@ -20,7 +20,19 @@ describe('Quarry IDs', () => {
   it('parse only their own syntax: anything else names nothing', () => {
     const good = volumeIdForName('ok');
     assert.equal(parseVolumeId(good), good);
-    for (const bad of ['', '..', '../etc/passwd', 'vol-../../x', `${good}/..`, `${good} `, good.toUpperCase(), snapshotIdForName('ok'), 'fake-vol-id-1', undefined, null]) {
+    for (const bad of [
+      '',
+      '..',
+      '../etc/passwd',
+      'vol-../../x',
+      `${good}/..`,
+      `${good} `,
+      good.toUpperCase(),
+      snapshotIdForName('ok'),
+      'fake-vol-id-1',
+      undefined,
+      null,
+    ]) {
       assert.equal(parseVolumeId(bad as string), undefined, String(bad));
     }
     assert.equal(parseSnapshotId(volumeIdForName('ok')), undefined);

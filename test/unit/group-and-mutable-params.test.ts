@@ -34,7 +34,8 @@ test('group IDs derive from the name, members from the name and source; malforme
 });
 
 test('a group is whole only with all its members ready; a stranger snapshot ID is refused', () => {
-  const member = (id: string, state: SnapshotRecord['state']) => ({ id, state, group: { id: 'group-x', name: 'x', size: 2 } }) as SnapshotRecord;
+  const member = (id: string, state: SnapshotRecord['state']) =>
+    ({ id, state, group: { id: 'group-x', name: 'x', size: 2 } }) as SnapshotRecord;
   const pool = {} as never;
   assert.equal(isWhole({ pool, members: [member('snap-a', 'ready'), member('snap-b', 'ready')] }), true);
   assert.equal(isWhole({ pool, members: [member('snap-a', 'ready')] }), false, 'one member missing');

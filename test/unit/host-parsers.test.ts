@@ -21,7 +21,19 @@ test('mountinfo: fields, escapes, optional fields and bind mounts', () => {
   assert.equal(e.length, 6);
   assert.deepEqual(
     { ...e[0] },
-    { mountId: 27, parentId: 1, major: 254, minor: 0, root: '/', mountPoint: '/', options: ['rw', 'relatime'], optionalFields: [], fsType: 'ext4', source: '/dev/vda', superOptions: ['rw', 'discard'] },
+    {
+      mountId: 27,
+      parentId: 1,
+      major: 254,
+      minor: 0,
+      root: '/',
+      mountPoint: '/',
+      options: ['rw', 'relatime'],
+      optionalFields: [],
+      fsType: 'ext4',
+      source: '/dev/vda',
+      superOptions: ['rw', 'discard'],
+    },
   );
   assert.deepEqual(e[1]!.optionalFields, ['shared:5', 'master:1']);
   assert.equal(e[2]!.mountPoint, '/var/lib/quarry/stage with space');
@@ -33,17 +45,38 @@ test('mountinfo: fields, escapes, optional fields and bind mounts', () => {
 
 test('mountinfo: helpers over parsed entries', async () => {
   const e = parseMountInfo(SAMPLE);
-  assert.deepEqual((await mountsAt('/pods/a\\b/vol', e)).map((m) => m.mountId), [101, 102]);
-  assert.deepEqual((await mountsAt('/var/lib/quarry/stage with space', e)).map((m) => m.mountId), [100]);
+  assert.deepEqual(
+    (await mountsAt('/pods/a\\b/vol', e)).map((m) => m.mountId),
+    [101, 102],
+  );
+  assert.deepEqual(
+    (await mountsAt('/var/lib/quarry/stage with space', e)).map((m) => m.mountId),
+    [100],
+  );
   assert.equal((await mountsAt('/var/lib/quarry', e)).length, 0);
-  assert.deepEqual((await mountsOfDevice('7:3', e)).map((m) => m.mountId), [100, 101, 102]);
+  assert.deepEqual(
+    (await mountsOfDevice('7:3', e)).map((m) => m.mountId),
+    [100, 101, 102],
+  );
   // btrfs: anonymous dev number in mountinfo, found by source
-  assert.deepEqual((await mountsOfDevice('/dev/loop4', e)).map((m) => m.mountId), [103]);
+  assert.deepEqual(
+    (await mountsOfDevice('/dev/loop4', e)).map((m) => m.mountId),
+    [103],
+  );
   // a block publication: the device node bound onto a file shows devtmpfs rooted at the node's name
   const bind = parseMountInfo('104 25 0:5 /loop9 /pods/blk/dev rw,nosuid - devtmpfs udev rw,size=1k\n');
-  assert.deepEqual((await mountsOfDevice('/dev/loop9', bind)).map((m) => m.mountId), [104]);
-  assert.deepEqual((await mountsOfDevice('/dev/loop8', bind)).map((m) => m.mountId), []);
-  assert.deepEqual((await mountsUnder('/pods', e)).map((m) => m.mountId), [101, 102]);
+  assert.deepEqual(
+    (await mountsOfDevice('/dev/loop9', bind)).map((m) => m.mountId),
+    [104],
+  );
+  assert.deepEqual(
+    (await mountsOfDevice('/dev/loop8', bind)).map((m) => m.mountId),
+    [],
+  );
+  assert.deepEqual(
+    (await mountsUnder('/pods', e)).map((m) => m.mountId),
+    [101, 102],
+  );
   assert.equal((await mountsUnder('/pod', e)).length, 0);
 });
 
@@ -64,13 +97,31 @@ test('losetup --json parsing, including deleted backing files', () => {
   const json = JSON.stringify({
     loopdevices: [
       { name: '/dev/loop0', sizelimit: 0, offset: 0, autoclear: false, ro: false, 'back-file': '/p/a b.img', dio: true, 'log-sec': 512 },
-      { name: '/dev/loop1', sizelimit: 0, offset: 0, autoclear: false, ro: true, 'back-file': '/p/b.img (deleted)', dio: false, 'log-sec': 512 },
+      {
+        name: '/dev/loop1',
+        sizelimit: 0,
+        offset: 0,
+        autoclear: false,
+        ro: true,
+        'back-file': '/p/b.img (deleted)',
+        dio: false,
+        'log-sec': 512,
+      },
       { name: '/dev/loop2', sizelimit: null, offset: null, autoclear: false, ro: false, 'back-file': null, dio: false, 'log-sec': 512 },
     ],
   });
   const l = parseLosetupJson(json);
   assert.equal(l.length, 2);
-  assert.deepEqual(l[0], { device: '/dev/loop0', backingFile: '/p/a b.img', backingFileDeleted: false, readOnly: false, directIo: true, offset: 0, sizeLimit: 0, autoclear: false });
+  assert.deepEqual(l[0], {
+    device: '/dev/loop0',
+    backingFile: '/p/a b.img',
+    backingFileDeleted: false,
+    readOnly: false,
+    directIo: true,
+    offset: 0,
+    sizeLimit: 0,
+    autoclear: false,
+  });
   assert.equal(l[1]!.backingFile, '/p/b.img');
   assert.equal(l[1]!.backingFileDeleted, true);
   assert.equal(l[1]!.readOnly, true);
@@ -78,18 +129,34 @@ test('losetup --json parsing, including deleted backing files', () => {
 });
 
 test('losetup --json parsing keeps the backing device and a large inode exactly', () => {
-  const text = '{"loopdevices":[{"name":"/dev/loop0","back-file":"/volumes/a.img","back-ino": 18446744073709551557,'
-    + '"back-maj:min":"   254:0  ","ro":false,"dio":true,"offset":0,"sizelimit":0,"autoclear":false}]}';
+  const text =
+    '{"loopdevices":[{"name":"/dev/loop0","back-file":"/volumes/a.img","back-ino": 18446744073709551557,' +
+    '"back-maj:min":"   254:0  ","ro":false,"dio":true,"offset":0,"sizelimit":0,"autoclear":false}]}';
   const [l] = parseLosetupJson(text);
   assert.deepEqual(l!.backing, { major: 254, minor: 0, inode: '18446744073709551557' });
   assert.equal(l!.backingFile, '/volumes/a.img');
 });
 
 test('blkid export parsing and classification', () => {
-  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nUUID=abc\nBLOCK_SIZE=4096\nTYPE=xfs\nUSAGE=filesystem\n')), { kind: 'filesystem', fsType: 'xfs', uuid: 'abc' });
-  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nPTUUID=x\nPTTYPE=gpt\n')), { kind: 'partition-table', ptType: 'gpt' });
-  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nTYPE=swap\nUSAGE=other\n')), { kind: 'other', type: 'swap', usage: 'other' });
-  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nTYPE=crypto_LUKS\nUSAGE=crypto\n')), { kind: 'other', type: 'crypto_LUKS', usage: 'crypto' });
+  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nUUID=abc\nBLOCK_SIZE=4096\nTYPE=xfs\nUSAGE=filesystem\n')), {
+    kind: 'filesystem',
+    fsType: 'xfs',
+    uuid: 'abc',
+  });
+  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nPTUUID=x\nPTTYPE=gpt\n')), {
+    kind: 'partition-table',
+    ptType: 'gpt',
+  });
+  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nTYPE=swap\nUSAGE=other\n')), {
+    kind: 'other',
+    type: 'swap',
+    usage: 'other',
+  });
+  assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\nTYPE=crypto_LUKS\nUSAGE=crypto\n')), {
+    kind: 'other',
+    type: 'crypto_LUKS',
+    usage: 'crypto',
+  });
   assert.deepEqual(classifyProbe(parseBlkidExport('DEVNAME=/dev/loop0\n')), { kind: 'blank' });
 });
 
@@ -107,6 +174,10 @@ test('mkfs options: allow-list only', () => {
     ['ext4', ['toString', 'x']],
   ];
   for (const [fs, opts] of bad) {
-    assert.throws(() => checkMkfsOptions(fs, opts), (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT, `${fs} ${opts.join(' ')}`);
+    assert.throws(
+      () => checkMkfsOptions(fs, opts),
+      (e: unknown) => e instanceof QuarryError && e.code === Code.INVALID_ARGUMENT,
+      `${fs} ${opts.join(' ')}`,
+    );
   }
 });

@@ -70,7 +70,9 @@ function violations(edges: Edge[]): string[] {
     const from = layerOf(e.file);
     const to = layerOf(e.target);
     if (!from || !to || from === to || ALLOWED[from].includes(to)) continue;
-    const ok = EXCEPTIONS.some((x) => x.from === from && (e.target === x.to || e.target.startsWith(x.to.replace(/\.ts$/, '/'))) && (!x.typeOnly || e.typeOnly));
+    const ok = EXCEPTIONS.some(
+      (x) => x.from === from && (e.target === x.to || e.target.startsWith(x.to.replace(/\.ts$/, '/'))) && (!x.typeOnly || e.typeOnly),
+    );
     if (ok) continue;
     bad.push(`${e.file} imports ${e.target}${e.typeOnly ? ' (type only)' : ''}: ${from} may not import ${to}`);
   }
@@ -91,14 +93,20 @@ test('every import under src/ follows the layer directions', async () => {
   const files = await sourceFiles(SRC);
   assert.ok(files.length > 50, `read ${files.length} source files from ${SRC}`);
   const edges = (await Promise.all(files.map(async (f) => importsOf(f, await readFile(f, 'utf8'))))).flat();
-  assert.ok(edges.some((e) => e.file.startsWith('services/') && e.target.startsWith('storage/')), 'the parser sees imports');
+  assert.ok(
+    edges.some((e) => e.file.startsWith('services/') && e.target.startsWith('storage/')),
+    'the parser sees imports',
+  );
   assert.deepEqual(violations(edges), []);
 });
 
 test('no service imports a host module, not even its types (design: Host port)', async () => {
-  const files = (await sourceFiles(join(SRC, 'services')));
+  const files = await sourceFiles(join(SRC, 'services'));
   const edges = (await Promise.all(files.map(async (f) => importsOf(f, await readFile(f, 'utf8'))))).flat();
-  assert.deepEqual(edges.filter((e) => e.target.startsWith('host/')).map((e) => `${e.file} → ${e.target}`), []);
+  assert.deepEqual(
+    edges.filter((e) => e.target.startsWith('host/')).map((e) => `${e.file} → ${e.target}`),
+    [],
+  );
 });
 
 test('the checker catches wrong-way imports of every kind', () => {

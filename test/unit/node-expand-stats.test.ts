@@ -32,7 +32,10 @@ test('expand, a foreign mount on top of the volume path: FAILED_PRECONDITION, no
   const n = await fakeNode(t);
   const v = await staged(n, 'covered');
   n.host.addForeignMount(v.staging);
-  await assert.rejects(nodeExpandVolume(n.ctx, { volume_id: v.id, volume_path: v.staging, capacity_range: { required_bytes: 128 * MiB } }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeExpandVolume(n.ctx, { volume_id: v.id, volume_path: v.staging, capacity_range: { required_bytes: 128 * MiB } }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.deepEqual(n.host.calls, []);
   assert.equal((await n.pool.volumes.read(v.id))!.sizeBytes, 64 * MiB, 'the image did not grow');
 });
@@ -42,7 +45,10 @@ test('expand, not staged on this node: FAILED_PRECONDITION before anything grows
   const id = await n.volume('unstaged');
   const path = n.path('nowhere');
   await mkdir(path, { recursive: true });
-  await assert.rejects(nodeExpandVolume(n.ctx, { volume_id: id, volume_path: path, capacity_range: { required_bytes: 128 * MiB } }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeExpandVolume(n.ctx, { volume_id: id, volume_path: path, capacity_range: { required_bytes: 128 * MiB } }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.deepEqual(n.host.calls, []);
 });
 
@@ -50,14 +56,23 @@ test('expand, failure at the filesystem grow: the error passes through', async (
   const n = await fakeNode(t);
   const v = await staged(n, 'grow-fails');
   n.host.failAt('fs.grow');
-  await assert.rejects(nodeExpandVolume(n.ctx, { volume_id: v.id, volume_path: v.staging, capacity_range: { required_bytes: 128 * MiB } }), /injected failure/);
+  await assert.rejects(
+    nodeExpandVolume(n.ctx, { volume_id: v.id, volume_path: v.staging, capacity_range: { required_bytes: 128 * MiB } }),
+    /injected failure/,
+  );
 });
 
 test('stats of a mounted volume: bytes and inodes of its filesystem, healthy', async (t) => {
   const n = await fakeNode(t);
   const v = await staged(n, 'stats');
   const r = await nodeGetVolumeStats(n.ctx, { volume_id: v.id, volume_path: v.staging });
-  assert.deepEqual(r.usage.map((u) => [u.unit, u.total]), [['BYTES', 64 * MiB], ['INODES', 1000]]);
+  assert.deepEqual(
+    r.usage.map((u) => [u.unit, u.total]),
+    [
+      ['BYTES', 64 * MiB],
+      ['INODES', 1000],
+    ],
+  );
   assert.equal(r.volume_condition.abnormal, false);
 });
 

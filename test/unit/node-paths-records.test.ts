@@ -29,14 +29,26 @@ test('volumePathOrNotFound: a path that cannot be ours holds no volume (NOT_FOUN
 });
 
 const base = { id: 'vol-x', staging: [], publications: [] } as unknown as VolumeRecord;
-const pub = (nodeId: string, targetPath: string, readOnly = false): PublicationRecord =>
-  ({ nodeId, targetPath, readOnly, accessType: 'mount', accessMode: 'SINGLE_NODE_WRITER', mountFlags: [] });
+const pub = (nodeId: string, targetPath: string, readOnly = false): PublicationRecord => ({
+  nodeId,
+  targetPath,
+  readOnly,
+  accessType: 'mount',
+  accessMode: 'SINGLE_NODE_WRITER',
+  mountFlags: [],
+});
 
 test('withStaging replaces the entry for the same node and path, keeps others', () => {
   const a = withStaging(base, { nodeId: 'n1', stagingPath: '/s', accessType: 'mount' });
   const b = withStaging(a, { nodeId: 'n1', stagingPath: '/s', accessType: 'mount', device: '/dev/loop3' });
   const c = withStaging(b, { nodeId: 'n2', stagingPath: '/s', accessType: 'mount' });
-  assert.deepEqual(c.staging.map((s) => [s.nodeId, s.device]), [['n1', '/dev/loop3'], ['n2', undefined]]);
+  assert.deepEqual(
+    c.staging.map((s) => [s.nodeId, s.device]),
+    [
+      ['n1', '/dev/loop3'],
+      ['n2', undefined],
+    ],
+  );
   assert.equal(withoutStaging(c, 'n1', '/s').staging.length, 1);
   assert.equal(withoutStaging(c, 'n9', '/s'), c, 'nothing to remove: the same record, no write needed');
 });
@@ -44,7 +56,16 @@ test('withStaging replaces the entry for the same node and path, keeps others', 
 test('withPublication keys on node and target path', () => {
   const a = withPublication(withPublication(base, pub('n1', '/t1')), pub('n1', '/t2'));
   const b = withPublication(a, pub('n1', '/t1', true));
-  assert.deepEqual(b.publications.map((p) => [p.targetPath, p.readOnly]), [['/t2', false], ['/t1', true]]);
-  assert.deepEqual(withoutPublication(b, 'n1', '/t2').publications.map((p) => p.targetPath), ['/t1']);
+  assert.deepEqual(
+    b.publications.map((p) => [p.targetPath, p.readOnly]),
+    [
+      ['/t2', false],
+      ['/t1', true],
+    ],
+  );
+  assert.deepEqual(
+    withoutPublication(b, 'n1', '/t2').publications.map((p) => p.targetPath),
+    ['/t1'],
+  );
   assert.equal(withoutPublication(b, 'n2', '/t1'), b);
 });

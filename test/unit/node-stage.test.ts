@@ -6,7 +6,10 @@ import { nodeStageVolume } from '../../src/services/node/stage.js';
 import { fakeNode } from '../helpers/fake-host.js';
 
 const code = (c: Code) => (e: unknown) => e instanceof QuarryError && e.code === c;
-const mountCap = (flags: string[] = []) => ({ mount: { fs_type: 'ext4', mount_flags: flags }, access_mode: { mode: 'SINGLE_NODE_WRITER' } });
+const mountCap = (flags: string[] = []) => ({
+  mount: { fs_type: 'ext4', mount_flags: flags },
+  access_mode: { mode: 'SINGLE_NODE_WRITER' },
+});
 const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const steps = (calls: string[]) => calls.map((c) => c.split(' ')[0]);
 
@@ -19,7 +22,10 @@ test('stage, fresh: attaches, probes, formats, mounts, and records the device an
   assert.equal(n.host.mountsAtPath(staging).length, 1);
   const rec = (await n.pool.volumes.read(id))!;
   assert.equal(rec.formatState, 'done');
-  assert.deepEqual(rec.staging.map((s) => [s.stagingPath, s.device]), [[staging, '/dev/loop0']]);
+  assert.deepEqual(
+    rec.staging.map((s) => [s.stagingPath, s.device]),
+    [[staging, '/dev/loop0']],
+  );
 });
 
 test('stage, idempotent retry: the second call attaches, formats and mounts nothing more', async (t) => {
@@ -39,7 +45,10 @@ test('stage, foreign mount at the staging path: ALREADY_EXISTS, nothing attached
   const id = await n.volume('foreign');
   const staging = n.path('foreign');
   n.host.addForeignMount(staging);
-  await assert.rejects(nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: staging, volume_capability: mountCap() }), code(Code.ALREADY_EXISTS));
+  await assert.rejects(
+    nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: staging, volume_capability: mountCap() }),
+    code(Code.ALREADY_EXISTS),
+  );
   assert.deepEqual(n.host.calls, []);
   assert.equal(n.host.devices.size, 0);
   assert.deepEqual((await n.pool.volumes.read(id))!.staging, []);
@@ -51,7 +60,10 @@ for (const step of ['loops.attach', 'fs.probe', 'fs.make', 'mounts.mount'] as co
     const id = await n.volume(`fail-${step}`);
     const staging = n.path('s');
     n.host.failAt(step, new Error(`boom at ${step}`));
-    await assert.rejects(nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: staging, volume_capability: mountCap() }), new RegExp(`boom at ${step}`));
+    await assert.rejects(
+      nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: staging, volume_capability: mountCap() }),
+      new RegExp(`boom at ${step}`),
+    );
     assert.equal(n.host.devices.size, 0, 'no loop device left');
     assert.deepEqual(n.host.table, []);
     assert.deepEqual((await n.pool.volumes.read(id))!.staging, []);
@@ -78,7 +90,10 @@ test('stage, formatState began while the volume is mounted elsewhere: FAILED_PRE
   await nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('a'), volume_capability: mountCap() });
   await n.pool.updateVolume(id, (v) => ({ ...v, formatState: 'began' }));
   n.host.calls.length = 0;
-  await assert.rejects(nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('b'), volume_capability: mountCap() }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('b'), volume_capability: mountCap() }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.ok(!n.host.calls.some((c) => c.startsWith('fs.make')));
   assert.equal(n.host.mountsAtPath(n.path('a')).length, 1, 'the first staging stays');
 });
@@ -86,7 +101,10 @@ test('stage, formatState began while the volume is mounted elsewhere: FAILED_PRE
 test('stage, a volume created for block is never formatted: staged as a filesystem it is FAILED_PRECONDITION', async (t) => {
   const n = await fakeNode(t);
   const id = await n.volume('block-only', { accessTypes: ['block'] });
-  await assert.rejects(nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('blk'), volume_capability: mountCap() }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('blk'), volume_capability: mountCap() }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.ok(!n.host.calls.some((c) => c.startsWith('fs.make')));
   assert.equal(n.host.devices.size, 0, 'rolled back');
 });
@@ -103,7 +121,10 @@ test('stage, a device holding another filesystem is never formatted over', async
   const n = await fakeNode(t);
   const id = await n.volume('other-fs');
   Object.assign(await n.host.contentOf(n.pool.volumeImagePath(id)), { fsType: 'xfs' });
-  await assert.rejects(nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('o'), volume_capability: mountCap() }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: n.path('o'), volume_capability: mountCap() }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.ok(!n.host.calls.some((c) => c.startsWith('fs.make')));
 });
 
@@ -123,9 +144,15 @@ test('stage, a refused mount option is named (INVALID_ARGUMENT) after single-fla
 test('stage in shared mode without the current attachment token: FAILED_PRECONDITION before any host step', async (t) => {
   const n = await fakeNode(t, 'shared');
   const id = await n.volume('shared');
-  await n.pool.updateVolume(id, (v) => ({ ...v, attachments: [{ nodeId: 'node-a', token: 'good', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }] }));
+  await n.pool.updateVolume(id, (v) => ({
+    ...v,
+    attachments: [{ nodeId: 'node-a', token: 'good', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }],
+  }));
   const req = { volume_id: id, staging_target_path: n.path('sh'), volume_capability: mountCap() };
-  await assert.rejects(nodeStageVolume(n.ctx, { ...req, publish_context: { 'quarry.csi.dev/attachment-token': 'stale' } }), code(Code.FAILED_PRECONDITION));
+  await assert.rejects(
+    nodeStageVolume(n.ctx, { ...req, publish_context: { 'quarry.csi.dev/attachment-token': 'stale' } }),
+    code(Code.FAILED_PRECONDITION),
+  );
   assert.deepEqual(n.host.calls, []);
   await nodeStageVolume(n.ctx, { ...req, publish_context: { 'quarry.csi.dev/attachment-token': 'good' } });
   assert.equal(n.host.mountsAtPath(req.staging_target_path).length, 1);

@@ -12,7 +12,11 @@ import { fakeNode, type FakeNode } from '../helpers/fake-host.js';
 const code = (c: Code) => (e: unknown) => e instanceof QuarryError && e.code === c;
 const mountCap = (mode = 'SINGLE_NODE_WRITER') => ({ mount: { fs_type: 'ext4' }, access_mode: { mode } });
 const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 async function staged(n: FakeNode, name: string, block = false) {
   const id = await n.volume(name, block ? { accessTypes: ['block'] } : {});
@@ -26,7 +30,10 @@ test('unstage, ours: unmounts the volume, detaches its loop, removes the staging
   const n = await fakeNode(t);
   const v = await staged(n, 'ours');
   await nodeUnstageVolume(n.ctx, { volume_id: v.id, staging_target_path: v.staging });
-  assert.deepEqual(n.host.calls.map((c) => c.split(' ')[0]), ['mounts.unmountTop', 'loops.detach']);
+  assert.deepEqual(
+    n.host.calls.map((c) => c.split(' ')[0]),
+    ['mounts.unmountTop', 'loops.detach'],
+  );
   assert.deepEqual(n.host.table, []);
   assert.equal(n.host.devices.size, 0);
   assert.deepEqual((await n.pool.volumes.read(v.id))!.staging, []);
@@ -79,7 +86,10 @@ test('publish, fresh then idempotent: one bind of the staging mount, recorded on
   const req = { volume_id: v.id, staging_target_path: v.staging, target_path: v.target, volume_capability: mountCap() };
   await nodePublishVolume(n.ctx, req);
   await nodePublishVolume(n.ctx, req);
-  assert.deepEqual(n.host.calls.map((c) => c.split(' ')[0]), ['mounts.bind']);
+  assert.deepEqual(
+    n.host.calls.map((c) => c.split(' ')[0]),
+    ['mounts.bind'],
+  );
   assert.equal(n.host.mountsAtPath(v.target).length, 1);
   assert.equal((await n.pool.volumes.read(v.id))!.publications.length, 1);
 });
@@ -117,14 +127,23 @@ test('publish, same target with another read-only flag: ALREADY_EXISTS', async (
 test('publish a block volume read-only: bound from its own read-only loop device, not the staged one', async (t) => {
   const n = await fakeNode(t);
   const v = await staged(n, 'block-ro', true);
-  await nodePublishVolume(n.ctx, { volume_id: v.id, staging_target_path: v.staging, target_path: v.target, volume_capability: blockCap, readonly: true });
-  assert.deepEqual(n.host.calls, ['loops.attach ' + n.pool.volumeImagePath(v.id) + ' ro', `mounts.bind /dev/loop1 ${v.target} ro`]);
+  await nodePublishVolume(n.ctx, {
+    volume_id: v.id,
+    staging_target_path: v.staging,
+    target_path: v.target,
+    volume_capability: blockCap,
+    readonly: true,
+  });
+  assert.deepEqual(n.host.calls, [`loops.attach ${n.pool.volumeImagePath(v.id)} ro`, `mounts.bind /dev/loop1 ${v.target} ro`]);
 });
 
 test('publish in shared mode after the grant was withdrawn: FAILED_PRECONDITION, nothing bound', async (t) => {
   const n = await fakeNode(t, 'shared');
   const id = await n.volume('grant');
-  await n.pool.updateVolume(id, (v) => ({ ...v, attachments: [{ nodeId: 'node-a', token: 'tok', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }] }));
+  await n.pool.updateVolume(id, (v) => ({
+    ...v,
+    attachments: [{ nodeId: 'node-a', token: 'tok', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }],
+  }));
   const staging = n.path('grant-s');
   const ctx = { 'quarry.csi.dev/attachment-token': 'tok' };
   await nodeStageVolume(n.ctx, { volume_id: id, staging_target_path: staging, volume_capability: mountCap(), publish_context: ctx });
@@ -132,7 +151,10 @@ test('publish in shared mode after the grant was withdrawn: FAILED_PRECONDITION,
   n.host.calls.length = 0;
   const req = { volume_id: id, staging_target_path: staging, target_path: n.path('grant-t'), volume_capability: mountCap() };
   await assert.rejects(nodePublishVolume(n.ctx, { ...req, publish_context: ctx }), code(Code.FAILED_PRECONDITION));
-  await n.pool.updateVolume(id, (v) => ({ ...v, attachments: [{ nodeId: 'node-a', token: 'new', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }] }));
+  await n.pool.updateVolume(id, (v) => ({
+    ...v,
+    attachments: [{ nodeId: 'node-a', token: 'new', accessMode: 'SINGLE_NODE_WRITER', readOnly: false }],
+  }));
   await assert.rejects(nodePublishVolume(n.ctx, { ...req, publish_context: ctx }), /stale/);
   assert.deepEqual(n.host.calls, []);
 });

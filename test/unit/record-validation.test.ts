@@ -39,11 +39,19 @@ const DAMAGE: Array<[string, (r: Record<string, any>) => unknown, RegExp]> = [
   ['size as text', (r) => ({ ...r, sizeBytes: 'lots' }), /field "sizeBytes"/],
   ['negative size', (r) => ({ ...r, sizeBytes: -1073741824 }), /field "sizeBytes" must not be negative/],
   ['fractional size', (r) => ({ ...r, sizeBytes: 1.5 }), /field "sizeBytes" must be a whole number/],
-  ['bad nested entry', (r) => ({ ...r, staging: [{ nodeId: 'n1', stagingPath: '/x', accessType: 'floppy' }] }), /field "staging\.0\.accessType"/],
+  [
+    'bad nested entry',
+    (r) => ({ ...r, staging: [{ nodeId: 'n1', stagingPath: '/x', accessType: 'floppy' }] }),
+    /field "staging\.0\.accessType"/,
+  ],
   ['unknown state', (r) => ({ ...r, state: 'gone' }), /field "state"/],
   ['bad timestamp', (r) => ({ ...r, createdAt: 'yesterday' }), /field "createdAt" must be an ISO 8601 timestamp/],
   ['unknown format state', (r) => ({ ...r, formatState: 'half' }), /field "formatState"/],
-  ['freeze without a deadline', (r) => ({ ...r, freeze: { nodeId: 'n1', mountPath: '/m', holder: 'node', since: new Date().toISOString() } }), /field "freeze\.until"/],
+  [
+    'freeze without a deadline',
+    (r) => ({ ...r, freeze: { nodeId: 'n1', mountPath: '/m', holder: 'node', since: new Date().toISOString() } }),
+    /field "freeze\.until"/,
+  ],
   ['an array', () => [], /not a JSON object/],
 ];
 
@@ -112,7 +120,19 @@ test('snapshot records are checked too', async (t) => {
   const dir = await makeTempDir(t, 'records-snap');
   const store = new RecordStore<SnapshotRecord>(dir, 'snapshot');
   const id = snapshotIdForName('s1');
-  const snap = { format: 1, kind: 'snapshot', id, name: 's1', pool: 'p', state: 'ready', sourceVolumeId: volumeIdForName('v'), sizeBytes: 1024, fsType: 'xfs', createdAt: new Date().toISOString(), parameters: {} };
+  const snap = {
+    format: 1,
+    kind: 'snapshot',
+    id,
+    name: 's1',
+    pool: 'p',
+    state: 'ready',
+    sourceVolumeId: volumeIdForName('v'),
+    sizeBytes: 1024,
+    fsType: 'xfs',
+    createdAt: new Date().toISOString(),
+    parameters: {},
+  };
   await writeFile(store.pathOf(id), JSON.stringify(snap));
   assert.equal((await store.read(id))?.id, id);
   await writeFile(store.pathOf(id), JSON.stringify({ ...snap, allocatedBytes: -5 }));

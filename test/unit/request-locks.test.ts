@@ -44,7 +44,12 @@ test('the same idempotent request waits its turn and then runs', async () => {
   const locks = new RequestLocks();
   const slow = gate();
   const order: string[] = [];
-  const first = as('CreateVolume', 'same', () => locks.run('volume:vol-b', async () => (await slow.opened, order.push('first'))));
+  const first = as('CreateVolume', 'same', () =>
+    locks.run('volume:vol-b', async () => {
+      await slow.opened;
+      order.push('first');
+    }),
+  );
   await tick();
   const retry = as('CreateVolume', 'same', () => locks.run('volume:vol-b', async () => order.push('retry')));
   await tick();
@@ -59,7 +64,12 @@ test('a caller that has gone leaves the queue: the next waiter does not wait for
   const locks = new RequestLocks();
   const slow = gate();
   const ran: string[] = [];
-  const holder = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => (await slow.opened, ran.push('holder'))));
+  const holder = as('DeleteVolume', 'del', () =>
+    locks.run('volume:vol-c', async () => {
+      await slow.opened;
+      ran.push('holder');
+    }),
+  );
   await tick();
   const gone = new AbortController();
   const cancelled = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => ran.push('cancelled')), gone.signal);
@@ -67,7 +77,10 @@ test('a caller that has gone leaves the queue: the next waiter does not wait for
   await tick();
   assert.equal(locks.queued('volume:vol-c'), 3);
   gone.abort();
-  await assert.rejects(cancelled, (e: Error & { code: number }) => e.code === status.CANCELLED && /cancelled by its caller/.test(e.message));
+  await assert.rejects(
+    cancelled,
+    (e: Error & { code: number }) => e.code === status.CANCELLED && /cancelled by its caller/.test(e.message),
+  );
   assert.equal(locks.queued('volume:vol-c'), 2, 'the cancelled waiter is still queued');
   slow.open();
   await Promise.all([holder, patient]);
@@ -78,7 +91,10 @@ test('a caller that has gone leaves the queue: the next waiter does not wait for
   const blocker = gate();
   const busy = as('DeleteVolume', 'del', () => locks.run('volume:vol-c', () => blocker.opened));
   await tick();
-  await assert.rejects(as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => undefined), late.signal), { code: status.CANCELLED });
+  await assert.rejects(
+    as('DeleteVolume', 'del', () => locks.run('volume:vol-c', async () => undefined), late.signal),
+    { code: status.CANCELLED },
+  );
   blocker.open();
   await busy;
 });
@@ -121,7 +137,10 @@ test('every wait is reported with its method and outcome', async () => {
   const slow = gate();
   const holder = as('CreateSnapshot', 's', () => locks.run('snapshot:snap-a', () => slow.opened));
   await tick();
-  await assert.rejects(as('DeleteSnapshot', 'd', () => locks.run('snapshot:snap-a', async () => undefined)), { code: status.ABORTED });
+  await assert.rejects(
+    as('DeleteSnapshot', 'd', () => locks.run('snapshot:snap-a', async () => undefined)),
+    { code: status.ABORTED },
+  );
   const gone = new AbortController();
   const waiter = as('CreateSnapshot', 's', () => locks.run('snapshot:snap-a', async () => undefined), gone.signal);
   const same = as('CreateSnapshot', 's', () => locks.run('snapshot:snap-a', async () => undefined));

@@ -6,7 +6,14 @@ import { parseSharedBytes } from '../../src/host/filefrag.js';
 import { canPromise, capacityMargin, computeCapacity, validSize } from '../../src/storage/capacity.js';
 
 // 3 GiB promised, of which 1 GiB is already written (owned); 8 GiB free, 1 GiB margin.
-const base = { filesystemBytes: 10 * GiB, freeBytes: 8 * GiB, ownedBytes: 1 * GiB, promisedBytes: 3 * GiB, marginBytes: 1 * GiB, overprovisioning: 1 };
+const base = {
+  filesystemBytes: 10 * GiB,
+  freeBytes: 8 * GiB,
+  ownedBytes: 1 * GiB,
+  promisedBytes: 3 * GiB,
+  marginBytes: 1 * GiB,
+  overprovisioning: 1,
+};
 
 test('available is what the filesystem can really give (free − margin + owned) times the ratio, minus what is promised, in whole MiB', () => {
   // usable = 8 − 1 + 1 = 8 GiB; owed = 3 − 1 = 2 GiB.
@@ -25,7 +32,14 @@ test('available is what the filesystem can really give (free − margin + owned)
 
 test('at 1.0, available never exceeds free space minus the margin minus every byte still owed', () => {
   // The issue's pool: 960 MiB filesystem, 921 MiB free. The old rule promised 960 MiB.
-  const pool = { filesystemBytes: 960 * MiB, freeBytes: 921 * MiB, ownedBytes: 0, promisedBytes: 0, marginBytes: capacityMargin(960 * MiB), overprovisioning: 1 };
+  const pool = {
+    filesystemBytes: 960 * MiB,
+    freeBytes: 921 * MiB,
+    ownedBytes: 0,
+    promisedBytes: 0,
+    marginBytes: capacityMargin(960 * MiB),
+    overprovisioning: 1,
+  };
   assert.ok(computeCapacity(pool).availableBytes <= 921 * MiB - 32 * MiB);
   for (const owned of [0, 100 * MiB, 300 * MiB]) {
     const c = { ...pool, promisedBytes: 500 * MiB, ownedBytes: owned, freeBytes: 921 * MiB - owned };

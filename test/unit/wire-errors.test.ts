@@ -22,7 +22,11 @@ test('anything else becomes INTERNAL with its message, never a throw', () => {
   assert.equal(toStatus(null).code, status.INTERNAL);
   assert.equal(toStatus({ code: 5, message: 'not a QuarryError' }).code, status.INTERNAL);
   const evil = new Error('x');
-  Object.defineProperty(evil, 'message', { get() { throw new Error('nope'); } });
+  Object.defineProperty(evil, 'message', {
+    get() {
+      throw new Error('nope');
+    },
+  });
   assert.equal(toStatus(evil).code, status.INTERNAL);
   // A QuarryError that says OK is still an error.
   assert.equal(toStatus(new QuarryError(Code.OK, 'odd')).code, status.UNKNOWN);

@@ -15,7 +15,9 @@ test('CreateVolumeRequest.secrets is replaced, the rest is kept', () => {
     capacity_range: { required_bytes: 1024, limit_bytes: 0 },
     parameters: { pool: 'fast' },
     secrets: { password: SECRET, user: 'admin-user' },
-    volume_capabilities: [{ mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' }, access_type: 'mount' }],
+    volume_capabilities: [
+      { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' }, access_type: 'mount' },
+    ],
     volume_content_source: { snapshot: { snapshot_id: 'snap-x' }, type: 'snapshot' },
     mutable_parameters: {},
   };
@@ -69,7 +71,10 @@ test('secrets nested in messages, repeated fields and map values are found by th
   const outer = r.lookupType('t.Outer');
   const out = redact(outer, {
     one: { token: 'tok-ONE-secret', label: 'l1' },
-    many: [{ token: 'tok-MANY-secret', label: 'l2' }, { token: '', label: 'l3' }],
+    many: [
+      { token: 'tok-MANY-secret', label: 'l2' },
+      { token: '', label: 'l3' },
+    ],
     by_name: { a: { token: 'tok-MAP-secret', label: 'l4' } },
     keys: ['k-SECRET-1'],
     plain: 'visible',

@@ -10,12 +10,15 @@ import { notFound } from '../../src/domain/errors.js';
 
 const type = (name: string) => csiProto().root.lookupType(`${CSI_PACKAGE}.${name}`);
 const refused = (name: string, msg: object, pattern: RegExp) =>
-  assert.throws(() => checkRequestBounds(type(name), msg), (e: Error & { code: number }) => {
-    assert.equal(e.code, status.INVALID_ARGUMENT);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes('xxxxxxxx'), `the value is echoed: ${e.message}`);
-    return true;
-  });
+  assert.throws(
+    () => checkRequestBounds(type(name), msg),
+    (e: Error & { code: number }) => {
+      assert.equal(e.code, status.INVALID_ARGUMENT);
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes('xxxxxxxx'), `the value is echoed: ${e.message}`);
+      return true;
+    },
+  );
 const x = (n: number) => 'x'.repeat(n);
 const CAP = { mount: { fs_type: 'ext4', mount_flags: [] as string[] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 
@@ -35,9 +38,21 @@ test('node IDs may be 256 bytes and paths 4096: the kubelet needs more than 128'
 });
 
 test('nested and repeated strings are checked with their path', () => {
-  refused('NodeStageVolumeRequest', { volume_capability: { ...CAP, mount: { fs_type: 'ext4', mount_flags: ['ro', x(200)] } } }, /^volume_capability\.mount\.mount_flags\[1\] is 200 bytes/);
-  refused('CreateVolumeRequest', { name: 'n', volume_capabilities: [CAP, { ...CAP, mount: { fs_type: x(300) } }] }, /^volume_capabilities\[1\]\.mount\.fs_type is 300 bytes/);
-  refused('CreateVolumeRequest', { name: 'n', volume_content_source: { snapshot: { snapshot_id: x(129) } } }, /^volume_content_source\.snapshot\.snapshot_id is 129/);
+  refused(
+    'NodeStageVolumeRequest',
+    { volume_capability: { ...CAP, mount: { fs_type: 'ext4', mount_flags: ['ro', x(200)] } } },
+    /^volume_capability\.mount\.mount_flags\[1\] is 200 bytes/,
+  );
+  refused(
+    'CreateVolumeRequest',
+    { name: 'n', volume_capabilities: [CAP, { ...CAP, mount: { fs_type: x(300) } }] },
+    /^volume_capabilities\[1\]\.mount\.fs_type is 300 bytes/,
+  );
+  refused(
+    'CreateVolumeRequest',
+    { name: 'n', volume_content_source: { snapshot: { snapshot_id: x(129) } } },
+    /^volume_content_source\.snapshot\.snapshot_id is 129/,
+  );
 });
 
 test('maps: 4 KiB of keys and values in all, secrets included, topology segments too', () => {
@@ -46,7 +61,11 @@ test('maps: 4 KiB of keys and values in all, secrets included, topology segments
   const over = { ...under, extra: x(MAX_MAP_BYTES) };
   refused('CreateVolumeRequest', { name: 'n', parameters: over }, /^parameters holds more than 4096 bytes/);
   refused('CreateVolumeRequest', { name: 'n', secrets: over }, /^secrets holds more than 4096 bytes/);
-  refused('CreateVolumeRequest', { name: 'n', accessibility_requirements: { requisite: [{ segments: over }] } }, /^accessibility_requirements\.requisite\[0\]\.segments holds more/);
+  refused(
+    'CreateVolumeRequest',
+    { name: 'n', accessibility_requirements: { requisite: [{ segments: over }] } },
+    /^accessibility_requirements\.requisite\[0\]\.segments holds more/,
+  );
 });
 
 test('every echo of user input is clipped', () => {

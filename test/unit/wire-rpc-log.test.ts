@@ -37,7 +37,14 @@ test('rpcIds picks IDs, names and paths from the redacted request, nothing else'
 test('one line per RPC with method, ids, duration and code name; error only on failure', () => {
   const { logger, json } = capture();
   logRpc(logger, { service: 'Node', method: 'NodeGetInfo', code: status.OK, durationMs: 1.23456, ids: {} });
-  logRpc(logger, { service: 'Controller', method: 'DeleteVolume', code: status.NOT_FOUND, durationMs: 2, ids: { volume_id: 'v' }, error: 'gone' });
+  logRpc(logger, {
+    service: 'Controller',
+    method: 'DeleteVolume',
+    code: status.NOT_FOUND,
+    durationMs: 2,
+    ids: { volume_id: 'v' },
+    error: 'gone',
+  });
   logRpc(logger, { service: 'Controller', method: 'CreateVolume', code: status.INTERNAL, durationMs: 3, ids: {}, error: 'boom' });
   const [ok, nf, internal] = json();
   assert.deepEqual(

@@ -27,38 +27,40 @@ export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotWir
   if (!req.source_volume_id) throw invalidArgument('source_volume_id is required');
   const kubernetes = parseSnapshotParameters(req.parameters);
   const id = snapshotIdForName(name);
-  return ctx.locks.run(`snapshot:${id}`, async () => {
-    const existing = await ctx.pools.findSnapshot(id);
-    if (existing && existing.record.sourceVolumeId !== req.source_volume_id) {
-      throw alreadyExists(`snapshot ${name} already exists for volume ${existing.record.sourceVolumeId}, not ${req.source_volume_id}`);
-    }
-    if (existing?.record.state === 'ready') return { snapshot: snapshotMessage(existing.record) };
-    if (existing?.record.state === 'deleting') await deleteSnapshot(existing.pool, id);
-    const sourceId = parseVolumeId(req.source_volume_id);
-    if (!sourceId) throw notFound(`source volume ${req.source_volume_id} does not exist`);
-    // The source waits: a DeleteVolume or expansion of it cannot run during the copy.
-    const record: SnapshotRecord = await ctx.locks.run(`volume:${sourceId}`, async () => {
-      const source = await ctx.pools.findVolume(sourceId);
-      if (!source || source.record.state !== 'ready') {
-        // A crash left this snapshot half-made and its source is gone since: nothing can finish it.
-        if (existing) await deleteSnapshot(existing.pool, id);
-        throw notFound(`source volume ${req.source_volume_id} does not exist`);
+  return ctx.locks.run(
+    `snapshot:${id}`,
+    async () => {
+      const existing = await ctx.pools.findSnapshot(id);
+      if (existing && existing.record.sourceVolumeId !== req.source_volume_id) {
+        throw alreadyExists(`snapshot ${name} already exists for volume ${existing.record.sourceVolumeId}, not ${req.source_volume_id}`);
       }
-      return createPoolSnapshot(
-        source.pool,
-        { id, name, sourceVolumeId: sourceId, parameters: {}, kubernetes },
-        copyOptions(ctx),
-      );
-    });
-    return { snapshot: snapshotMessage(record) };
-  }, `snapshot name ${name}`);
+      if (existing?.record.state === 'ready') return { snapshot: snapshotMessage(existing.record) };
+      if (existing?.record.state === 'deleting') await deleteSnapshot(existing.pool, id);
+      const sourceId = parseVolumeId(req.source_volume_id);
+      if (!sourceId) throw notFound(`source volume ${req.source_volume_id} does not exist`);
+      // The source waits: a DeleteVolume or expansion of it cannot run during the copy.
+      const record: SnapshotRecord = await ctx.locks.run(`volume:${sourceId}`, async () => {
+        const source = await ctx.pools.findVolume(sourceId);
+        if (source?.record.state !== 'ready') {
+          // A crash left this snapshot half-made and its source is gone since: nothing can finish it.
+          if (existing) await deleteSnapshot(existing.pool, id);
+          throw notFound(`source volume ${req.source_volume_id} does not exist`);
+        }
+        return createPoolSnapshot(source.pool, { id, name, sourceVolumeId: sourceId, parameters: {}, kubernetes }, copyOptions(ctx));
+      });
+      return { snapshot: snapshotMessage(record) };
+    },
+    `snapshot name ${name}`,
+  );
 }
 
 function parseSnapshotParameters(params: Record<string, string> | null | undefined): SnapshotRecord['kubernetes'] {
   const p = params ?? {};
   const unknown = Object.keys(p).filter((k) => !ACCEPTED.includes(k));
   if (unknown.length > 0) {
-    throw invalidArgument(`unknown snapshot parameter ${unknown.map((k) => `"${k}"`).join(', ')}; accepted keys are: ${ACCEPTED.join(', ')}`);
+    throw invalidArgument(
+      `unknown snapshot parameter ${unknown.map((k) => `"${k}"`).join(', ')}; accepted keys are: ${ACCEPTED.join(', ')}`,
+    );
   }
   if (Object.keys(p).length === 0) return undefined;
   return {
@@ -75,6 +77,7 @@ export function copyOptions(ctx: ServiceContext) {
     nodeId: ctx.nodeId,
     holder: 'controller',
     maxFreezeMs: Number.isSafeInteger(maxFreezeMs) && maxFreezeMs > 0 ? maxFreezeMs : undefined,
-    onThawError: (err: Error) => ctx.logger.error({ err: err.message }, 'could not thaw a filesystem at the freeze deadline; the sweep retries'),
+    onThawError: (err: Error) =>
+      ctx.logger.error({ err: err.message }, 'could not thaw a filesystem at the freeze deadline; the sweep retries'),
   };
 }

@@ -53,51 +53,59 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
   const asked = sizeForRange(req.capacity_range);
   const id = volumeIdForName(name);
 
-  return ctx.locks.run(`volume:${id}`, async () => {
-    const existing = await ctx.pools.findVolume(id);
-    if (existing && existing.record.state === 'ready') {
-      checkCompatible(existing.record, req, params);
-      return volumeResponse(ctx, existing.record);
-    }
-    const source = await findSource(ctx, req.volume_content_source);
-    // With no size asked for, a restore or clone is as large as its source, not the default size.
-    const size = source && !hasCapacityRange(req.capacity_range) ? bytes(source.sizeBytes) : asked;
-    const pool = existing?.pool ?? (params.pool || !source ? ctx.pools.select(params.pool) : source.pool);
-    if (source) checkSamePool(source.pool, pool, source.kind, source.id);
-    if (existing?.record.state === 'deleting') await pool.deleteVolume(id);
-    if (source && size < source.sizeBytes) {
-      throw outOfRange(`the new volume (${size} bytes) must be at least as large as its ${source.kind} ${source.id} (${source.sizeBytes} bytes)`);
-    }
-    checkFilesystemMinimum(size, requestedFsType ?? source?.fsType ?? params.fsType, caps);
-    if (size > (await pool.capacity()).maximumVolumeBytes) {
-      throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
-    }
-    // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.
-    const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone') : {};
-    const fill = source
-      ? (partial: string) => copyConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), () => pool.copyImage(source.imagePath, partial))
-      : undefined;
-    const create = () => pool.createVolume(
-      {
-        id,
-        name,
-        sizeBytes: size,
-        // A restore or clone without an explicit filesystem keeps its source's.
-        fsType: requestedFsType ?? source?.fsType ?? params.fsType,
-        provisioning: params.provisioning,
-        accessTypes: [...new Set(caps.map((c) => c.accessType))],
-        source: source ? { kind: source.kind, id: source.id } : undefined,
-        requestKey: requestKey(params, source),
-        parameters: params.defining,
-        kubernetes: params.kubernetes,
-        topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
-      },
-      fill,
-    );
-    // The source of a clone waits, as for a snapshot: no DeleteVolume or expansion of it during the copy.
-    const record = source?.volume ? await ctx.locks.run(`volume:${source.id}`, create) : await create();
-    return volumeResponse(ctx, record);
-  }, `volume name ${name}`);
+  return ctx.locks.run(
+    `volume:${id}`,
+    async () => {
+      const existing = await ctx.pools.findVolume(id);
+      if (existing && existing.record.state === 'ready') {
+        checkCompatible(existing.record, req, params);
+        return volumeResponse(ctx, existing.record);
+      }
+      const source = await findSource(ctx, req.volume_content_source);
+      // With no size asked for, a restore or clone is as large as its source, not the default size.
+      const size = source && !hasCapacityRange(req.capacity_range) ? bytes(source.sizeBytes) : asked;
+      const pool = existing?.pool ?? (params.pool || !source ? ctx.pools.select(params.pool) : source.pool);
+      if (source) checkSamePool(source.pool, pool, source.kind, source.id);
+      if (existing?.record.state === 'deleting') await pool.deleteVolume(id);
+      if (source && size < source.sizeBytes) {
+        throw outOfRange(
+          `the new volume (${size} bytes) must be at least as large as its ${source.kind} ${source.id} (${source.sizeBytes} bytes)`,
+        );
+      }
+      checkFilesystemMinimum(size, requestedFsType ?? source?.fsType ?? params.fsType, caps);
+      if (size > (await pool.capacity()).maximumVolumeBytes) {
+        throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
+      }
+      // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.
+      const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone') : {};
+      const fill = source
+        ? (partial: string) =>
+            copyConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), () => pool.copyImage(source.imagePath, partial))
+        : undefined;
+      const create = () =>
+        pool.createVolume(
+          {
+            id,
+            name,
+            sizeBytes: size,
+            // A restore or clone without an explicit filesystem keeps its source's.
+            fsType: requestedFsType ?? source?.fsType ?? params.fsType,
+            provisioning: params.provisioning,
+            accessTypes: [...new Set(caps.map((c) => c.accessType))],
+            source: source ? { kind: source.kind, id: source.id } : undefined,
+            requestKey: requestKey(params, source),
+            parameters: params.defining,
+            kubernetes: params.kubernetes,
+            topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
+          },
+          fill,
+        );
+      // The source of a clone waits, as for a snapshot: no DeleteVolume or expansion of it during the copy.
+      const record = source?.volume ? await ctx.locks.run(`volume:${source.id}`, create) : await create();
+      return volumeResponse(ctx, record);
+    },
+    `volume name ${name}`,
+  );
 }
 
 function hasCapacityRange(r: WireCapacityRange | null | undefined): boolean {
@@ -105,12 +113,21 @@ function hasCapacityRange(r: WireCapacityRange | null | undefined): boolean {
 }
 
 function requestKey(params: VolumeParameters, source: Pick<Source, 'kind' | 'id'> | undefined): string {
-  return JSON.stringify({ fsType: params.fsType, provisioning: params.provisioning, pool: params.pool ?? '', source: source ? `${source.kind}:${source.id}` : '' });
+  return JSON.stringify({
+    fsType: params.fsType,
+    provisioning: params.provisioning,
+    pool: params.pool ?? '',
+    source: source ? `${source.kind}:${source.id}` : '',
+  });
 }
 
 function checkCompatible(record: VolumeRecord, req: CreateVolumeWire, params: VolumeParameters): void {
   const src = req.volume_content_source;
-  const source = src?.snapshot ? { kind: 'snapshot' as const, id: src.snapshot.snapshot_id ?? '' } : src?.volume ? { kind: 'volume' as const, id: src.volume.volume_id ?? '' } : undefined;
+  const source = src?.snapshot
+    ? { kind: 'snapshot' as const, id: src.snapshot.snapshot_id ?? '' }
+    : src?.volume
+      ? { kind: 'volume' as const, id: src.volume.volume_id ?? '' }
+      : undefined;
   if (requestKey(params, source) !== record.requestKey) {
     throw alreadyExists(`volume ${record.name} already exists with other parameters or source`);
   }
@@ -155,19 +172,37 @@ async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_con
     const id = parseSnapshotId(src.snapshot.snapshot_id);
     const found = id && (await ctx.pools.findSnapshot(id));
     if (!id || !found || found.record.state !== 'ready') throw notFound(`source snapshot ${src.snapshot.snapshot_id} does not exist`);
-    return { kind: 'snapshot', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.snapshotImagePath(id), fsType: found.record.fsType };
+    return {
+      kind: 'snapshot',
+      id,
+      pool: found.pool,
+      sizeBytes: found.record.sizeBytes,
+      imagePath: found.pool.snapshotImagePath(id),
+      fsType: found.record.fsType,
+    };
   }
   if (src.volume) {
     const id = parseVolumeId(src.volume.volume_id);
     const found = id && (await ctx.pools.findVolume(id));
     if (!id || !found || found.record.state !== 'ready') throw notFound(`source volume ${src.volume.volume_id} does not exist`);
-    return { kind: 'volume', id, pool: found.pool, sizeBytes: found.record.sizeBytes, imagePath: found.pool.volumeImagePath(id), fsType: found.record.fsType, volume: found.record };
+    return {
+      kind: 'volume',
+      id,
+      pool: found.pool,
+      sizeBytes: found.record.sizeBytes,
+      imagePath: found.pool.volumeImagePath(id),
+      fsType: found.record.fsType,
+      volume: found.record,
+    };
   }
   throw invalidArgument('volume_content_source must name a snapshot or a volume');
 }
 
 function checkSamePool(sourcePool: ImagePool, target: ImagePool, kind: string, id: string): void {
   if (sourcePool !== target) {
-    throw invalidArgument(`${kind} ${id} is in pool ${sourcePool.name}; a copy-on-write clone must stay in its pool, so create the volume in pool ${sourcePool.name}`);
+    throw invalidArgument(
+      `${kind} ${id} is in pool ${sourcePool.name}; a copy-on-write clone must stay in its pool, ` +
+        `so create the volume in pool ${sourcePool.name}`,
+    );
   }
 }

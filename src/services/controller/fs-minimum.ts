@@ -22,6 +22,9 @@ export function checkFilesystemMinimum(size: number, fsType: FsType, caps: Capab
   const getsFilesystem = caps.length === 0 || caps.some((c) => c.accessType === 'mount');
   const min = FS_MINIMUM_BYTES[fsType];
   if (getsFilesystem && size < min) {
-    throw invalidArgument(`a ${fsType} volume must be at least ${min / MiB} MiB (${min} bytes), the smallest device mkfs.${fsType} formats; ${size} bytes were asked for`);
+    throw invalidArgument(
+      `a ${fsType} volume must be at least ${min / MiB} MiB (${min} bytes), ` +
+        `the smallest device mkfs.${fsType} formats; ${size} bytes were asked for`,
+    );
   }
 }

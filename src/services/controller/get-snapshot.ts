@@ -7,6 +7,6 @@ export async function getSnapshot(ctx: ServiceContext, req: { snapshot_id?: stri
   if (!req.snapshot_id) throw invalidArgument('snapshot_id is required');
   const id = parseSnapshotId(req.snapshot_id);
   const found = id && (await ctx.pools.findSnapshot(id));
-  if (!found || found.record.state !== 'ready') throw notFound(`snapshot ${req.snapshot_id} does not exist`);
+  if (found?.record.state !== 'ready') throw notFound(`snapshot ${req.snapshot_id} does not exist`);
   return { snapshot: snapshotMessage(found.record) };
 }

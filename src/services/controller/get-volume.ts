@@ -10,7 +10,7 @@ export async function controllerGetVolume(ctx: ServiceContext, req: { volume_id?
   if (!req.volume_id) throw invalidArgument('volume_id is required');
   const id = parseVolumeId(req.volume_id);
   const found = id && (await ctx.pools.findVolume(id));
-  if (!found || found.record.state !== 'ready') throw notFound(`volume ${echo(req.volume_id)} does not exist`);
+  if (found?.record.state !== 'ready') throw notFound(`volume ${echo(req.volume_id)} does not exist`);
   const { pool, record } = found;
   return {
     volume: volumeMessage(ctx, record),

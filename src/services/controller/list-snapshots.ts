@@ -16,8 +16,8 @@ export interface ListSnapshotsWire {
 export async function listSnapshots(ctx: ServiceContext, req: ListSnapshotsWire) {
   const max = req.max_entries ?? 0;
   if (max < 0) throw invalidArgument('max_entries must not be negative');
-  const byId = req.snapshot_id ? parseSnapshotId(req.snapshot_id) ?? null : undefined;
-  const bySource = req.source_volume_id ? parseVolumeId(req.source_volume_id) ?? null : undefined;
+  const byId = req.snapshot_id ? (parseSnapshotId(req.snapshot_id) ?? null) : undefined;
+  const bySource = req.source_volume_id ? (parseVolumeId(req.source_volume_id) ?? null) : undefined;
   let all: SnapshotRecord[] = [];
   if (byId !== null && bySource !== null) {
     for (const pool of ctx.pools.pools.values()) {

@@ -8,14 +8,20 @@ import { parseMutableParameters } from './mutable-parameters.js';
  * reaches every pool. In local mode the central external-resizer has no pool to act on, so the
  * capability is not advertised there.
  */
-export async function controllerModifyVolume(ctx: ServiceContext, req: { volume_id?: string; mutable_parameters?: Record<string, string> }) {
+export async function controllerModifyVolume(
+  ctx: ServiceContext,
+  req: { volume_id?: string; mutable_parameters?: Record<string, string> },
+) {
   const found = await requireVolume(ctx, req.volume_id);
   const wanted = parseMutableParameters(req.mutable_parameters);
   await ctx.locks.run(`volume:${found.id}`, async () => {
     if (!wanted.provisioning) return;
     const { spaceReturnedLater } = await changeProvisioning(found.pool, found.id, wanted.provisioning);
     if (spaceReturnedLater) {
-      ctx.logger.info({ volume_id: found.id }, 'volume is thin now; it is in use, so its zeroed blocks come back as its filesystem discards them');
+      ctx.logger.info(
+        { volume_id: found.id },
+        'volume is thin now; it is in use, so its zeroed blocks come back as its filesystem discards them',
+      );
     }
   });
   return {};

@@ -19,13 +19,16 @@ export interface MutableParameters {
 export function parseMutableParameters(params: Record<string, string> | null | undefined): MutableParameters {
   const p = params ?? {};
   for (const key of Object.keys(p)) {
-    if (IMMUTABLE[key]) throw invalidArgument(`parameter "${key}" cannot be modified: ${IMMUTABLE[key]}; mutable keys are: ${MUTABLE_KEYS.join(', ')}`);
-    if (!MUTABLE_KEYS.includes(key)) throw invalidArgument(`unknown mutable parameter "${echo(key)}"; mutable keys are: ${MUTABLE_KEYS.join(', ')}`);
+    if (IMMUTABLE[key])
+      throw invalidArgument(`parameter "${key}" cannot be modified: ${IMMUTABLE[key]}; mutable keys are: ${MUTABLE_KEYS.join(', ')}`);
+    if (!MUTABLE_KEYS.includes(key))
+      throw invalidArgument(`unknown mutable parameter "${echo(key)}"; mutable keys are: ${MUTABLE_KEYS.join(', ')}`);
   }
   const out: MutableParameters = {};
   const prov = p[PARAM_PROVISIONING];
   if (prov !== undefined) {
-    if (prov !== 'thin' && prov !== 'thick') throw invalidArgument(`${PARAM_PROVISIONING} "${echo(prov)}" is not supported; use thin or thick`);
+    if (prov !== 'thin' && prov !== 'thick')
+      throw invalidArgument(`${PARAM_PROVISIONING} "${echo(prov)}" is not supported; use thin or thick`);
     out.provisioning = prov;
   }
   return out;

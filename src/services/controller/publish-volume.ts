@@ -83,7 +83,8 @@ function checkNoConflict(record: VolumeRecord, nodeId: string, cap: Capability):
     ].join(', ');
     throw failedPrecondition(
       `volume ${record.id} is still in use on node ${other} (${where}) although its grant there was withdrawn; ` +
-        `it must be unpublished and unstaged on node ${other} (its quarry node service does that when kubelet cleans up) before node ${nodeId} may use it`,
+        `it must be unpublished and unstaged on node ${other} (its quarry node service does that when kubelet cleans up) ` +
+        `before node ${nodeId} may use it`,
     );
   }
 }

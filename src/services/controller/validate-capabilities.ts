@@ -13,7 +13,7 @@ export async function validateVolumeCapabilities(
   if (!req.volume_capabilities?.length) throw invalidArgument('volume_capabilities must not be empty');
   const id = parseVolumeId(req.volume_id);
   const found = id && (await ctx.pools.findVolume(id));
-  if (!found || found.record.state !== 'ready') throw notFound(`volume ${req.volume_id} does not exist`);
+  if (found?.record.state !== 'ready') throw notFound(`volume ${req.volume_id} does not exist`);
   try {
     parseVolumeParameters(req.parameters);
     const caps = req.volume_capabilities.map(decodeCapability);

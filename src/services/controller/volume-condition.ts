@@ -13,13 +13,23 @@ export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise
   const size = await pool.volumeImageSize(r.id);
   if (size === undefined) return { abnormal: true, message: `image ${path} is missing: the volume's data is gone from pool ${pool.name}` };
   if (size < r.sizeBytes) {
-    return { abnormal: true, message: `image is ${size} bytes but the record says ${r.sizeBytes}: it was truncated, and the filesystem on it will fail past byte ${size}` };
+    return {
+      abnormal: true,
+      message:
+        `image is ${size} bytes but the record says ${r.sizeBytes}: ` +
+        `it was truncated, and the filesystem on it will fail past byte ${size}`,
+    };
   }
   if (size > r.sizeBytes) {
     return { abnormal: true, message: `image is ${size} bytes but the record says ${r.sizeBytes}: an expansion was interrupted; retry it` };
   }
   if (r.freeze && !(Date.parse(r.freeze.until) >= Date.now())) {
-    return { abnormal: true, message: `filesystem at ${r.freeze.mountPath} on ${r.freeze.nodeId} was left frozen for a copy past ${r.freeze.until}; the node's sweep thaws it` };
+    return {
+      abnormal: true,
+      message:
+        `filesystem at ${r.freeze.mountPath} on ${r.freeze.nodeId} was left frozen for a copy ` +
+        `past ${r.freeze.until}; the node's sweep thaws it`,
+    };
   }
   if (r.provisioning === 'thin') {
     const space = await pool.spaceCondition();

@@ -17,8 +17,6 @@ export function volumeMessage(ctx: ServiceContext, r: VolumeRecord) {
     capacity_bytes: r.sizeBytes,
     volume_context: { pool: r.pool, fsType: r.fsType },
     content_source,
-    accessible_topology: r.topologyNode && ctx.mode === 'local'
-      ? [{ segments: { [topologyKey(ctx.driverName)]: r.topologyNode } }]
-      : [],
+    accessible_topology: r.topologyNode && ctx.mode === 'local' ? [{ segments: { [topologyKey(ctx.driverName)]: r.topologyNode } }] : [],
   };
 }

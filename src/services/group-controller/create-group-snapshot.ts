@@ -33,25 +33,34 @@ export async function createVolumeGroupSnapshot(ctx: ServiceContext, req: Create
   const dup = raw.find((v, i) => raw.indexOf(v) !== i);
   if (dup) throw invalidArgument(`source volume ${echo(dup)} is listed twice`);
   const unknown = Object.keys(req.parameters ?? {}).filter((k) => !ACCEPTED.includes(k));
-  if (unknown.length > 0) throw invalidArgument(`unknown group snapshot parameter ${unknown.map((k) => `"${echo(k)}"`).join(', ')}; accepted keys are: ${ACCEPTED.join(', ')}`);
-  const id = groupSnapshotIdForName(name);
-  return ctx.locks.run(`group:${id}`, async () => {
-    const sources = [...raw].sort();
-    const existing = await findGroup(ctx, id);
-    if (existing) {
-      const had = existing.members.map((m) => m.sourceVolumeId).sort();
-      if (had.join(',') !== sources.join(',')) {
-        throw alreadyExists(`group snapshot ${name} already exists for volumes ${had.join(', ')}, not ${sources.join(', ')}`);
-      }
-    }
-    const pool = await commonPool(ctx, sources);
-    const ids = sources as VolumeId[];
-    // Every source waits: none can be deleted or expanded while the group is cut.
-    const members = await holdAll(ctx, ids.map((v) => `volume:${v}`), () =>
-      createGroupSnapshot(pool, { id, name, sourceVolumeIds: ids }, { ...copyOptions(ctx), holder: 'controller' }),
+  if (unknown.length > 0)
+    throw invalidArgument(
+      `unknown group snapshot parameter ${unknown.map((k) => `"${echo(k)}"`).join(', ')}; accepted keys are: ${ACCEPTED.join(', ')}`,
     );
-    return { group_snapshot: groupSnapshotMessage(id, members) };
-  }, `group snapshot name ${name}`);
+  const id = groupSnapshotIdForName(name);
+  return ctx.locks.run(
+    `group:${id}`,
+    async () => {
+      const sources = [...raw].sort();
+      const existing = await findGroup(ctx, id);
+      if (existing) {
+        const had = existing.members.map((m) => m.sourceVolumeId).sort();
+        if (had.join(',') !== sources.join(',')) {
+          throw alreadyExists(`group snapshot ${name} already exists for volumes ${had.join(', ')}, not ${sources.join(', ')}`);
+        }
+      }
+      const pool = await commonPool(ctx, sources);
+      const ids = sources as VolumeId[];
+      // Every source waits: none can be deleted or expanded while the group is cut.
+      const members = await holdAll(
+        ctx,
+        ids.map((v) => `volume:${v}`),
+        () => createGroupSnapshot(pool, { id, name, sourceVolumeIds: ids }, { ...copyOptions(ctx), holder: 'controller' }),
+      );
+      return { group_snapshot: groupSnapshotMessage(id, members) };
+    },
+    `group snapshot name ${name}`,
+  );
 }
 
 /** The one pool holding every source, or an error naming the volumes that are elsewhere. */
@@ -62,7 +71,7 @@ async function commonPool(ctx: ServiceContext, sources: string[]): Promise<Image
   for (const raw of sources) {
     const id = parseVolumeId(raw);
     const found = id && (await ctx.pools.findVolume(id));
-    if (!found || found.record.state !== 'ready') {
+    if (found?.record.state !== 'ready') {
       missing.push(echo(raw));
       continue;
     }
@@ -70,12 +79,15 @@ async function commonPool(ctx: ServiceContext, sources: string[]): Promise<Image
     byPool.set(found.pool.name, [...(byPool.get(found.pool.name) ?? []), raw]);
   }
   if (missing.length > 0) {
-    const where = ctx.mode === 'local' ? ` on node ${ctx.nodeId}; in local mode all members of a group must live on one node, in one pool` : '';
+    const where =
+      ctx.mode === 'local' ? ` on node ${ctx.nodeId}; in local mode all members of a group must live on one node, in one pool` : '';
     throw notFound(`source volume ${missing.join(', ')} does not exist${where}`);
   }
   if (byPool.size > 1) {
     const list = [...byPool].map(([p, vols]) => `pool ${p}: ${vols.join(', ')}`).join('; ');
-    throw invalidArgument(`the members of a group snapshot must all be in one pool, so they can be frozen and copied together; these are not (${list})`);
+    throw invalidArgument(
+      `the members of a group snapshot must all be in one pool, so they can be frozen and copied together; these are not (${list})`,
+    );
   }
   return pool!;
 }

@@ -13,7 +13,10 @@ export async function deleteVolumeGroupSnapshot(ctx: ServiceContext, req: { grou
     const found = await findGroup(ctx, id);
     if (!found) return;
     checkSnapshotIds(id, found.members, req.snapshot_ids);
-    await discardMembers(found.pool, found.members.map((m) => m.id as SnapshotId));
+    await discardMembers(
+      found.pool,
+      found.members.map((m) => m.id as SnapshotId),
+    );
   });
   return {};
 }

@@ -34,9 +34,16 @@ export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
     const device = await currentLoop(ctx.host, image);
     // Checked before anything grows: an unstaged volume is expanded by kubelet after its next stage.
     if (!device) throw failedPrecondition(`volume ${vol.id} is not staged on this node; stage it before expanding`);
-    const isBlock = Boolean(req.volume_capability?.block) || !(await stat(volumePath).then((s) => s.isDirectory(), () => true));
+    const isBlock =
+      Boolean(req.volume_capability?.block) ||
+      !(await stat(volumePath).then(
+        (s) => s.isDirectory(),
+        () => true,
+      ));
     // Also before anything grows: the grow tool runs only on the volume's own mount (design: Node staging).
-    const mountPath = isBlock ? await checkBlockPath(ctx, vol, volumePath) : await ownMountPath(ctx, vol, volumePath, req.staging_target_path);
+    const mountPath = isBlock
+      ? await checkBlockPath(ctx, vol, volumePath)
+      : await ownMountPath(ctx, vol, volumePath, req.staging_target_path);
     const wanted = req.capacity_range ? sizeForRange(req.capacity_range) : vol.record.sizeBytes;
     const size = ctx.mode === 'local' ? (await vol.pool.expandVolume(vol.id, wanted)).sizeBytes : vol.record.sizeBytes;
     for (const loop of await ctx.host.loops.findByBackingFile(image)) await ctx.host.loops.refreshCapacity(loop.device);
@@ -51,7 +58,10 @@ async function ownMountPath(ctx: ServiceContext, vol: FoundVolume, volumePath: s
     const state = await pathState(ctx.host, vol, path);
     if (state.stack.length === 0) continue;
     if (!topIsOurs(state)) {
-      throw failedPrecondition(`${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; Quarry grows only the volume's own filesystem`);
+      throw failedPrecondition(
+        `${path} has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}; ` +
+          `Quarry grows only the volume's own filesystem`,
+      );
     }
     return path;
   }

@@ -11,6 +11,12 @@ export function nodeGetInfo(ctx: ServiceContext) {
 }
 
 export function nodeGetCapabilities(): NodeGetCapabilitiesResponse {
-  const types: (keyof typeof NodeRpcType)[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
+  const types: (keyof typeof NodeRpcType)[] = [
+    'STAGE_UNSTAGE_VOLUME',
+    'GET_VOLUME_STATS',
+    'EXPAND_VOLUME',
+    'VOLUME_CONDITION',
+    'SINGLE_NODE_MULTI_WRITER',
+  ];
   return { capabilities: types.map((type) => ({ rpc: { type } })) };
 }

@@ -70,7 +70,10 @@ async function stagedMount(ctx: ServiceContext, vol: FoundVolume, stagingPath: s
   const state = await pathState(ctx.host, vol, stagingPath);
   const m = state.stack[state.stack.length - 1];
   // Only the volume's own filesystem is ever bound to a pod (design: Node staging).
-  if (!m || !topIsOurs(state)) throw failedPrecondition(`volume ${vol.id} is not staged at ${stagingPath}${m ? ` (${describeMount(m)} is mounted there)` : ''}; call NodeStageVolume first`);
+  if (!m || !topIsOurs(state))
+    throw failedPrecondition(
+      `volume ${vol.id} is not staged at ${stagingPath}${m ? ` (${describeMount(m)} is mounted there)` : ''}; call NodeStageVolume first`,
+    );
   return { path: stagingPath, shownBy: (t) => t.major === m.major && t.minor === m.minor };
 }
 

@@ -11,6 +11,9 @@ export async function registerNode(ctx: ServiceContext): Promise<void> {
   if (ctx.mode !== 'shared' || !ctx.nodeId) return;
   for (const pool of ctx.pools.pools.values()) {
     const record = await new NodeRegistry(pool.root).register(ctx.nodeId, ctx.maxVolumesPerNode);
-    ctx.logger.info({ pool: pool.name, nodeId: record.nodeId, maxVolumesPerNode: record.maxVolumesPerNode }, 'node registered in shared pool');
+    ctx.logger.info(
+      { pool: pool.name, nodeId: record.nodeId, maxVolumesPerNode: record.maxVolumesPerNode },
+      'node registered in shared pool',
+    );
   }
 }

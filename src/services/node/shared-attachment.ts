@@ -22,7 +22,9 @@ export function checkAttachment(
     throw failedPrecondition(`volume ${record.id} is not attached to node ${ctx.nodeId}; ControllerPublishVolume must grant it first`);
   }
   if (publishContext?.[ATTACHMENT_TOKEN_KEY] !== attachment.token) {
-    throw failedPrecondition(`the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`);
+    throw failedPrecondition(
+      `the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`,
+    );
   }
   return attachment;
 }
@@ -36,11 +38,16 @@ export function checkPublishGrant(ctx: ServiceContext, record: VolumeRecord, pub
   if (ctx.mode !== 'shared') return;
   const attachment = record.attachments.find((a) => a.nodeId === ctx.nodeId);
   if (!attachment) {
-    throw failedPrecondition(`volume ${record.id} is not attached to node ${ctx.nodeId}: its grant was withdrawn, so it may not be published here; ControllerPublishVolume must grant it again`);
+    throw failedPrecondition(
+      `volume ${record.id} is not attached to node ${ctx.nodeId}: its grant was withdrawn, so it may not be published here; ` +
+        `ControllerPublishVolume must grant it again`,
+    );
   }
   const token = publishContext?.[ATTACHMENT_TOKEN_KEY];
   if (token !== undefined && token !== attachment.token) {
-    throw failedPrecondition(`the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`);
+    throw failedPrecondition(
+      `the attachment token for volume ${record.id} on node ${ctx.nodeId} is stale; the volume has been re-attached since`,
+    );
   }
 }
 

@@ -41,9 +41,7 @@ export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
     const nodeId = ctx.nodeId!;
     // Before any record or loop device: a path that shows another volume or a foreign mount is refused untouched.
     await checkStagingPathFree(ctx.host, vol, stagingPath);
-    await vol.pool.updateVolume(vol.id, (v) =>
-      withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }),
-    );
+    await vol.pool.updateVolume(vol.id, (v) => withStaging(v, { nodeId, stagingPath, accessType: cap.accessType }));
     try {
       const device = await ensureLoop(ctx, vol.pool.volumeImagePath(vol.id), staged.readOnly);
       if (cap.accessType === 'mount') await stageFilesystem(ctx.host, vol, device, stagingPath, fsType, staged.cap);
@@ -79,7 +77,10 @@ async function stageFilesystem(host: HostOps, vol: FoundVolume, device: string, 
   await mkdir(stagingPath, { recursive: true });
   const state = await pathState(host, vol, stagingPath);
   if (state.stack.length > 0) {
-    if (!topIsOurs(state)) throw alreadyExists(`${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`);
+    if (!topIsOurs(state))
+      throw alreadyExists(
+        `${stagingPath} already has ${describeMount(state.stack[state.stack.length - 1]!)} mounted, not volume ${vol.id}`,
+      );
     return; // already staged: idempotent
   }
   await formatIfOurs(host, vol, device, fsType);
@@ -113,7 +114,10 @@ async function mountWithFlags(host: HostOps, device: string, target: string, fsT
   } catch (err) {
     if (flags.length === 0 || !host.mounts.isBadOptionFailure(err)) throw err;
     const named = host.mounts.optionNamedIn(err);
-    if (named) throw invalidArgument(`mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+    if (named)
+      throw invalidArgument(
+        `mount option "${named}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`,
+      );
     // mount's classic message also stands for a bad superblock: the flags are to blame only if the device mounts without them.
     const bare = await host.mounts.mount({ source: device, target, fsType, options: own }).catch(() => undefined);
     if (!bare) throw err;
@@ -124,7 +128,9 @@ async function mountWithFlags(host: HostOps, device: string, target: string, fsT
         await host.mounts.unmountTop(target, trial);
       } catch (trialErr) {
         if (host.mounts.isBadOptionFailure(trialErr)) {
-          throw invalidArgument(`mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`);
+          throw invalidArgument(
+            `mount option "${flag}" is not valid for ${fsType}; remove it from the mount options (mountOptions of the StorageClass or PV)`,
+          );
         }
         throw trialErr;
       }
@@ -144,24 +150,35 @@ async function formatIfOurs(host: HostOps, vol: FoundVolume, device: string, fsT
   if (vol.record.formatState === 'began') {
     const inUse = await mountsOfVolume(host, await volumeLoops(host, vol));
     if (inUse.length > 0) {
-      throw failedPrecondition(`volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`);
+      throw failedPrecondition(
+        `volume ${vol.id} is mounted at ${inUse[0]!.mountPoint}; its unfinished formatting is not redone while it is in use`,
+      );
     }
     faultPoint('node-stage:before-mkfs');
-    await host.filesystems.make(device, fsType, { options: SECTOR_PROOF_MKFS[fsType], overwriteUnfinished: true, preallocated: isThick(vol) });
+    await host.filesystems.make(device, fsType, {
+      options: SECTOR_PROOF_MKFS[fsType],
+      overwriteUnfinished: true,
+      preallocated: isThick(vol),
+    });
     return;
   }
   const probe = await host.filesystems.probe(device);
   if (probe.kind === 'filesystem' && probe.fsType === fsType) return;
   if (probe.kind !== 'blank') {
-    throw failedPrecondition(`volume ${vol.id} holds ${host.filesystems.describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`);
+    throw failedPrecondition(
+      `volume ${vol.id} holds ${host.filesystems.describeProbe(probe)}, not ${fsType}; Quarry never formats a device that is not blank`,
+    );
   }
   if (!vol.record.accessTypes.includes('mount')) {
     throw failedPrecondition(
-      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; Quarry never formats it (its data may be raw): stage it as a block volume`,
+      `volume ${vol.id} was created for raw block access and holds no ${fsType} filesystem; ` +
+        'Quarry never formats it (its data may be raw): stage it as a block volume',
     );
   }
   if (vol.record.formatState === 'done') {
-    throw failedPrecondition(`volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`);
+    throw failedPrecondition(
+      `volume ${vol.id} had a filesystem that Quarry made and mounted, and now holds none; Quarry does not format it again`,
+    );
   }
   await vol.pool.updateVolume(vol.id, (v) => ({ ...v, formatState: 'began' }));
   faultPoint('node-stage:before-mkfs');

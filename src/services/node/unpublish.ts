@@ -43,7 +43,8 @@ async function unmountOurs(ctx: ServiceContext, vol: FoundVolume, targetPath: st
     if (!top || !state.stack.some((m) => m.mountId === lowest.mountId)) return true;
     if (!topIsOurs(state) && !recorded) {
       throw failedPrecondition(
-        `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; not touching it`,
+        `${targetPath} has ${describeMount(top)} mounted over volume ${vol.id}, and the volume is not recorded as published there; ` +
+          `not touching it`,
       );
     }
     await ctx.host.mounts.unmountTop(targetPath, top);
@@ -61,12 +62,16 @@ async function removeTarget(targetPath: string) {
   }
   if (info.isDirectory()) {
     await rmdir(targetPath).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw failedPrecondition(`${targetPath} is not empty; Quarry removes only the empty directory it published into`);
+      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+        throw failedPrecondition(`${targetPath} is not empty; Quarry removes only the empty directory it published into`);
       throw err;
     });
   } else if (info.isFile() && info.size === 0) {
     await rm(targetPath, { recursive: false });
   } else {
-    throw failedPrecondition(`${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; Quarry removes only the empty file or directory it published into`);
+    throw failedPrecondition(
+      `${targetPath} is a ${info.isSymbolicLink() ? 'symbolic link' : info.isFile() ? 'non-empty file' : 'special file'}; ` +
+        `Quarry removes only the empty file or directory it published into`,
+    );
   }
 }

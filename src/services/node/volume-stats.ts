@@ -35,7 +35,6 @@ export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?:
   };
 }
 
-
 function recordedDevice(ctx: ServiceContext, vol: FoundVolume): string | undefined {
   return vol.record.staging.find((s) => s.nodeId === ctx.nodeId && s.device)?.device;
 }

@@ -31,7 +31,8 @@ export function recordDefect(text: string, kind: 'volume' | 'snapshot', id: stri
   if (r.kind !== kind) return `kind ${JSON.stringify(r.kind)}, expected ${kind}`;
   if (r.id !== id) return `id ${JSON.stringify(r.id)} in a file named for ${id}`;
   if (typeof r.state !== 'string' || !STATES.has(r.state)) return `state ${JSON.stringify(r.state)}`;
-  if (typeof r.sizeBytes !== 'number' || !Number.isSafeInteger(r.sizeBytes) || r.sizeBytes <= 0) return `sizeBytes ${JSON.stringify(r.sizeBytes)}`;
+  if (typeof r.sizeBytes !== 'number' || !Number.isSafeInteger(r.sizeBytes) || r.sizeBytes <= 0)
+    return `sizeBytes ${JSON.stringify(r.sizeBytes)}`;
   if (kind === 'volume') {
     for (const list of ['staging', 'publications', 'attachments', 'accessTypes']) {
       if (!Array.isArray(r[list])) return `${list} is not a list`;
@@ -80,16 +81,31 @@ async function auditDir(dir: string, kind: 'volume' | 'snapshot', book: FigureBo
       book.found('orphans', `${when}: temp record file ${kind}s/${name} left behind`, `temp record file ${kind}s/${name} left behind`);
     } else if (name.endsWith('.img.partial')) {
       const id = name.slice(0, -'.img.partial'.length);
-      book.found('orphans', `${when}: partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`, `partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`);
+      book.found(
+        'orphans',
+        `${when}: partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`,
+        `partial image ${kind}s/${name} (record state: ${records.get(id)?.state ?? 'none'})`,
+      );
     } else if (name.endsWith('.img')) {
       const id = name.slice(0, -'.img'.length);
       const r = records.get(id);
-      if (!r || r.state !== 'ready') book.found('orphans', `${when}: image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`, `image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`);
+      if (r?.state !== 'ready')
+        book.found(
+          'orphans',
+          `${when}: image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`,
+          `image ${kind}s/${name} without a ready record (${r?.state ?? 'no record'})`,
+        );
     } else book.found('orphans', `${when}: unexpected file ${kind}s/${name}`, `unexpected file ${kind}s/${name}`);
   }
   for (const [id, r] of records) {
-    if (r.state !== 'ready') book.found('orphans', `${when}: ${kind} ${id} left in state ${r.state} after every operation completed`, `${kind} ${id} left in state ${r.state} after every operation completed`);
-    else if (!names.includes(`${id}.img`)) book.found('orphans', `${when}: ${kind} ${id} is ready but has no image`, `${kind} ${id} is ready but has no image`);
+    if (r.state !== 'ready')
+      book.found(
+        'orphans',
+        `${when}: ${kind} ${id} left in state ${r.state} after every operation completed`,
+        `${kind} ${id} left in state ${r.state} after every operation completed`,
+      );
+    else if (!names.includes(`${id}.img`))
+      book.found('orphans', `${when}: ${kind} ${id} is ready but has no image`, `${kind} ${id} is ready but has no image`);
   }
   return records;
 }
@@ -106,19 +122,32 @@ async function auditLoops(o: AuditOptions, volumes: Map<string, Parsed>, book: F
       if (await goneWithin(l.device, 5000)) continue;
       const holders = (await mountsOfDevice(l.device)).map((m) => m.mountPoint);
       const why = holders.length ? `still mounted at ${holders.join(', ')}` : 'mounted nowhere';
-      book.found('orphans', `${when}: ${l.device} is attached to deleted image ${rel} (${why}): its space is never freed`, `${l.device} is attached to deleted image ${rel}`);
+      book.found(
+        'orphans',
+        `${when}: ${l.device} is attached to deleted image ${rel} (${why}): its space is never freed`,
+        `${l.device} is attached to deleted image ${rel}`,
+      );
       continue;
     }
     const m = /^volumes\/(.+)\.img$/.exec(rel);
     const v = m ? volumes.get(m[1]!) : undefined;
-    if (!v || !v.staging.some((s) => s.nodeId === o.nodeId)) {
-      book.found('orphans', `${when}: ${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`, `${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`);
+    if (!v?.staging.some((s) => s.nodeId === o.nodeId)) {
+      book.found(
+        'orphans',
+        `${when}: ${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`,
+        `${l.device} over ${rel}, which no staging record on ${o.nodeId} owns`,
+      );
       continue;
     }
     perImage.set(rel, [...(perImage.get(rel) ?? []), l.device]);
   }
   for (const [rel, devices] of perImage) {
-    if (devices.length > 1) book.found('orphans', `${when}: ${devices.length} loops over ${rel}: ${devices.join(', ')}`, `${devices.length} loops over ${rel}: ${devices.join(', ')}`);
+    if (devices.length > 1)
+      book.found(
+        'orphans',
+        `${when}: ${devices.length} loops over ${rel}: ${devices.join(', ')}`,
+        `${devices.length} loops over ${rel}: ${devices.join(', ')}`,
+      );
   }
 }
 
@@ -132,22 +161,40 @@ async function auditMounts(o: AuditOptions, volumes: Map<string, Parsed>, book: 
   const entries = await readMountInfo();
   const mounted = await mountsUnder(o.workDir, entries);
   for (const m of mounted) {
-    if (!owned.has(m.mountPoint)) book.found('orphans', `${when}: ${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`, `${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`);
+    if (!owned.has(m.mountPoint))
+      book.found(
+        'orphans',
+        `${when}: ${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`,
+        `${m.mountPoint} (${m.fsType} ${m.source}) is mounted but no record owns it`,
+      );
   }
   const points = new Set(mounted.map((m) => m.mountPoint));
   for (const p of points) {
     const stack = mounted.filter((m) => m.mountPoint === p);
-    if (stack.length > 1) book.found('orphans', `${when}: ${stack.length} mounts stacked at ${p}: ${stack.map((m) => m.source).join(', ')}`, `${stack.length} mounts stacked at ${p}`);
+    if (stack.length > 1)
+      book.found(
+        'orphans',
+        `${when}: ${stack.length} mounts stacked at ${p}: ${stack.map((m) => m.source).join(', ')}`,
+        `${stack.length} mounts stacked at ${p}`,
+      );
   }
   for (const v of volumes.values()) {
     for (const s of v.staging) {
       if (s.nodeId === o.nodeId && s.accessType === 'mount' && !points.has(s.stagingPath)) {
-        book.found('orphans', `${when}: volume ${v.id} record says staged at ${s.stagingPath}, where nothing is mounted`, `volume ${v.id} record says staged at ${s.stagingPath}, where nothing is mounted`);
+        book.found(
+          'orphans',
+          `${when}: volume ${v.id} record says staged at ${s.stagingPath}, where nothing is mounted`,
+          `volume ${v.id} record says staged at ${s.stagingPath}, where nothing is mounted`,
+        );
       }
     }
     for (const p of v.publications) {
       if (p.nodeId === o.nodeId && !points.has(p.targetPath)) {
-        book.found('orphans', `${when}: volume ${v.id} record says published at ${p.targetPath}, where nothing is mounted`, `volume ${v.id} record says published at ${p.targetPath}, where nothing is mounted`);
+        book.found(
+          'orphans',
+          `${when}: volume ${v.id} record says published at ${p.targetPath}, where nothing is mounted`,
+          `volume ${v.id} record says published at ${p.targetPath}, where nothing is mounted`,
+        );
       }
     }
   }
@@ -165,7 +212,11 @@ export async function auditFrozen(workDir: string, book: FigureBook, when: strin
     if (seen.has(key)) continue;
     seen.add(key);
     if (await isFrozen(m.mountPoint)) {
-      book.found('frozenFilesystems', `${when}: ${m.source} at ${m.mountPoint} is frozen; thawed by the suite to go on`, `${m.source} at ${m.mountPoint} is frozen; thawed by the suite to go on`);
+      book.found(
+        'frozenFilesystems',
+        `${when}: ${m.source} at ${m.mountPoint} is frozen; thawed by the suite to go on`,
+        `${m.source} at ${m.mountPoint} is frozen; thawed by the suite to go on`,
+      );
       await thawQuietly(m.mountPoint);
     }
   }
@@ -185,7 +236,13 @@ async function goneWithin(device: string, ms: number): Promise<boolean> {
 async function fileGoneWithin(path: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!(await stat(path).then(() => true, () => false))) return true;
+    if (
+      !(await stat(path).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return true;
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;

@@ -4,7 +4,20 @@
 // tool itself survives its parent, exactly as it would on a node where the plugin is OOM-killed.
 import { readdir, readFile } from 'node:fs/promises';
 
-export const HOST_TOOLS = ['cp', 'fsfreeze', 'mkfs.ext4', 'mkfs.xfs', 'mke2fs', 'mount', 'umount', 'losetup', 'xfs_growfs', 'resize2fs', 'blkid', 'fallocate'];
+export const HOST_TOOLS = [
+  'cp',
+  'fsfreeze',
+  'mkfs.ext4',
+  'mkfs.xfs',
+  'mke2fs',
+  'mount',
+  'umount',
+  'losetup',
+  'xfs_growfs',
+  'resize2fs',
+  'blkid',
+  'fallocate',
+];
 
 /** Names (comm) of the live children of every thread of `pid`. */
 export async function childCommands(pid: number): Promise<string[]> {

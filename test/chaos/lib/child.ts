@@ -39,5 +39,6 @@ export interface FillResult {
 
 /** Fills `path` from offset 0 to `total` bytes in fsynced chunks; counts failed chunks by errno. */
 export async function fill(t: HasAfter, path: string, total: number, chunk: number, stopOnEnospc: boolean): Promise<FillResult> {
-  return (await startWriterChild(t, ['fill', path, String(total), String(chunk), stopOnEnospc ? '1' : '0']).result) as unknown as FillResult;
+  return (await startWriterChild(t, ['fill', path, String(total), String(chunk), stopOnEnospc ? '1' : '0'])
+    .result) as unknown as FillResult;
 }

@@ -18,7 +18,14 @@ export interface Source {
   volumeId?: string;
 }
 
-export async function createVolume(c: ChaosCluster, name: string, kind: Kind, sizeBytes: number, source?: Source, parameters: Record<string, string> = {}): Promise<string> {
+export async function createVolume(
+  c: ChaosCluster,
+  name: string,
+  kind: Kind,
+  sizeBytes: number,
+  source?: Source,
+  parameters: Record<string, string> = {},
+): Promise<string> {
   const res = await call(
     c.ctl().controller,
     'CreateVolume',
@@ -43,7 +50,9 @@ export async function deleteVolume(c: ChaosCluster, volumeId: string): Promise<v
 }
 
 export async function createSnapshot(c: ChaosCluster, name: string, sourceVolumeId: string): Promise<string> {
-  const res = await call(c.ctl().controller, 'CreateSnapshot', { name, source_volume_id: sourceVolumeId } as never, { timeoutMs: CALL_TIMEOUT_MS });
+  const res = await call(c.ctl().controller, 'CreateSnapshot', { name, source_volume_id: sourceVolumeId } as never, {
+    timeoutMs: CALL_TIMEOUT_MS,
+  });
   return (res as { snapshot: { snapshot_id: string } }).snapshot.snapshot_id;
 }
 
@@ -66,23 +75,40 @@ export async function stage(c: ChaosCluster, volumeId: string, stagingPath: stri
 }
 
 export async function unstage(c: ChaosCluster, volumeId: string, stagingPath: string): Promise<void> {
-  await call(c.node().node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: stagingPath } as never, { timeoutMs: CALL_TIMEOUT_MS });
+  await call(c.node().node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: stagingPath } as never, {
+    timeoutMs: CALL_TIMEOUT_MS,
+  });
 }
 
 export async function publish(c: ChaosCluster, volumeId: string, stagingPath: string, targetPath: string, kind: Kind): Promise<void> {
   await call(
     c.node().node,
     'NodePublishVolume',
-    { volume_id: volumeId, staging_target_path: stagingPath, target_path: targetPath, volume_capability: capability(kind), readonly: false } as never,
+    {
+      volume_id: volumeId,
+      staging_target_path: stagingPath,
+      target_path: targetPath,
+      volume_capability: capability(kind),
+      readonly: false,
+    } as never,
     { timeoutMs: CALL_TIMEOUT_MS },
   );
 }
 
 export async function unpublish(c: ChaosCluster, volumeId: string, targetPath: string): Promise<void> {
-  await call(c.node().node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: targetPath } as never, { timeoutMs: CALL_TIMEOUT_MS });
+  await call(c.node().node, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: targetPath } as never, {
+    timeoutMs: CALL_TIMEOUT_MS,
+  });
 }
 
-export async function nodeExpand(c: ChaosCluster, volumeId: string, volumePath: string, stagingPath: string, kind: Kind, sizeBytes: number): Promise<number> {
+export async function nodeExpand(
+  c: ChaosCluster,
+  volumeId: string,
+  volumePath: string,
+  stagingPath: string,
+  kind: Kind,
+  sizeBytes: number,
+): Promise<number> {
   const res = await call(
     c.node().node,
     'NodeExpandVolume',
@@ -110,5 +136,7 @@ export async function pathsFor(c: ChaosCluster, label: string): Promise<{ stagin
 /** A gRPC error as one readable line. */
 export function describeError(err: unknown): string {
   const e = err as { code?: number; details?: string; message?: string };
-  return e?.code !== undefined ? `code ${e.code}: ${(e.details ?? e.message ?? '').slice(0, 300)}` : String((err as Error)?.message ?? err).slice(0, 300);
+  return e?.code !== undefined
+    ? `code ${e.code}: ${(e.details ?? e.message ?? '').slice(0, 300)}`
+    : String((err as Error)?.message ?? err).slice(0, 300);
 }

@@ -7,4 +7,6 @@ if (!file) {
   process.exit(2);
 }
 const totals = readTotals(file);
-process.stdout.write(`${formatFigures(`chaos suite totals (${totals.files.join(', ') || 'no files reported'})`, totals.figures, totals.findings)}\n`);
+process.stdout.write(
+  `${formatFigures(`chaos suite totals (${totals.files.join(', ') || 'no files reported'})`, totals.figures, totals.findings)}\n`,
+);

@@ -23,7 +23,11 @@ export async function loopsOnPool(poolDir: string): Promise<string[]> {
     .map((f) => f[0]!);
 }
 
-const normalise = (majmin: string) => majmin.split(':').map((n) => String(Number(n))).join(':');
+const normalise = (majmin: string) =>
+  majmin
+    .split(':')
+    .map((n) => String(Number(n)))
+    .join(':');
 
 /** Files below the pool's volumes/ and snapshots/ directories. */
 export async function poolEntries(poolDir: string): Promise<string[]> {
@@ -44,9 +48,7 @@ export async function poolUsedBytes(poolDir: string): Promise<number> {
 /** Mount points below `prefix` in this process's mount table. */
 export async function mountsBelow(prefix: string): Promise<string[]> {
   const lines = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n');
-  return lines
-    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' ') ?? '')
-    .filter((m) => m === prefix || m.startsWith(`${prefix}/`));
+  return lines.map((l) => l.split(' ')[4]?.replace(/\\040/g, ' ') ?? '').filter((m) => m === prefix || m.startsWith(`${prefix}/`));
 }
 
 /** Allocated bytes of a file (st_blocks * 512): thin images are small, thick ones are full. */

@@ -22,8 +22,14 @@ async function render(what: string): Promise<string> {
 /** The VolumeSnapshot CRDs and a snapshot-controller; waits until the CRDs are served. */
 export async function installSnapshotSupport(k: Kubectl): Promise<void> {
   await apply(k, await render('snapshot-crds'));
-  await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/volumesnapshots.snapshot.storage.k8s.io',
-    'crd/volumesnapshotcontents.snapshot.storage.k8s.io', 'crd/volumesnapshotclasses.snapshot.storage.k8s.io']);
+  await k([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/volumesnapshots.snapshot.storage.k8s.io',
+    'crd/volumesnapshotcontents.snapshot.storage.k8s.io',
+    'crd/volumesnapshotclasses.snapshot.storage.k8s.io',
+  ]);
   await apply(k, await render('snapshot-controller'));
 }
 
@@ -49,7 +55,9 @@ export async function waitReady(k: Kubectl, seconds = 300): Promise<void> {
   await eventually('quarry-node DaemonSet ready', seconds, async () => {
     const ds = await getJson(k, ['daemonset', '-n', ns, 'quarry-node']);
     const s = ds.status ?? {};
-    return s.desiredNumberScheduled > 0 && s.numberReady === s.desiredNumberScheduled && s.updatedNumberScheduled === s.desiredNumberScheduled
+    return s.desiredNumberScheduled > 0 &&
+      s.numberReady === s.desiredNumberScheduled &&
+      s.updatedNumberScheduled === s.desiredNumberScheduled
       ? true
       : undefined;
   });
@@ -59,9 +67,7 @@ export async function waitReady(k: Kubectl, seconds = 300): Promise<void> {
   });
   await eventually('CSINode lists quarry.csi.dev', seconds, async () => {
     const nodes = await getJson(k, ['csinode']);
-    return (nodes.items as any[]).some((n) => (n.spec.drivers ?? []).some((d: any) => d.name === 'quarry.csi.dev'))
-      ? true
-      : undefined;
+    return (nodes.items as any[]).some((n) => (n.spec.drivers ?? []).some((d: any) => d.name === 'quarry.csi.dev')) ? true : undefined;
   });
 }
 

@@ -14,7 +14,9 @@ const STAND_IN = 'quarry.local/sidecar-stand-ins:e2e';
 
 async function render(what: string): Promise<K8sObject[]> {
   const r = await execa('bash', [RENDER, what], { timeout: 900_000, env: { E2E_STAND_IN_IMAGE: STAND_IN } });
-  return YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+  return YAML.parseAllDocuments(r.stdout)
+    .map((d) => d.toJS())
+    .filter(Boolean);
 }
 
 /** The images test/e2e makes: Quarry's (named after package.json) and the sidecars of versions.sh. */
@@ -36,7 +38,9 @@ function builtImages(): Set<string> {
 }
 
 const pods = (objects: K8sObject[]) =>
-  objects.filter((o) => ['DaemonSet', 'Deployment', 'StatefulSet'].includes(o.kind)).map((o) => ({ owner: `${o.kind}/${o.metadata.name}`, workload: o, spec: o.spec.template.spec }));
+  objects
+    .filter((o) => ['DaemonSet', 'Deployment', 'StatefulSet'].includes(o.kind))
+    .map((o) => ({ owner: `${o.kind}/${o.metadata.name}`, workload: o, spec: o.spec.template.spec }));
 
 /** Every loopback port a render's pods listen on, checked for the patches' promises on the way. */
 function checkInstall(objects: K8sObject[], images: Set<string>): number[] {
@@ -65,7 +69,8 @@ function checkInstall(objects: K8sObject[], images: Set<string>): number[] {
       }
     }
     for (const c of spec.containers) {
-      for (const p of c.ports ?? []) assert.ok(served.has(p.containerPort), `${owner} ${c.name} declares port ${p.containerPort}, which nothing serves`);
+      for (const p of c.ports ?? [])
+        assert.ok(served.has(p.containerPort), `${owner} ${c.name} declares port ${p.containerPort}, which nothing serves`);
       for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
         const get = c[probe]?.httpGet;
         if (!get) continue;

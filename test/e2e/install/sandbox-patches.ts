@@ -153,7 +153,9 @@ function containers(pod: PodTemplate): K8sObject[] {
 
 /** True when the container runs `name` from any registry, at any tag or digest. */
 function isImage(c: K8sObject, name: string): boolean {
-  const repo = String(c.image ?? '').split('@')[0]!.replace(/:[^/]*$/, '');
+  const repo = String(c.image ?? '')
+    .split('@')[0]!
+    .replace(/:[^/]*$/, '');
   return repo.split('/').pop() === name;
 }
 

@@ -53,7 +53,8 @@ const driver = await untilAnswered('registrar', `GetPluginInfo on ${csiAddress}`
 csi.close();
 
 const definition = protoLoader.loadSync(PROTO.pathname, { keepCase: true, defaults: true });
-const registration = (grpc.loadPackageDefinition(definition).pluginregistration as grpc.GrpcObject).Registration as grpc.ServiceClientConstructor;
+const registration = (grpc.loadPackageDefinition(definition).pluginregistration as grpc.GrpcObject)
+  .Registration as grpc.ServiceClientConstructor;
 
 const socketPath = join(values['registration-dir']!, `${driver}-reg.sock`);
 await mkdir(values['registration-dir']!, { recursive: true });
@@ -64,7 +65,10 @@ server.addService(registration.service, {
     log('registrar', `kubelet asked for the plugin info: ${driver} at ${kubeletPath}`);
     done(null, { type: 'CSIPlugin', name: driver, endpoint: kubeletPath, supported_versions: CSI_VERSIONS });
   },
-  NotifyRegistrationStatus: (c: grpc.ServerUnaryCall<{ plugin_registered: boolean; error: string }, object>, done: grpc.sendUnaryData<object>) => {
+  NotifyRegistrationStatus: (
+    c: grpc.ServerUnaryCall<{ plugin_registered: boolean; error: string }, object>,
+    done: grpc.sendUnaryData<object>,
+  ) => {
     done(null, {});
     if (c.request.plugin_registered) {
       log('registrar', `kubelet registered ${driver}`);
@@ -79,13 +83,21 @@ await new Promise<void>((resolve, reject) =>
 );
 log('registrar', `serving the registration of ${driver} on ${socketPath}`);
 
-const health = values['http-endpoint'] ? await serveHealth('registrar', values['http-endpoint'], async () => existsSync(socketPath)) : undefined;
+const health = values['http-endpoint']
+  ? await serveHealth('registrar', values['http-endpoint'], async () => existsSync(socketPath))
+  : undefined;
 
 async function stop(code: number): Promise<void> {
   // Let an answer in flight (the kubelet's NotifyRegistrationStatus) reach the kubelet first.
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => (server.forceShutdown(), resolve()), 2_000);
-    server.tryShutdown(() => (clearTimeout(timer), resolve()));
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 2_000);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
   health?.close();
   await unlink(socketPath).catch(() => undefined);

@@ -52,7 +52,8 @@ type Kubelet = grpc.Client & Record<string, (req: object, cb: (err: grpc.Service
 /** The kubelet's side of plugin registration, on the stand-in's socket. */
 function kubeletClient(socket: string): Kubelet {
   const def = protoLoader.loadSync(PROTO, { keepCase: true, defaults: true });
-  const Registration = (grpc.loadPackageDefinition(def).pluginregistration as grpc.GrpcObject).Registration as grpc.ServiceClientConstructor;
+  const Registration = (grpc.loadPackageDefinition(def).pluginregistration as grpc.GrpcObject)
+    .Registration as grpc.ServiceClientConstructor;
   return new Registration(`unix:${socket}`, grpc.credentials.createInsecure()) as unknown as Kubelet;
 }
 
@@ -66,14 +67,29 @@ describe('sidecar stand-ins', () => {
     const q = await startQuarry(t, { role: 'controller', dir, args: ['--drivername', 'quarry.csi.dev'] });
     const regDir = join(dir, 'registry');
     const port = await freePort();
-    const args = [`--csi-address=${q.socketPath}`, `--kubelet-registration-path=${KUBELET_PATH}`, `--registration-dir=${regDir}`, `--http-endpoint=127.0.0.1:${port}`, '--v=2'];
+    const args = [
+      `--csi-address=${q.socketPath}`,
+      `--kubelet-registration-path=${KUBELET_PATH}`,
+      `--registration-dir=${regDir}`,
+      `--http-endpoint=127.0.0.1:${port}`,
+      '--v=2',
+    ];
     const socket = join(regDir, 'quarry.csi.dev-reg.sock');
 
     const first = startStandIn(t, 'registrar.js', args);
-    await waitUntil(async () => existsSync(socket) && (await healthz(port).catch(() => 0)) === 200, 15_000, () => `no registration socket: ${first.stderr()}`);
+    await waitUntil(
+      async () => existsSync(socket) && (await healthz(port).catch(() => 0)) === 200,
+      15_000,
+      () => `no registration socket: ${first.stderr()}`,
+    );
     const kubelet = kubeletClient(socket);
     onCleanup(t, () => kubelet.close());
-    assert.deepEqual(await rpc(kubelet, 'GetInfo', {}), { type: 'CSIPlugin', name: 'quarry.csi.dev', endpoint: KUBELET_PATH, supported_versions: ['1.0.0'] });
+    assert.deepEqual(await rpc(kubelet, 'GetInfo', {}), {
+      type: 'CSIPlugin',
+      name: 'quarry.csi.dev',
+      endpoint: KUBELET_PATH,
+      supported_versions: ['1.0.0'],
+    });
     await rpc(kubelet, 'NotifyRegistrationStatus', { plugin_registered: true });
     assert.equal(first.child.exitCode, null, 'a registered plugin keeps its registrar running');
     first.child.kill('SIGTERM');
@@ -81,7 +97,11 @@ describe('sidecar stand-ins', () => {
     assert.equal(existsSync(socket), false, 'SIGTERM removes the socket: the kubelet then forgets the plugin');
 
     const second = startStandIn(t, 'registrar.js', args);
-    await waitUntil(async () => existsSync(socket), 15_000, () => `no registration socket: ${second.stderr()}`);
+    await waitUntil(
+      async () => existsSync(socket),
+      15_000,
+      () => `no registration socket: ${second.stderr()}`,
+    );
     const kubelet2 = kubeletClient(socket);
     onCleanup(t, () => kubelet2.close());
     await rpc(kubelet2, 'NotifyRegistrationStatus', { plugin_registered: false, error: 'refused by the test' });
@@ -93,8 +113,16 @@ describe('sidecar stand-ins', () => {
     const dir = await makeTempDir(t, 'liveness');
     const q = await startQuarry(t, { role: 'controller', dir, args: ['--drivername', 'quarry.csi.dev'] });
     const port = await freePort();
-    const probe = startStandIn(t, 'liveness-probe.js', [`--csi-address=${q.socketPath}`, `--http-endpoint=127.0.0.1:${port}`, '--probe-timeout=3s']);
-    await waitUntil(async () => (await healthz(port).catch(() => 0)) !== 0, 15_000, () => `no /healthz: ${probe.stderr()}`);
+    const probe = startStandIn(t, 'liveness-probe.js', [
+      `--csi-address=${q.socketPath}`,
+      `--http-endpoint=127.0.0.1:${port}`,
+      '--probe-timeout=3s',
+    ]);
+    await waitUntil(
+      async () => (await healthz(port).catch(() => 0)) !== 0,
+      15_000,
+      () => `no /healthz: ${probe.stderr()}`,
+    );
     assert.equal(await healthz(port), 200);
     await q.kill();
     assert.equal(await healthz(port), 500);

@@ -45,8 +45,14 @@ describe('csi-resizer v2.3.0 at start', () => {
     );
     const resizer = spawn(
       RESIZER,
-      [`--csi-address=${q.socketPath}`, `--kubeconfig=${kubeconfig}`, '--leader-election=false', '--timeout=10s', '--v=2',
-        '--feature-gates=VolumeAttributesClass=false'],
+      [
+        `--csi-address=${q.socketPath}`,
+        `--kubeconfig=${kubeconfig}`,
+        '--leader-election=false',
+        '--timeout=10s',
+        '--v=2',
+        '--feature-gates=VolumeAttributesClass=false',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let log = '';
