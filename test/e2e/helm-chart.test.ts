@@ -1,11 +1,11 @@
-// The Helm chart (local mode, default values plus the sandbox patches) in a real one-node cluster:
-// the chart registers a local-mode driver, a WaitForFirstConsumer claim binds, data survives a pod,
+// The Helm chart (local mode, default values with the PodMonitor option on, plus the sandbox
+// patches) in a real one-node cluster: the PodMonitor selects every Quarry pod, the chart registers a local-mode driver, a WaitForFirstConsumer claim binds, data survives a pod,
 // the claim grows through the chart's resizer, and deleting the claim empties the pool.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { loopsOnPool, poolEntries } from './helpers/host.js';
-import { installQuarry, installSnapshotSupport } from './helpers/install.js';
+import { installPodMonitorCrd, installQuarry, installSnapshotSupport } from './helpers/install.js';
 import { eventually, getJson, apply, type Kubectl } from './helpers/kubectl.js';
 import { deleteAndWait, NS, pvcYaml, runPod, storageClassYaml } from './helpers/workloads.js';
 
@@ -22,6 +22,7 @@ describe('Helm chart, local mode: a one-node cluster', () => {
     c = await startCluster();
     k = c.kubectl;
     await installSnapshotSupport(k);
+    await installPodMonitorCrd(k);
     await installQuarry(k, 'helm-local');
   }, SETUP);
 
@@ -49,6 +50,27 @@ describe('Helm chart, local mode: a one-node cluster', () => {
       storageClassYaml('e2e-helm-xfs', { pool: 'default', 'csi.storage.k8s.io/fstype': 'xfs', provisioning: 'thin' }, 'local'),
     );
     storageClass = 'e2e-helm-xfs';
+  });
+
+  test('the PodMonitor option installs a PodMonitor that selects every Quarry pod, on ports they name', STORY, async () => {
+    const pm = await getJson(k, ['podmonitor', 'quarry', '-n', NS]);
+    const selector = Object.entries(pm.spec.selector.matchLabels as Record<string, string>)
+      .map(([key, v]) => `${key}=${v}`)
+      .join(',');
+    const pods = (await getJson(k, ['pods', '-n', NS, '-l', selector])).items as any[];
+    const names = pods.map((p) => p.metadata.name as string);
+    assert.ok(
+      names.some((n) => n.startsWith('quarry-node')),
+      `the node plugin is selected: ${names.join(' ')}`,
+    );
+    assert.ok(
+      names.some((n) => n.startsWith('quarry-controller')),
+      `the controller is selected: ${names.join(' ')}`,
+    );
+    const named = new Set(pods.flatMap((p) => (p.spec.containers as any[]).flatMap((c) => (c.ports ?? []).map((port: any) => port.name))));
+    for (const ep of pm.spec.podMetricsEndpoints as Array<{ port: string }>) {
+      assert.ok(named.has(ep.port), `endpoint port ${ep.port} is a port some Quarry pod names (${[...named].join(' ')})`);
+    }
   });
 
   test("a claim binds, keeps data across pods, and grows through the chart's resizer", STORY, async () => {

@@ -2,6 +2,7 @@
 // admin guide's kustomize/helm render plus only the patches this sandbox forces (that script
 // names each patch and its reason). The snapshot CRDs and snapshot-controller come first.
 import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO } from './cluster.js';
 import { apply, eventually, getJson, type Kubectl } from './kubectl.js';
@@ -31,6 +32,12 @@ export async function installSnapshotSupport(k: Kubectl): Promise<void> {
     'crd/volumesnapshotclasses.snapshot.storage.k8s.io',
   ]);
   await apply(k, await render('snapshot-controller'));
+}
+
+/** The stand-in PodMonitor CRD (test/e2e/install/podmonitor-crd.yaml), served before the chart's PodMonitor is applied. */
+export async function installPodMonitorCrd(k: Kubectl): Promise<void> {
+  await apply(k, await readFile(join(REPO, 'test/e2e/install/podmonitor-crd.yaml'), 'utf8'));
+  await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/podmonitors.monitoring.coreos.com']);
 }
 
 /** Applies the rendered install and waits until the node plugin and the controller are ready. */

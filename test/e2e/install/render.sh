@@ -48,7 +48,9 @@ patch() {
 case "$what" in
   local) tools; "$KUSTOMIZE" build "$repo/deploy/kubernetes" | patch 19800 ;;
   shared) tools; "$KUSTOMIZE" build "$repo/deploy/kubernetes/overlays/shared" | patch 19800 ;;
-  helm-local) tools; { helm_namespace; "$HELM" template quarry "$repo/deploy/helm/quarry" -n quarry-system --kube-version "$KUBE_VERSION"; } | patch 19800 ;;
+  # The PodMonitor option on: the cluster has a stand-in for its CRD (podmonitor-crd.yaml).
+  helm-local) tools; { helm_namespace; "$HELM" template quarry "$repo/deploy/helm/quarry" -n quarry-system --kube-version "$KUBE_VERSION" \
+    --set metrics.podMonitor.enabled=true; } | patch 19800 ;;
   helm-shared) tools; { helm_namespace; "$HELM" template quarry "$repo/deploy/helm/quarry" -n quarry-system --kube-version "$KUBE_VERSION" --set mode=shared; } | patch 19800 ;;
   snapshot-crds)
     # shellcheck source=../sidecars/versions.sh
