@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { loopsOnPool, poolEntries } from './helpers/host.js';
-import { installPodMonitorCrd, installQuarry, installSnapshotSupport } from './helpers/install.js';
+import { installPodMonitorCrd, installQuarry, installSnapshotSupport, quarryNamespace } from './helpers/install.js';
 import { eventually, getJson, apply, type Kubectl } from './helpers/kubectl.js';
 import { deleteAndWait, NS, pvcYaml, runPod, storageClassYaml } from './helpers/workloads.js';
 
@@ -53,11 +53,12 @@ describe('Helm chart, local mode: a one-node cluster', () => {
   });
 
   test('the PodMonitor option installs a PodMonitor that selects every Quarry pod, on ports they name', STORY, async () => {
-    const pm = await getJson(k, ['podmonitor', 'quarry', '-n', NS]);
+    const ns = await quarryNamespace(k);
+    const pm = await getJson(k, ['podmonitor', 'quarry', '-n', ns]);
     const selector = Object.entries(pm.spec.selector.matchLabels as Record<string, string>)
       .map(([key, v]) => `${key}=${v}`)
       .join(',');
-    const pods = (await getJson(k, ['pods', '-n', NS, '-l', selector])).items as any[];
+    const pods = (await getJson(k, ['pods', '-n', ns, '-l', selector])).items as any[];
     const names = pods.map((p) => p.metadata.name as string);
     assert.ok(
       names.some((n) => n.startsWith('quarry-node')),
