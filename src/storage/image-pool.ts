@@ -2,17 +2,19 @@ import { access, constants, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
-import type { VolumeId } from '../domain/ids.js';
+import type { NodeId, VolumeId } from '../domain/ids.js';
 import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
+import { attachVolume, detachVolume, type AttachRequest } from './attachments.js';
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
 import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { PoolLock } from './pool-lock.js';
+import { NodeRegistry, type NodeRegistration } from './node-registry.js';
 import { measurePool } from './pool-usage.js';
 import { RecordStore } from './record-store.js';
-import type { SnapshotRecord, VolumeRecord } from './records.js';
+import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from './records.js';
 
 export interface PoolOptions {
   overprovisioning: number;
@@ -33,6 +35,7 @@ export class ImagePool {
   readonly volumes: RecordStore<VolumeRecord>;
   readonly snapshots: RecordStore<SnapshotRecord>;
   private readonly lock: PoolLock;
+  private readonly nodes: NodeRegistry;
 
   private constructor(
     readonly name: string,
@@ -44,6 +47,7 @@ export class ImagePool {
     this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume');
     this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot');
     this.lock = new PoolLock(dirs.lockFile, opts.lockWaitMs);
+    this.nodes = new NodeRegistry(root);
   }
 
   static async open(name: string, root: string, opts: PoolOptions): Promise<ImagePool> {
@@ -323,6 +327,26 @@ export class ImagePool {
       throw err;
     }
     return record;
+  }
+
+  /** Shared mode: grants the volume to a node (storage/attachments.ts). `allPools` bound the node's volume limit. */
+  async attachVolume(id: VolumeId, req: AttachRequest, allPools: Iterable<ImagePool>): Promise<AttachmentRecord> {
+    return attachVolume(this, id, req, allPools);
+  }
+
+  /** Shared mode: withdraws a node's grant, or every grant for an empty `nodeId` (storage/attachments.ts). */
+  async detachVolume(id: VolumeId, nodeId: string): Promise<void> {
+    return detachVolume(this, id, nodeId);
+  }
+
+  /** Shared mode: announces a node service in this pool; rewritten at every start. */
+  async registerNode(nodeId: NodeId, maxVolumesPerNode: number): Promise<NodeRegistration> {
+    return this.nodes.register(nodeId, maxVolumesPerNode);
+  }
+
+  /** Shared mode: the node's registration, or undefined while its node service has not registered here. */
+  async nodeRegistration(nodeId: NodeId): Promise<NodeRegistration | undefined> {
+    return this.nodes.read(nodeId);
   }
 
   async volumeImageSize(id: string): Promise<Bytes | undefined> {

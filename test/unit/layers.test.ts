@@ -131,3 +131,44 @@ test('the checker catches wrong-way imports of every kind', () => {
   assert.deepEqual(violations(importsOf(at('services/node/index.ts'), "import type { NodeHandlers } from '../../wire/types.js';")), []);
   assert.deepEqual(violations(importsOf(at('services/node/stage.ts'), "import { x } from '../../storage/records.js';")), []);
 });
+
+/**
+ * Services ask the pool for whole operations (attach, detach, register a node); they never hold
+ * the pool lock or read and write records themselves (design: Shared mode).
+ */
+const SERVICE_FORBIDDEN_IMPORTS = ['storage/record-store.ts', 'storage/node-registry.ts'];
+const WITH_LOCK_RE = /\.withLock\(/;
+
+function poolApiViolations(file: string, text: string): string[] {
+  const bad = importsOf(file, text)
+    .filter((e) => e.file.startsWith('services/') && SERVICE_FORBIDDEN_IMPORTS.includes(e.target))
+    .map((e) => `${e.file} imports ${e.target}`);
+  if (relative(SRC, file).startsWith('services/') && WITH_LOCK_RE.test(text)) bad.push(`${relative(SRC, file)} calls .withLock(`);
+  return bad;
+}
+
+test('no service holds the pool lock or touches a RecordStore or the node registry', async () => {
+  const files = await sourceFiles(join(SRC, 'services'));
+  assert.ok(files.length > 30, `read ${files.length} service files`);
+  const bad = (await Promise.all(files.map(async (f) => poolApiViolations(f, await readFile(f, 'utf8'))))).flat();
+  assert.deepEqual(bad, []);
+});
+
+test('the pool-API check catches a planted violation of each kind', () => {
+  const at = (p: string) => join(SRC, p);
+  const cases: [string, string][] = [
+    ['services/controller/publish-volume.ts', "import { RecordStore } from '../../storage/record-store.js';"],
+    ['services/controller/publish-volume.ts', "import type { RecordStore } from '../../storage/record-store.js';"],
+    ['services/node/register.ts', "import { NodeRegistry } from '../../storage/node-registry.js';"],
+    ['services/controller/unpublish-volume.ts', 'await found.pool.withLock(async () => undefined);'],
+    ['services/lookup.ts', 'return vol.pool\n  .withLock(() => x);'],
+  ];
+  for (const [file, line] of cases) {
+    assert.equal(poolApiViolations(at(file), line).length, 1, `${file}: ${line}`);
+  }
+  assert.deepEqual(
+    poolApiViolations(at('services/controller/publish-volume.ts'), "import type { X } from '../../storage/records.js';"),
+    [],
+  );
+  assert.deepEqual(poolApiViolations(at('storage/attachments.ts'), 'await pool.withLock(async () => undefined);'), []);
+});

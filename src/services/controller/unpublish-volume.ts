@@ -17,12 +17,7 @@ export async function controllerUnpublishVolume(ctx: ServiceContext, req: Partia
   await ctx.locks.run(`volume:${id}`, async () => {
     const found = await ctx.pools.findVolume(id);
     if (!found) return;
-    await found.pool.withLock(async () => {
-      const record = await found.pool.volumes.read(id);
-      if (!record) return;
-      const attachments = nodeId ? record.attachments.filter((a) => a.nodeId !== nodeId) : [];
-      if (attachments.length !== record.attachments.length) await found.pool.volumes.write({ ...record, attachments });
-    });
+    await found.pool.detachVolume(id, nodeId);
   });
   return {};
 }

@@ -1,4 +1,3 @@
-import { NodeRegistry } from '../../storage/node-registry.js';
 import type { ServiceContext } from '../context.js';
 
 /**
@@ -10,7 +9,7 @@ import type { ServiceContext } from '../context.js';
 export async function registerNode(ctx: ServiceContext): Promise<void> {
   if (ctx.mode !== 'shared' || !ctx.nodeId) return;
   for (const pool of ctx.pools.pools.values()) {
-    const record = await new NodeRegistry(pool.root).register(ctx.nodeId, ctx.maxVolumesPerNode);
+    const record = await pool.registerNode(ctx.nodeId, ctx.maxVolumesPerNode);
     ctx.logger.info(
       { pool: pool.name, nodeId: record.nodeId, maxVolumesPerNode: record.maxVolumesPerNode },
       'node registered in shared pool',
