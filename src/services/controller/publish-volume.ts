@@ -5,11 +5,11 @@ import { isReadOnlyMode, type Capability } from '../../domain/volume.js';
 import { faultPoint } from '../../storage/fault-points.js';
 import { NodeRegistry, type NodeRegistration } from '../../storage/node-registry.js';
 import type { AttachmentRecord, VolumeRecord } from '../../storage/records.js';
-import type { ControllerPublishVolumeRequest } from '../../wire/types.js';
 import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireField, requireVolume, type FoundVolume } from '../lookup.js';
 import { ATTACHMENT_TOKEN_KEY } from '../node/shared-attachment.js';
+import type { ControllerPublishVolumeRequest, ControllerPublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode: grant one node the right to stage a volume. The grant is an
@@ -17,7 +17,10 @@ import { ATTACHMENT_TOKEN_KEY } from '../node/shared-attachment.js';
  * NodeStageVolume must present that token, so a node holding an older grant
  * is refused (services/node/shared-attachment.ts).
  */
-export async function controllerPublishVolume(ctx: ServiceContext, req: Partial<ControllerPublishVolumeRequest>) {
+export async function controllerPublishVolume(
+  ctx: ServiceContext,
+  req: ControllerPublishVolumeRequest,
+): Promise<ControllerPublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const rawNode = requireField(req.node_id, 'node_id');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
