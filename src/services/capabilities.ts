@@ -1,7 +1,11 @@
 import { invalidArgument } from '../domain/errors.js';
 import { FS_TYPES, isMultiNodeWriter, type AccessMode, type Capability, type FsType } from '../domain/volume.js';
 
-/** The wire shape of a VolumeCapability, as the loader decodes it. */
+/**
+ * The wire shape of a VolumeCapability, as the loader decodes it. Wider than the generated type on
+ * purpose: an enum value this proto does not know arrives as a number or a foreign name, and must be
+ * refused with INVALID_ARGUMENT rather than assumed away. The generated request types fit it.
+ */
 export interface WireVolumeCapability {
   block?: object | null;
   mount?: { fs_type?: string; mount_flags?: string[]; volume_mount_group?: string } | null;

@@ -1,14 +1,13 @@
 import { bytes, GiB, MiB, roundUpTo, type Bytes } from '../domain/bytes.js';
 import { invalidArgument, outOfRange } from '../domain/errors.js';
+import type { CapacityRange } from '../wire/types.js';
 
 /** Size of a volume created with no capacity_range. */
 export const DEFAULT_VOLUME_SIZE = bytes(1 * GiB);
 export const SIZE_UNIT = MiB;
 
-export interface WireCapacityRange {
-  required_bytes?: number | string;
-  limit_bytes?: number | string;
-}
+/** A CapacityRange in the generated type's widest form: int64 may arrive as a number or a decimal string. */
+export type WireCapacityRange = CapacityRange;
 
 /**
  * The size to allocate: required_bytes rounded up to a whole MiB, which must

@@ -1,5 +1,6 @@
 import { failedPrecondition } from '../domain/errors.js';
-import type { IdentityHandlers } from '../wire/types.js';
+import type { IdentityHandlers, PluginCapability } from '../wire/types.js';
+import { bindHandlers, type HandlerTable } from './bind.js';
 import type { ServiceContext } from './context.js';
 
 /**
@@ -12,28 +13,30 @@ import type { ServiceContext } from './context.js';
  * lets a CO (or csi-sanity) talking to the node socket know that
  * ControllerPublishVolume must come first in shared mode.
  */
+const IDENTITY: HandlerTable<IdentityHandlers> = {
+  async GetPluginInfo(ctx) {
+    return { name: ctx.driverName, vendor_version: ctx.version, manifest: {} };
+  },
+
+  async GetPluginCapabilities(ctx) {
+    const capabilities: PluginCapability[] = [{ service: { type: 'CONTROLLER_SERVICE' } }];
+    // Consistent group snapshots of volumes in one pool (design: Group snapshots).
+    capabilities.push({ service: { type: 'GROUP_CONTROLLER_SERVICE' } });
+    if (ctx.mode === 'local') capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
+    // Online expansion: by the controller in shared mode, by the owning node in local mode.
+    capabilities.push({ volume_expansion: { type: 'ONLINE' } });
+    return { capabilities };
+  },
+
+  async Probe(ctx) {
+    for (const pool of ctx.pools.pools.values()) {
+      const problem = await pool.probe();
+      if (problem) throw failedPrecondition(problem);
+    }
+    return { ready: { value: true } };
+  },
+};
+
 export function identityService(ctx: ServiceContext): IdentityHandlers {
-  return {
-    async GetPluginInfo() {
-      return { name: ctx.driverName, vendor_version: ctx.version, manifest: {} };
-    },
-
-    async GetPluginCapabilities() {
-      const capabilities: object[] = [{ service: { type: 'CONTROLLER_SERVICE' } }];
-      // Consistent group snapshots of volumes in one pool (design: Group snapshots).
-      capabilities.push({ service: { type: 'GROUP_CONTROLLER_SERVICE' } });
-      if (ctx.mode === 'local') capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
-      // Online expansion: by the controller in shared mode, by the owning node in local mode.
-      capabilities.push({ volume_expansion: { type: 'ONLINE' } });
-      return { capabilities };
-    },
-
-    async Probe() {
-      for (const pool of ctx.pools.pools.values()) {
-        const problem = await pool.probe();
-        if (problem) throw failedPrecondition(problem);
-      }
-      return { ready: { value: true } };
-    },
-  };
+  return bindHandlers(ctx, IDENTITY);
 }

@@ -4,13 +4,11 @@ import * as assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { MiB } from '../../src/domain/bytes.js';
 import { Code, QuarryError } from '../../src/domain/errors.js';
-import { nodeExpandVolume } from '../../src/services/node/expand.js';
-import { nodeStageVolume } from '../../src/services/node/stage.js';
-import { nodeGetVolumeStats } from '../../src/services/node/volume-stats.js';
+import { nodeExpandVolume, nodeGetVolumeStats, nodeStageVolume } from '../helpers/node-requests.js';
 import { fakeNode, type FakeNode } from '../helpers/fake-host.js';
 
 const code = (c: Code) => (e: unknown) => e instanceof QuarryError && e.code === c;
-const mountCap = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+const mountCap = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 
 async function staged(n: FakeNode, name: string) {
   const id = await n.volume(name);
@@ -67,13 +65,13 @@ test('stats of a mounted volume: bytes and inodes of its filesystem, healthy', a
   const v = await staged(n, 'stats');
   const r = await nodeGetVolumeStats(n.ctx, { volume_id: v.id, volume_path: v.staging });
   assert.deepEqual(
-    r.usage.map((u) => [u.unit, u.total]),
+    r.usage?.map((u) => [u.unit, u.total]),
     [
       ['BYTES', 64 * MiB],
       ['INODES', 1000],
     ],
   );
-  assert.equal(r.volume_condition.abnormal, false);
+  assert.equal(r.volume_condition?.abnormal, false);
 });
 
 test('stats of a recorded path where the volume is no longer mounted: abnormal, not an error', async (t) => {
@@ -81,7 +79,7 @@ test('stats of a recorded path where the volume is no longer mounted: abnormal, 
   const v = await staged(n, 'gone');
   n.host.table.length = 0; // unmounted behind Quarry's back
   const r = await nodeGetVolumeStats(n.ctx, { volume_id: v.id, volume_path: v.staging });
-  assert.equal(r.volume_condition.abnormal, true);
+  assert.equal(r.volume_condition?.abnormal, true);
   assert.deepEqual(r.usage, []);
 });
 

@@ -2,15 +2,15 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Code, QuarryError } from '../../src/domain/errors.js';
-import { nodeStageVolume } from '../../src/services/node/stage.js';
+import { nodeStageVolume } from '../helpers/node-requests.js';
 import { fakeNode } from '../helpers/fake-host.js';
 
 const code = (c: Code) => (e: unknown) => e instanceof QuarryError && e.code === c;
 const mountCap = (flags: string[] = []) => ({
   mount: { fs_type: 'ext4', mount_flags: flags },
-  access_mode: { mode: 'SINGLE_NODE_WRITER' },
+  access_mode: { mode: 'SINGLE_NODE_WRITER' as const },
 });
-const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const steps = (calls: string[]) => calls.map((c) => c.split(' ')[0]);
 
 test('stage, fresh: attaches, probes, formats, mounts, and records the device and formatState done', async (t) => {

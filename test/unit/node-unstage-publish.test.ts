@@ -3,15 +3,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { Code, QuarryError } from '../../src/domain/errors.js';
-import { nodePublishVolume } from '../../src/services/node/publish.js';
-import { nodeStageVolume } from '../../src/services/node/stage.js';
-import { nodeUnpublishVolume } from '../../src/services/node/unpublish.js';
-import { nodeUnstageVolume } from '../../src/services/node/unstage.js';
+import { nodePublishVolume, nodeStageVolume, nodeUnpublishVolume, nodeUnstageVolume } from '../helpers/node-requests.js';
+import type { AccessModeModeName } from '../../src/wire/types.js';
 import { fakeNode, type FakeNode } from '../helpers/fake-host.js';
 
 const code = (c: Code) => (e: unknown) => e instanceof QuarryError && e.code === c;
-const mountCap = (mode = 'SINGLE_NODE_WRITER') => ({ mount: { fs_type: 'ext4' }, access_mode: { mode } });
-const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+const mountCap = (mode: AccessModeModeName = 'SINGLE_NODE_WRITER') => ({ mount: { fs_type: 'ext4' }, access_mode: { mode } });
+const blockCap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const exists = (p: string) =>
   stat(p).then(
     () => true,

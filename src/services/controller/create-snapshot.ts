@@ -4,6 +4,7 @@ import type { SnapshotRecord } from '../../storage/records.js';
 import { createSnapshot as createPoolSnapshot, deleteSnapshot } from '../../storage/snapshots.js';
 import type { ServiceContext } from '../context.js';
 import { snapshotMessage } from './snapshot-response.js';
+import type { CreateSnapshotRequest, CreateSnapshotResponse } from '../../wire/types.js';
 
 /** Added by external-snapshotter --extra-create-metadata; kept in the record. */
 export const PARAM_SNAPSHOT_NAME = 'csi.storage.k8s.io/volumesnapshot/name';
@@ -11,17 +12,11 @@ export const PARAM_SNAPSHOT_NAMESPACE = 'csi.storage.k8s.io/volumesnapshot/names
 export const PARAM_SNAPSHOT_CONTENT_NAME = 'csi.storage.k8s.io/volumesnapshotcontent/name';
 const ACCEPTED = [PARAM_SNAPSHOT_NAME, PARAM_SNAPSHOT_NAMESPACE, PARAM_SNAPSHOT_CONTENT_NAME];
 
-export interface CreateSnapshotWire {
-  name?: string;
-  source_volume_id?: string;
-  parameters?: Record<string, string>;
-}
-
 /**
  * Idempotent by name: the ID derives from it, so a retry finds the same record.
  * The snapshot lives in its source's pool, where a reflink can share extents.
  */
-export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotWire) {
+export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotRequest): Promise<CreateSnapshotResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   if (!req.source_volume_id) throw invalidArgument('source_volume_id is required');

@@ -6,7 +6,7 @@ import { planConsistentCopy } from '../../storage/freeze-guard.js';
 import type { ImagePool } from '../../storage/image-pool.js';
 import { copyConsistently } from '../../storage/snapshots.js';
 import type { VolumeRecord } from '../../storage/records.js';
-import { decodeCapabilities, type WireVolumeCapability } from '../capabilities.js';
+import { decodeCapabilities } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
 import { parseMutableParameters } from './mutable-parameters.js';
@@ -14,18 +14,7 @@ import { PARAM_FSTYPE, PARAM_PROVISIONING, parseVolumeParameters, type VolumePar
 import { copyOptions } from './create-snapshot.js';
 import { checkFilesystemMinimum } from './fs-minimum.js';
 import { volumeResponse } from './volume-response.js';
-
-export interface CreateVolumeWire {
-  name?: string;
-  capacity_range?: WireCapacityRange | null;
-  volume_capabilities?: WireVolumeCapability[];
-  parameters?: Record<string, string>;
-  volume_content_source?: { snapshot?: { snapshot_id?: string } | null; volume?: { volume_id?: string } | null } | null;
-  accessibility_requirements?: { requisite?: Topology[]; preferred?: Topology[] } | null;
-  /** A VolumeAttributesClass's parameters at creation; they win over the StorageClass's (design: Volume attributes). */
-  mutable_parameters?: Record<string, string>;
-}
-type Topology = { segments?: Record<string, string> };
+import type { CreateVolumeRequest, CreateVolumeResponse } from '../../wire/types.js';
 
 interface Source {
   kind: 'snapshot' | 'volume';
@@ -38,7 +27,7 @@ interface Source {
   volume?: VolumeRecord;
 }
 
-export async function createVolume(ctx: ServiceContext, req: CreateVolumeWire) {
+export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   const caps = decodeCapabilities(req.volume_capabilities);
@@ -121,7 +110,7 @@ function requestKey(params: VolumeParameters, source: Pick<Source, 'kind' | 'id'
   });
 }
 
-function checkCompatible(record: VolumeRecord, req: CreateVolumeWire, params: VolumeParameters): void {
+function checkCompatible(record: VolumeRecord, req: CreateVolumeRequest, params: VolumeParameters): void {
   const src = req.volume_content_source;
   const source = src?.snapshot
     ? { kind: 'snapshot' as const, id: src.snapshot.snapshot_id ?? '' }
@@ -137,7 +126,7 @@ function checkCompatible(record: VolumeRecord, req: CreateVolumeWire, params: Vo
 }
 
 /** The filesystem the request names: the StorageClass parameter, else a mount capability's fs_type. */
-function requestedFilesystem(req: CreateVolumeWire, caps: Capability[]): FsType | undefined {
+function requestedFilesystem(req: CreateVolumeRequest, caps: Capability[]): FsType | undefined {
   const param = req.parameters?.[PARAM_FSTYPE];
   if (param) return param as FsType;
   const fromCap = caps.find((c) => c.accessType === 'mount' && c.fsType)?.fsType;
@@ -155,7 +144,7 @@ function checkCapabilityFsTypes(caps: Capability[], params: VolumeParameters, ex
 }
 
 /** Local mode: the volume lives on this node, so a requirement that excludes it cannot be met. */
-function checkTopology(ctx: ServiceContext, req: CreateVolumeWire['accessibility_requirements']): void {
+function checkTopology(ctx: ServiceContext, req: CreateVolumeRequest['accessibility_requirements']): void {
   const ours = localTopology(ctx);
   if (!ours || !req) return;
   const terms = (req.requisite?.length ? req.requisite : req.preferred) ?? [];
@@ -166,7 +155,7 @@ function checkTopology(ctx: ServiceContext, req: CreateVolumeWire['accessibility
   }
 }
 
-async function findSource(ctx: ServiceContext, src: CreateVolumeWire['volume_content_source']): Promise<Source | undefined> {
+async function findSource(ctx: ServiceContext, src: CreateVolumeRequest['volume_content_source']): Promise<Source | undefined> {
   if (!src) return undefined;
   if (src.snapshot) {
     const id = parseSnapshotId(src.snapshot.snapshot_id);

@@ -2,20 +2,18 @@ import { invalidArgument, outOfRange } from '../../domain/errors.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume } from '../lookup.js';
-import { sizeForRange, sizeSatisfies, type WireCapacityRange } from '../capacity-range.js';
-
-export interface ControllerExpandWire {
-  volume_id?: string;
-  capacity_range?: WireCapacityRange | null;
-  volume_capability?: { block?: object | null; mount?: object | null } | null;
-}
+import { sizeForRange, sizeSatisfies } from '../capacity-range.js';
+import type { ControllerExpandVolumeRequest, ControllerExpandVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode only (the pool is reachable from the controller): grows the
  * image and its record; the node then grows the loop device and filesystem.
  * Never shrinks: a volume already large enough is answered as it is.
  */
-export async function controllerExpandVolume(ctx: ServiceContext, req: ControllerExpandWire) {
+export async function controllerExpandVolume(
+  ctx: ServiceContext,
+  req: ControllerExpandVolumeRequest,
+): Promise<ControllerExpandVolumeResponse> {
   if (!req.volume_id) throw invalidArgument('volume_id is required');
   if (!req.capacity_range) throw invalidArgument('capacity_range is required');
   const range = req.capacity_range;
@@ -37,7 +35,7 @@ export async function controllerExpandVolume(ctx: ServiceContext, req: Controlle
  * A filesystem must be grown on the node. A raw block volume is done once the
  * image grew, unless a node has it attached: that loop device must pick up the size.
  */
-function needsNodeExpansion(r: VolumeRecord, cap: ControllerExpandWire['volume_capability']): boolean {
+function needsNodeExpansion(r: VolumeRecord, cap: ControllerExpandVolumeRequest['volume_capability']): boolean {
   const block = cap?.block ? true : cap?.mount ? false : r.accessTypes.length > 0 && r.accessTypes.every((t) => t === 'block');
   return !block || r.staging.length > 0;
 }

@@ -1,12 +1,10 @@
 import { SIZE_UNIT } from '../capacity-range.js';
 import { localTopology, type ServiceContext } from '../context.js';
 import { parseVolumeParameters } from './parameters.js';
+import type { GetCapacityRequest, GetCapacityResponse } from '../../wire/types.js';
 
 /** What the pool can still promise, and 0 for a topology segment that is not this node. */
-export async function getCapacity(
-  ctx: ServiceContext,
-  req: { parameters?: Record<string, string>; accessible_topology?: { segments?: Record<string, string> } | null },
-) {
+export async function getCapacity(ctx: ServiceContext, req: GetCapacityRequest): Promise<GetCapacityResponse> {
   const params = parseVolumeParameters(req.parameters);
   const ours = localTopology(ctx);
   const asked = req.accessible_topology?.segments ?? {};

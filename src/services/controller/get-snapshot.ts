@@ -2,8 +2,9 @@ import { invalidArgument, notFound } from '../../domain/errors.js';
 import { parseSnapshotId } from '../../domain/ids.js';
 import type { ServiceContext } from '../context.js';
 import { snapshotMessage } from './snapshot-response.js';
+import type { GetSnapshotRequest, GetSnapshotResponse } from '../../wire/types.js';
 
-export async function getSnapshot(ctx: ServiceContext, req: { snapshot_id?: string }) {
+export async function getSnapshot(ctx: ServiceContext, req: GetSnapshotRequest): Promise<GetSnapshotResponse> {
   if (!req.snapshot_id) throw invalidArgument('snapshot_id is required');
   const id = parseSnapshotId(req.snapshot_id);
   const found = id && (await ctx.pools.findSnapshot(id));

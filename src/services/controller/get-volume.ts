@@ -4,9 +4,10 @@ import { parseVolumeId } from '../../domain/ids.js';
 import type { ServiceContext } from '../context.js';
 import { publishedNodes, volumeCondition } from './volume-condition.js';
 import { volumeMessage } from './volume-response.js';
+import type { ControllerGetVolumeRequest, ControllerGetVolumeResponse } from '../../wire/types.js';
 
 /** GET_VOLUME with VOLUME_CONDITION: the volume as recorded, and its health now (design: Volume health). */
-export async function controllerGetVolume(ctx: ServiceContext, req: { volume_id?: string }) {
+export async function controllerGetVolume(ctx: ServiceContext, req: ControllerGetVolumeRequest): Promise<ControllerGetVolumeResponse> {
   if (!req.volume_id) throw invalidArgument('volume_id is required');
   const id = parseVolumeId(req.volume_id);
   const found = id && (await ctx.pools.findVolume(id));

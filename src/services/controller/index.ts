@@ -1,4 +1,5 @@
 import type { ControllerHandlers } from '../../wire/types.js';
+import { bindHandlers, type HandlerTable } from '../bind.js';
 import type { ServiceContext } from '../context.js';
 import { controllerGetCapabilities } from './capabilities.js';
 import { createSnapshot } from './create-snapshot.js';
@@ -20,33 +21,36 @@ import { validateVolumeCapabilities } from './validate-capabilities.js';
  * CSI Controller handlers. Methods left out answer UNIMPLEMENTED at the wire;
  * a controller with no pool (the resizer's stub) offers only its capabilities.
  */
-export function controllerService(ctx: ServiceContext): ControllerHandlers {
-  const ControllerGetCapabilities = async () => controllerGetCapabilities(ctx);
-  if (ctx.pools.isEmpty) return { ControllerGetCapabilities };
-  return {
-    ControllerGetCapabilities,
-    CreateVolume: (req: Parameters<typeof createVolume>[1]) => createVolume(ctx, req),
-    DeleteVolume: (req: Parameters<typeof deleteVolume>[1]) => deleteVolume(ctx, req),
-    ValidateVolumeCapabilities: (req: Parameters<typeof validateVolumeCapabilities>[1]) => validateVolumeCapabilities(ctx, req),
-    ListVolumes: (req: Parameters<typeof listVolumes>[1]) => listVolumes(ctx, req),
-    ControllerGetVolume: (req: Parameters<typeof controllerGetVolume>[1]) => controllerGetVolume(ctx, req),
-    GetCapacity: (req: Parameters<typeof getCapacity>[1]) => getCapacity(ctx, req),
-    CreateSnapshot: (req: Parameters<typeof createSnapshot>[1]) => createSnapshot(ctx, req),
-    DeleteSnapshot: (req: Parameters<typeof deleteSnapshot>[1]) => deleteSnapshot(ctx, req),
-    ListSnapshots: (req: Parameters<typeof listSnapshots>[1]) => listSnapshots(ctx, req),
-    GetSnapshot: (req: Parameters<typeof getSnapshot>[1]) => getSnapshot(ctx, req),
-    ...(ctx.mode === 'shared' ? sharedModeHandlers(ctx) : {}),
-  };
-}
+const CAPABILITIES: HandlerTable<ControllerHandlers> = {
+  ControllerGetCapabilities: async (ctx) => controllerGetCapabilities(ctx),
+};
+
+const POOLED: HandlerTable<ControllerHandlers> = {
+  ...CAPABILITIES,
+  CreateVolume: createVolume,
+  DeleteVolume: deleteVolume,
+  ValidateVolumeCapabilities: validateVolumeCapabilities,
+  ListVolumes: listVolumes,
+  ControllerGetVolume: controllerGetVolume,
+  GetCapacity: getCapacity,
+  CreateSnapshot: createSnapshot,
+  DeleteSnapshot: deleteSnapshot,
+  ListSnapshots: listSnapshots,
+  GetSnapshot: getSnapshot,
+};
 
 /** Attach/detach exist only in shared mode (design: Deploy modes); in local mode they stay UNIMPLEMENTED. */
-function sharedModeHandlers(ctx: ServiceContext): ControllerHandlers {
-  return {
-    ControllerPublishVolume: (req: Parameters<typeof controllerPublishVolume>[1]) => controllerPublishVolume(ctx, req),
-    ControllerUnpublishVolume: (req: Parameters<typeof controllerUnpublishVolume>[1]) => controllerUnpublishVolume(ctx, req),
-    // In local mode NodeExpandVolume grows the image on the owning node (design: Deploy modes).
-    ControllerExpandVolume: (req: Parameters<typeof controllerExpandVolume>[1]) => controllerExpandVolume(ctx, req),
-    // VolumeAttributesClass changes go through the central external-resizer, which reaches pools only in shared mode.
-    ControllerModifyVolume: (req: Parameters<typeof controllerModifyVolume>[1]) => controllerModifyVolume(ctx, req),
-  };
+const SHARED: HandlerTable<ControllerHandlers> = {
+  ...POOLED,
+  ControllerPublishVolume: controllerPublishVolume,
+  ControllerUnpublishVolume: controllerUnpublishVolume,
+  // In local mode NodeExpandVolume grows the image on the owning node (design: Deploy modes).
+  ControllerExpandVolume: controllerExpandVolume,
+  // VolumeAttributesClass changes go through the central external-resizer, which reaches pools only in shared mode.
+  ControllerModifyVolume: controllerModifyVolume,
+};
+
+export function controllerService(ctx: ServiceContext): ControllerHandlers {
+  if (ctx.pools.isEmpty) return bindHandlers(ctx, CAPABILITIES);
+  return bindHandlers(ctx, ctx.mode === 'shared' ? SHARED : POOLED);
 }

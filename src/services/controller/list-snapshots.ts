@@ -4,16 +4,10 @@ import type { SnapshotRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { paginate } from './page-token.js';
 import { snapshotMessage } from './snapshot-response.js';
-
-export interface ListSnapshotsWire {
-  max_entries?: number;
-  starting_token?: string;
-  source_volume_id?: string;
-  snapshot_id?: string;
-}
+import type { ListSnapshotsRequest, ListSnapshotsResponse } from '../../wire/types.js';
 
 /** Ready snapshots in ID order with keyset pagination. A filter naming nothing (or malformed) lists nothing. */
-export async function listSnapshots(ctx: ServiceContext, req: ListSnapshotsWire) {
+export async function listSnapshots(ctx: ServiceContext, req: ListSnapshotsRequest): Promise<ListSnapshotsResponse> {
   const max = req.max_entries ?? 0;
   if (max < 0) throw invalidArgument('max_entries must not be negative');
   const byId = req.snapshot_id ? (parseSnapshotId(req.snapshot_id) ?? null) : undefined;

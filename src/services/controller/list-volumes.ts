@@ -5,8 +5,9 @@ import type { ServiceContext } from '../context.js';
 import { paginate } from './page-token.js';
 import { publishedNodes, volumeCondition } from './volume-condition.js';
 import { volumeMessage } from './volume-response.js';
+import type { ListVolumesRequest, ListVolumesResponse } from '../../wire/types.js';
 
-export async function listVolumes(ctx: ServiceContext, req: { max_entries?: number; starting_token?: string }) {
+export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest): Promise<ListVolumesResponse> {
   const max = req.max_entries ?? 0;
   if (max < 0) throw invalidArgument('max_entries must not be negative');
   const all: { pool: ImagePool; record: VolumeRecord }[] = [];

@@ -2,6 +2,7 @@ import { changeProvisioning } from '../../storage/provisioning-change.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume } from '../lookup.js';
 import { parseMutableParameters } from './mutable-parameters.js';
+import type { ControllerModifyVolumeRequest, ControllerModifyVolumeResponse } from '../../wire/types.js';
 
 /**
  * ControllerModifyVolume, shared mode only (design: Volume attributes): the central controller
@@ -10,8 +11,8 @@ import { parseMutableParameters } from './mutable-parameters.js';
  */
 export async function controllerModifyVolume(
   ctx: ServiceContext,
-  req: { volume_id?: string; mutable_parameters?: Record<string, string> },
-) {
+  req: ControllerModifyVolumeRequest,
+): Promise<ControllerModifyVolumeResponse> {
   const found = await requireVolume(ctx, req.volume_id);
   const wanted = parseMutableParameters(req.mutable_parameters);
   await ctx.locks.run(`volume:${found.id}`, async () => {

@@ -1,10 +1,10 @@
 import { invalidArgument } from '../../domain/errors.js';
 import { isReadOnlyMode } from '../../domain/volume.js';
-import type { ControllerPublishVolumeRequest } from '../../wire/types.js';
 import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireField, requireVolume } from '../lookup.js';
 import { ATTACHMENT_TOKEN_KEY } from '../node/shared-attachment.js';
+import type { ControllerPublishVolumeRequest, ControllerPublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode: grant one node the right to stage a volume. The grant is an
@@ -13,7 +13,10 @@ import { ATTACHMENT_TOKEN_KEY } from '../node/shared-attachment.js';
  * is refused (services/node/shared-attachment.ts). The pool checks conflicts,
  * the node's registration and its volume limit under its lock (design: Shared mode).
  */
-export async function controllerPublishVolume(ctx: ServiceContext, req: Partial<ControllerPublishVolumeRequest>) {
+export async function controllerPublishVolume(
+  ctx: ServiceContext,
+  req: ControllerPublishVolumeRequest,
+): Promise<ControllerPublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const rawNode = requireField(req.node_id, 'node_id');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');

@@ -1,7 +1,7 @@
 import { parseVolumeId } from '../../domain/ids.js';
-import type { ControllerUnpublishVolumeRequest } from '../../wire/types.js';
 import type { ServiceContext } from '../context.js';
 import { requireField } from '../lookup.js';
+import type { ControllerUnpublishVolumeRequest, ControllerUnpublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode: withdraw a node's grant (or every node's, for an empty
@@ -9,7 +9,10 @@ import { requireField } from '../lookup.js';
  * no grant, has nothing to withdraw. The node's own staging records are the
  * node's business and stay.
  */
-export async function controllerUnpublishVolume(ctx: ServiceContext, req: Partial<ControllerUnpublishVolumeRequest>) {
+export async function controllerUnpublishVolume(
+  ctx: ServiceContext,
+  req: ControllerUnpublishVolumeRequest,
+): Promise<ControllerUnpublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const id = parseVolumeId(rawId);
   if (!id) return {};

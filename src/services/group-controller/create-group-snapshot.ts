@@ -7,6 +7,7 @@ import type { ServiceContext } from '../context.js';
 import { copyOptions } from '../controller/create-snapshot.js';
 import { findGroup } from './find-group.js';
 import { groupSnapshotMessage } from './group-response.js';
+import type { CreateVolumeGroupSnapshotRequest, CreateVolumeGroupSnapshotResponse } from '../../wire/types.js';
 
 /** Added by csi-snapshotter --extra-create-metadata; accepted and not kept (the members carry the group's name). */
 const ACCEPTED = [
@@ -15,17 +16,14 @@ const ACCEPTED = [
   'csi.storage.k8s.io/volumegroupsnapshotcontent/name',
 ];
 
-export interface CreateGroupSnapshotWire {
-  name?: string;
-  source_volume_ids?: string[];
-  parameters?: Record<string, string>;
-}
-
 /**
  * Idempotent by name: the group's ID and its members' IDs derive from it. All members must be in
  * one pool of this host, since only there can they be frozen together and reflinked.
  */
-export async function createVolumeGroupSnapshot(ctx: ServiceContext, req: CreateGroupSnapshotWire) {
+export async function createVolumeGroupSnapshot(
+  ctx: ServiceContext,
+  req: CreateVolumeGroupSnapshotRequest,
+): Promise<CreateVolumeGroupSnapshotResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   const raw = req.source_volume_ids ?? [];

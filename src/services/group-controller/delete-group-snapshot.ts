@@ -3,9 +3,13 @@ import { parseGroupSnapshotId, type SnapshotId } from '../../domain/ids.js';
 import { discardMembers } from '../../storage/group-snapshots.js';
 import type { ServiceContext } from '../context.js';
 import { checkSnapshotIds, findGroup } from './find-group.js';
+import type { DeleteVolumeGroupSnapshotRequest, DeleteVolumeGroupSnapshotResponse } from '../../wire/types.js';
 
 /** Idempotent: a group with no member left is deleted. Every member goes, whole group or not. */
-export async function deleteVolumeGroupSnapshot(ctx: ServiceContext, req: { group_snapshot_id?: string; snapshot_ids?: string[] }) {
+export async function deleteVolumeGroupSnapshot(
+  ctx: ServiceContext,
+  req: DeleteVolumeGroupSnapshotRequest,
+): Promise<DeleteVolumeGroupSnapshotResponse> {
   if (!req.group_snapshot_id) throw invalidArgument('group_snapshot_id is required');
   const id = parseGroupSnapshotId(req.group_snapshot_id);
   if (!id) return {};

@@ -3,9 +3,13 @@ import { parseGroupSnapshotId } from '../../domain/ids.js';
 import type { ServiceContext } from '../context.js';
 import { checkSnapshotIds, findGroup, isWhole } from './find-group.js';
 import { groupSnapshotMessage } from './group-response.js';
+import type { GetVolumeGroupSnapshotRequest, GetVolumeGroupSnapshotResponse } from '../../wire/types.js';
 
 /** A group a crash left half-made is not a group: NOT_FOUND until a retry of its creation makes it whole. */
-export async function getVolumeGroupSnapshot(ctx: ServiceContext, req: { group_snapshot_id?: string; snapshot_ids?: string[] }) {
+export async function getVolumeGroupSnapshot(
+  ctx: ServiceContext,
+  req: GetVolumeGroupSnapshotRequest,
+): Promise<GetVolumeGroupSnapshotResponse> {
   if (!req.group_snapshot_id) throw invalidArgument('group_snapshot_id is required');
   const id = parseGroupSnapshotId(req.group_snapshot_id);
   const found = id && (await findGroup(ctx, id));

@@ -1,20 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { failedPrecondition, invalidArgument } from '../../domain/errors.js';
-import { sizeForRange, type WireCapacityRange } from '../capacity-range.js';
+import { sizeForRange } from '../capacity-range.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop } from './loop-attachment.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath, nodeVolumePath } from './paths.js';
-
-export interface ExpandWire {
-  volume_id?: string;
-  volume_path?: string;
-  staging_target_path?: string;
-  capacity_range?: WireCapacityRange | null;
-  volume_capability?: { block?: object | null } | null;
-}
+import type { NodeExpandVolumeRequest, NodeExpandVolumeResponse } from '../../wire/types.js';
 
 /**
  * Online expansion on the node. In local mode the node owns the pool, so it
@@ -22,7 +15,7 @@ export interface ExpandWire {
  * in shared mode ControllerExpandVolume already did. Then the loop device
  * picks up the size, then the filesystem grows.
  */
-export async function nodeExpandVolume(ctx: ServiceContext, req: ExpandWire) {
+export async function nodeExpandVolume(ctx: ServiceContext, req: NodeExpandVolumeRequest): Promise<NodeExpandVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   requireField(req.volume_path, 'volume_path');
   const volumePath = await nodeVolumePath(ctx.kubeletDir, req.volume_path, 'volume_path');

@@ -1,7 +1,7 @@
-import type { NodeGetCapabilitiesResponse, NodeRpcType } from '../../wire/types.js';
+import type { NodeGetCapabilitiesResponse, NodeGetInfoResponse, NodeRpcType } from '../../wire/types.js';
 import { localTopology, type ServiceContext } from '../context.js';
 
-export function nodeGetInfo(ctx: ServiceContext) {
+export function nodeGetInfo(ctx: ServiceContext): NodeGetInfoResponse {
   const segments = localTopology(ctx);
   return {
     node_id: ctx.nodeId!,

@@ -2,7 +2,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { isReadOnlyMode, type Capability } from '../../domain/volume.js';
-import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
+import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import type { MountEntry as MountInfoEntry } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
@@ -12,18 +12,10 @@ import { withPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkPublishGrant } from './shared-attachment.js';
 import { nodeRequestPath } from './paths.js';
-
-export interface PublishWire {
-  volume_id?: string;
-  staging_target_path?: string;
-  target_path?: string;
-  volume_capability?: WireVolumeCapability | null;
-  readonly?: boolean;
-  publish_context?: Record<string, string>;
-}
+import type { NodePublishVolumeRequest, NodePublishVolumeResponse } from '../../wire/types.js';
 
 /** Bind the staged filesystem (or the loop device, for block) at the target path. */
-export async function nodePublishVolume(ctx: ServiceContext, req: PublishWire) {
+export async function nodePublishVolume(ctx: ServiceContext, req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');

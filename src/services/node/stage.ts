@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { alreadyExists, failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import type { Capability, FsType } from '../../domain/volume.js';
 import { MiB } from '../../domain/bytes.js';
-import { decodeCapability, type WireVolumeCapability } from '../capabilities.js';
+import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import type { HostOps } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
@@ -13,21 +13,14 @@ import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from
 import { faultPoint } from '../../storage/fault-points.js';
 import { nodeRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
-
-export interface StageWire {
-  volume_id?: string;
-  staging_target_path?: string;
-  volume_capability?: WireVolumeCapability | null;
-  publish_context?: Record<string, string>;
-  volume_context?: Record<string, string>;
-}
+import type { NodeStageVolumeRequest, NodeStageVolumeResponse } from '../../wire/types.js';
 
 /**
  * Attach the image, give a blank device its filesystem, mount it at the
  * staging path. The staging entry is recorded first, so DeleteVolume refuses
  * a volume that a crash left half-staged, and a retry finishes the job.
  */
-export async function nodeStageVolume(ctx: ServiceContext, req: StageWire) {
+export async function nodeStageVolume(ctx: ServiceContext, req: NodeStageVolumeRequest): Promise<NodeStageVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');

@@ -6,6 +6,7 @@ import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
+import type { NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Undo this volume's publication at the target, and nothing else (design: Node staging):
@@ -19,7 +20,7 @@ import { nodeRequestPath } from './paths.js';
  * - a volume no longer staged on this node has its now unused loop devices detached here, so
  *   unstage-before-unpublish leaves no loop behind for DeleteVolume.
  */
-export async function nodeUnpublishVolume(ctx: ServiceContext, req: { volume_id?: string; target_path?: string }) {
+export async function nodeUnpublishVolume(ctx: ServiceContext, req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {

@@ -6,6 +6,7 @@ import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
+import type { NodeUnstageVolumeRequest, NodeUnstageVolumeResponse } from '../../wire/types.js';
 
 /**
  * Unmount the volume's own filesystem from the staging path, then detach its loop devices that
@@ -15,7 +16,7 @@ import { nodeRequestPath } from './paths.js';
  * volume keeps its loop device; unpublish detaches it once the volume is unstaged here.
  * The staging directory itself belongs to the CO and stays.
  */
-export async function nodeUnstageVolume(ctx: ServiceContext, req: { volume_id?: string; staging_target_path?: string }) {
+export async function nodeUnstageVolume(ctx: ServiceContext, req: NodeUnstageVolumeRequest): Promise<NodeUnstageVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   return ctx.locks.run(`volume:${rawId}`, async () => {

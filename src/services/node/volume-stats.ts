@@ -3,9 +3,10 @@ import { notFound } from '../../domain/errors.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { nodeVolumePath } from './paths.js';
+import type { NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse } from '../../wire/types.js';
 
 /** Bytes and inodes for a filesystem volume, bytes for a block volume, and the volume's condition. */
-export async function nodeGetVolumeStats(ctx: ServiceContext, req: { volume_id?: string; volume_path?: string }) {
+export async function nodeGetVolumeStats(ctx: ServiceContext, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   requireField(req.volume_path, 'volume_path');
   const volumePath = await nodeVolumePath(ctx.kubeletDir, req.volume_path, 'volume_path');
