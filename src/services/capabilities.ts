@@ -1,5 +1,5 @@
 import { invalidArgument } from '../domain/errors.js';
-import { FS_TYPES, isMultiNodeWriter, type AccessMode, type Capability, type FsType } from '../domain/volume.js';
+import { ACCESS_MODES, FS_TYPES, isMultiNodeWriter, type AccessMode, type Capability, type FsType } from '../domain/volume.js';
 
 /**
  * The wire shape of a VolumeCapability, as the loader decodes it. Wider than the generated type on
@@ -12,16 +12,6 @@ export interface WireVolumeCapability {
   access_mode?: { mode?: string | number } | null;
   access_type?: string;
 }
-
-const ACCESS_MODES: readonly AccessMode[] = [
-  'SINGLE_NODE_WRITER',
-  'SINGLE_NODE_READER_ONLY',
-  'SINGLE_NODE_SINGLE_WRITER',
-  'SINGLE_NODE_MULTI_WRITER',
-  'MULTI_NODE_READER_ONLY',
-  'MULTI_NODE_SINGLE_WRITER',
-  'MULTI_NODE_MULTI_WRITER',
-];
 
 /** Decodes one capability and applies Quarry's access-mode rules (design: Access modes). */
 export function decodeCapability(cap: WireVolumeCapability | null | undefined): Capability {

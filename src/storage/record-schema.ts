@@ -15,7 +15,7 @@
  */
 import * as v from 'valibot';
 import { failedPrecondition } from '../domain/errors.js';
-import { FS_TYPES } from '../domain/volume.js';
+import { ACCESS_MODES, FS_TYPES } from '../domain/volume.js';
 import type {
   AttachmentRecord,
   FreezeRecord,
@@ -50,15 +50,7 @@ const timestamp = v.pipe(
   v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 timestamp'),
 );
 const accessType = v.picklist(['mount', 'block']);
-const accessMode = v.picklist([
-  'SINGLE_NODE_WRITER',
-  'SINGLE_NODE_READER_ONLY',
-  'SINGLE_NODE_SINGLE_WRITER',
-  'SINGLE_NODE_MULTI_WRITER',
-  'MULTI_NODE_READER_ONLY',
-  'MULTI_NODE_SINGLE_WRITER',
-  'MULTI_NODE_MULTI_WRITER',
-]);
+const accessMode = v.picklist(ACCESS_MODES);
 const objectState = v.picklist(['creating', 'ready', 'deleting']);
 const stringMap = v.record(v.string(), v.string());
 
