@@ -1,5 +1,6 @@
 // Test helper: throwaway directories and loop-backed scratch filesystems that always clean up after themselves.
 import { mkdtemp, realpath, rm, truncate, writeFile, mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { bytes, MiB, type Bytes } from '../../src/domain/bytes.js';
@@ -132,7 +133,10 @@ export async function makeScratchFs(t: HasAfter, opts: ScratchFsOptions): Promis
 /** Unmounts everything below `dir` (deepest first), detaches loops over files below it, removes it. */
 export async function cleanupDir(dir: string): Promise<void> {
   const errors: unknown[] = [];
-  for (let round = 0; round < 3; round++) {
+  // A loop device detached a moment ago, or a process just killed, can hold the filesystem for a
+  // short while after (the kernel finishes a detach when the last opener lets go): retry a while.
+  for (let round = 0; round < 12; round++) {
+    if (round >= 3) await sleep(500);
     // Mounts first (images of nested loops may live on a mounted scratch fs), deepest first.
     const mounts = (await mountsUnder(dir)).sort((a, b) => b.mountPoint.length - a.mountPoint.length);
     for (const m of mounts) await unmount(m.mountPoint).catch((e) => errors.push(e));

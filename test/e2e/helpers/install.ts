@@ -23,10 +23,7 @@ async function render(what: string): Promise<string> {
 /** The VolumeSnapshot CRDs and a snapshot-controller; waits until the CRDs are served. */
 export async function installSnapshotSupport(k: Kubectl): Promise<void> {
   await apply(k, await render('snapshot-crds'));
-  await k([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
+  await waitEstablished(k, [
     'crd/volumesnapshots.snapshot.storage.k8s.io',
     'crd/volumesnapshotcontents.snapshot.storage.k8s.io',
     'crd/volumesnapshotclasses.snapshot.storage.k8s.io',
@@ -37,7 +34,18 @@ export async function installSnapshotSupport(k: Kubectl): Promise<void> {
 /** The stand-in PodMonitor CRD (test/e2e/install/podmonitor-crd.yaml), served before the chart's PodMonitor is applied. */
 export async function installPodMonitorCrd(k: Kubectl): Promise<void> {
   await apply(k, await readFile(join(REPO, 'test/e2e/install/podmonitor-crd.yaml'), 'utf8'));
-  await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/podmonitors.monitoring.coreos.com']);
+  await waitEstablished(k, ['crd/podmonitors.monitoring.coreos.com']);
+}
+
+/**
+ * Waits until the CRDs are served. `kubectl wait` fails at once ("status.conditions accessor
+ * error") on a CRD the API server has not given a status yet, so it is retried until it can wait.
+ */
+async function waitEstablished(k: Kubectl, crds: string[]): Promise<void> {
+  await eventually(`CRDs established: ${crds.join(' ')}`, 90, async () => {
+    await k(['wait', '--for=condition=Established', '--timeout=60s', ...crds]);
+    return true;
+  });
 }
 
 /** Applies the rendered install and waits until the node plugin and the controller are ready. */
