@@ -1,6 +1,7 @@
 // Test helper: throwaway directories and loop-backed scratch filesystems that always clean up after themselves.
 import { mkdtemp, realpath, rm, truncate, writeFile, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { bytes, MiB, type Bytes } from '../../src/domain/bytes.js';
@@ -172,6 +173,12 @@ export async function leakCheck(opts: { all?: boolean } = {}): Promise<Leaks> {
   const loops = (await listLoops()).filter((l) => inScope(l.backingFile));
   const mounts = (await readMountInfo()).filter((m) => inScope(m.mountPoint));
   return { loops, mounts };
+}
+
+/** An after() hook for a test file: no loop device or mount of this process's temp dirs is left. */
+export async function assertNoLeaks(): Promise<void> {
+  const leaks = await leakCheck();
+  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
 }
 
 /** Re-exported for tests that look up their own loops. */

@@ -22,12 +22,9 @@ import {
   type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { sha256File } from '../helpers/sha256.js';
-import { leakCheck } from '../helpers/scratch.js';
+import { assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 type Vol = { volumeId: string; staging: string; target: string };
 const DATA_BYTES = 1 * MiB;

@@ -11,12 +11,9 @@ import { topMountAt } from '../../src/host/mountinfo.js';
 import { assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { sha256File } from '../helpers/sha256.js';
-import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';
+import { findLoopsByBackingFile, makeTempDir, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 test('a volume created for block access holding raw data is never formatted when staged as a filesystem', async (t) => {
   const c = await startCluster(t);

@@ -11,12 +11,9 @@ import { checkOptions } from '../../src/host/mount.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
 import { assertNoHostState, createVolume, deleteVolume, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';
+import { findLoopsByBackingFile, makeTempDir, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 const SELINUX = 'context="system_u:object_r:container_file_t:s0:c1,c2"';
 

@@ -24,12 +24,9 @@ import {
 } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { findLoopsByBackingFile, leakCheck, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import { findLoopsByBackingFile, onCleanup, type HasAfter, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 /** A tmpfs with a marker file, unmounted after the test if Quarry left it (as it must). */
 async function foreignTmpfs(t: HasAfter, path: string): Promise<void> {

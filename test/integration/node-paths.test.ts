@@ -9,12 +9,9 @@ import { mountsUnder } from '../../src/host/mountinfo.js';
 import { checkInKubeletDir } from '../../src/services/node/paths.js';
 import { assertNoHostState, createVolume, deleteVolume, publish, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { findLoopsByBackingFile, leakCheck, makeTempDir } from '../helpers/scratch.js';
+import { findLoopsByBackingFile, makeTempDir, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 test('stage and publish refuse symlinked components and paths outside the kubelet dir, and mount nothing', async (t) => {
   const c = await startCluster(t); // --kubelet-dir is the cluster's work dir

@@ -22,12 +22,9 @@ import {
   type VolumeKind,
 } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { leakCheck, onCleanup } from '../helpers/scratch.js';
+import { onCleanup, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 async function expectErrno(p: Promise<unknown>, code: string) {
   await assert.rejects(p, (e: NodeJS.ErrnoException) => e.code === code);

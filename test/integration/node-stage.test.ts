@@ -23,12 +23,9 @@ import {
 } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { sha256File } from '../helpers/sha256.js';
-import { leakCheck } from '../helpers/scratch.js';
+import { assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 async function loopsOf(c: Cluster, volumeId: string) {
   return findLoopsByBackingFile(c.imagePath(volumeId));

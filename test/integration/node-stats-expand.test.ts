@@ -22,12 +22,9 @@ import {
 } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { leakCheck, onCleanup } from '../helpers/scratch.js';
+import { onCleanup, assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 interface Usage {
   unit: string;

@@ -10,12 +10,9 @@ import { run } from '../../src/host/exec.js';
 import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { capability, deleteVolume, stage, startCluster, unstage, volumePaths } from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
-import { leakCheck } from '../helpers/scratch.js';
+import { assertNoLeaks } from '../helpers/scratch.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 const SIZE = 512 * MiB;
 

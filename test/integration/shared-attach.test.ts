@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { topMountAt } from '../../src/host/mountinfo.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode, scratchPoolDir, startQuarry } from '../helpers/quarry-process.js';
-import { leakCheck, makeTempDir, onCleanup } from '../helpers/scratch.js';
+import { makeTempDir, onCleanup, assertNoLeaks } from '../helpers/scratch.js';
 import {
   controllerPublish,
   controllerUnpublish,
@@ -22,10 +22,7 @@ import {
   unpublishAndUnstage,
 } from './shared-cluster.js';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 test('a single-node volume is refused to a second node, and handed over with its data after unpublish', async (t) => {
   const c = await startSharedCluster(t);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { VolumeRecord } from '../../src/storage/records.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { leakCheck } from '../helpers/scratch.js';
+import { assertNoLeaks } from '../helpers/scratch.js';
 import {
   controllerPublish,
   controllerUnpublish,
@@ -20,10 +20,7 @@ import {
 
 const FAULT = 'controller-publish:after-record';
 
-after(async () => {
-  const leaks = await leakCheck();
-  assert.deepEqual([...leaks.loops.map((l) => l.device), ...leaks.mounts.map((m) => m.mountPoint)], [], 'leaked loops or mounts');
-});
+after(assertNoLeaks);
 
 test(`a controller killed at ${FAULT} gives the same token on retry`, async (t) => {
   const c = await startSharedCluster(t);
