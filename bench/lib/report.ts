@@ -14,3 +14,37 @@ export function table(headers: string[], rows: Array<Array<string | number>>, ri
 }
 
 export const renderSection = (s: Section) => `## ${s.title}\n\n${s.body.trim()}\n`;
+
+/** One goal of the performance issue, measured next to its baseline in the same run. */
+export interface GoalRow {
+  measure: string;
+  /** Quarry's figure, already formatted with its unit. */
+  quarry: string;
+  /** The baseline's figure with its unit, or '—' when the measure has none. */
+  baseline: string;
+  /** Quarry ÷ baseline, when both are numbers in the same unit. */
+  ratio?: number;
+  /** The goal as written, e.g. '≤ 1.0 s'. */
+  goal: string;
+  met: boolean;
+  /** Why a missed goal was missed, with the measured limit; printed under the table. */
+  reason?: string;
+}
+
+/** The table every performance bench prints: measure | Quarry | baseline | ratio | goal | met? */
+export function goalTable(rows: GoalRow[]): string {
+  const body = table(
+    ['measure', 'Quarry', 'baseline', 'ratio', 'goal', 'met?'],
+    rows.map((r) => [
+      r.measure,
+      r.quarry,
+      r.baseline,
+      r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)}×`,
+      r.goal,
+      r.met ? 'met' : '**missed**',
+    ]),
+    [1, 2, 3],
+  );
+  const reasons = rows.filter((r) => !r.met && r.reason).map((r) => `- Missed, ${r.measure}: ${r.reason}`);
+  return reasons.length ? `${body}\n\n${reasons.join('\n')}` : body;
+}
