@@ -8,6 +8,7 @@ import { groupControllerService } from '../services/group-controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { nodeService } from '../services/node/index.js';
+import { servesSnapshotMetadata, snapshotMetadataService } from '../services/snapshot-metadata/index.js';
 import { registerNode } from '../services/node/register.js';
 import { resizerEndpointNodeService } from '../services/node/resizer-endpoint.js';
 import { packageVersion } from '../version.js';
@@ -36,13 +37,15 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
   setHostToolObserver(metrics?.onHostTool);
   const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
+  const snapshotMetadata = servesSnapshotMetadata(ctx, servesController);
   const server = await startCsiServer({
     endpoint: config.endpoint,
     socketMode: config.socketMode,
     logger,
     services: {
-      Identity: identityService(ctx),
+      Identity: identityService(ctx, { snapshotMetadata }),
       ...(servesController ? { Controller: controllerService(ctx), GroupController: groupControllerService(ctx) } : {}),
+      ...(snapshotMetadata ? { SnapshotMetadata: snapshotMetadataService(ctx) } : {}),
       ...(servesNode ? { Node: nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
     },
     onRpc: metrics?.onRpc,

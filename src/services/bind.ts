@@ -4,10 +4,12 @@ import type { ServiceContext } from './context.js';
 /** One RPC as a service file implements it: the context first, then the decoded request. */
 type ContextHandler<H> = H extends (req: infer Req, call: CallContext) => Promise<infer Res>
   ? (ctx: ServiceContext, req: Req, call: CallContext) => Promise<Res>
-  : never;
+  : H extends (req: infer Req, call: CallContext) => AsyncIterable<infer Res>
+    ? (ctx: ServiceContext, req: Req, call: CallContext) => AsyncIterable<Res>
+    : never;
 
 /** A table entry once its request and response types have done their work at compile time. */
-type BoundLater = (ctx: ServiceContext, req: unknown, call: CallContext) => Promise<unknown>;
+type BoundLater = (ctx: ServiceContext, req: unknown, call: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 
 /** RPC name → the service function that answers it, typed by the generated request and response. */
 export type HandlerTable<Handlers> = { [K in keyof Handlers]?: ContextHandler<NonNullable<Handlers[K]>> };

@@ -13,7 +13,13 @@ import type { ServiceContext } from './context.js';
  * lets a CO (or csi-sanity) talking to the node socket know that
  * ControllerPublishVolume must come first in shared mode.
  */
-const IDENTITY: HandlerTable<IdentityHandlers> = {
+/** Services this process offers beyond those every Quarry process reports. */
+export interface OfferedServices {
+  /** Changed-block metadata: only on the process that holds the snapshot images (design: Changed-block metadata). */
+  snapshotMetadata?: boolean;
+}
+
+const identityTable = (offered: OfferedServices): HandlerTable<IdentityHandlers> => ({
   async GetPluginInfo(ctx) {
     return { name: ctx.driverName, vendor_version: ctx.version, manifest: {} };
   },
@@ -25,6 +31,8 @@ const IDENTITY: HandlerTable<IdentityHandlers> = {
     if (ctx.mode === 'local') capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
     // Online expansion: by the controller in shared mode, by the owning node in local mode.
     capabilities.push({ volume_expansion: { type: 'ONLINE' } });
+    // Per process, unlike the rest: the sidecar that asks sits next to the process that serves it.
+    if (offered.snapshotMetadata) capabilities.push({ service: { type: 'SNAPSHOT_METADATA_SERVICE' } });
     return { capabilities };
   },
 
@@ -35,8 +43,8 @@ const IDENTITY: HandlerTable<IdentityHandlers> = {
     }
     return { ready: { value: true } };
   },
-};
+});
 
-export function identityService(ctx: ServiceContext): IdentityHandlers {
-  return bindHandlers(ctx, IDENTITY);
+export function identityService(ctx: ServiceContext, offered: OfferedServices = {}): IdentityHandlers {
+  return bindHandlers(ctx, identityTable(offered));
 }

@@ -17,7 +17,16 @@ import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './pr
 import { redact, scrubber, secretValues } from './redact.js';
 import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
 import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
-import type { CallContext, ControllerHandlers, GroupControllerHandlers, IdentityHandlers, NodeHandlers } from './types.js';
+import { serverStreamingCall } from './streaming.js';
+import type {
+  CallContext,
+  ControllerHandlers,
+  GroupControllerHandlers,
+  IdentityHandlers,
+  NodeHandlers,
+  SnapshotMetadataHandlers,
+  StreamHandler,
+} from './types.js';
 
 /** The services a process offers. A service left out is not registered: gRPC answers UNIMPLEMENTED. */
 export interface CsiServices {
@@ -25,6 +34,7 @@ export interface CsiServices {
   Controller?: ControllerHandlers;
   Node?: NodeHandlers;
   GroupController?: GroupControllerHandlers;
+  SnapshotMetadata?: SnapshotMetadataHandlers;
 }
 
 export interface StartCsiServerOptions {
@@ -246,8 +256,13 @@ function implementation(
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(reflected.methods)) {
     method.resolve();
-    if (method.requestStream || method.responseStream) {
-      // No streaming RPC is offered by the wire; answer UNIMPLEMENTED rather than hang.
+    if (method.responseStream && !method.requestStream) {
+      const info = { service, method: name, requestType: method.resolvedRequestType! };
+      impl[name] = serverStreamingCall(info, handlers[name] as StreamHandler<unknown, unknown> | undefined, logger, hooks);
+      continue;
+    }
+    if (method.requestStream) {
+      // No client-streaming RPC is offered by the wire; answer UNIMPLEMENTED rather than hang.
       impl[name] = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>) => {
         const err = toServiceError(unimplemented(`${service}.${name} is not implemented by this plugin`));
         (call as grpc.ServerWritableStream<unknown, unknown>).emit('error', err);

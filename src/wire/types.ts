@@ -16,6 +16,7 @@ import type { ControllerHandlers as GeneratedControllerHandlers } from './genera
 import type { GroupControllerHandlers as GeneratedGroupControllerHandlers } from './generated/csi/v1/GroupController.js';
 import type { IdentityHandlers as GeneratedIdentityHandlers } from './generated/csi/v1/Identity.js';
 import type { NodeHandlers as GeneratedNodeHandlers } from './generated/csi/v1/Node.js';
+import type { SnapshotMetadataHandlers as GeneratedSnapshotMetadataHandlers } from './generated/csi/v1/SnapshotMetadata.js';
 
 // Requests as a handler receives them, and the responses it returns.
 export type { ControllerExpandVolumeRequest__Output as ControllerExpandVolumeRequest } from './generated/csi/v1/ControllerExpandVolumeRequest.js';
@@ -52,6 +53,10 @@ export type { DeleteVolumeGroupSnapshotRequest__Output as DeleteVolumeGroupSnaps
 export type { DeleteVolumeGroupSnapshotResponse } from './generated/csi/v1/DeleteVolumeGroupSnapshotResponse.js';
 export type { GetVolumeGroupSnapshotRequest__Output as GetVolumeGroupSnapshotRequest } from './generated/csi/v1/GetVolumeGroupSnapshotRequest.js';
 export type { GetVolumeGroupSnapshotResponse } from './generated/csi/v1/GetVolumeGroupSnapshotResponse.js';
+export type { GetMetadataAllocatedRequest__Output as GetMetadataAllocatedRequest } from './generated/csi/v1/GetMetadataAllocatedRequest.js';
+export type { GetMetadataAllocatedResponse } from './generated/csi/v1/GetMetadataAllocatedResponse.js';
+export type { GetMetadataDeltaRequest__Output as GetMetadataDeltaRequest } from './generated/csi/v1/GetMetadataDeltaRequest.js';
+export type { GetMetadataDeltaResponse } from './generated/csi/v1/GetMetadataDeltaResponse.js';
 export type { NodeExpandVolumeRequest__Output as NodeExpandVolumeRequest } from './generated/csi/v1/NodeExpandVolumeRequest.js';
 export type { NodeExpandVolumeResponse } from './generated/csi/v1/NodeExpandVolumeResponse.js';
 export type { NodeGetVolumeStatsRequest__Output as NodeGetVolumeStatsRequest } from './generated/csi/v1/NodeGetVolumeStatsRequest.js';
@@ -84,6 +89,7 @@ export type { ControllerClient } from './generated/csi/v1/Controller.js';
 export type { GroupControllerClient } from './generated/csi/v1/GroupController.js';
 export type { IdentityClient } from './generated/csi/v1/Identity.js';
 export type { NodeClient } from './generated/csi/v1/Node.js';
+export type { SnapshotMetadataClient } from './generated/csi/v1/SnapshotMetadata.js';
 // Enums, as the string names handlers see and return.
 export {
   _csi_v1_VolumeCapability_AccessMode_Mode as AccessModeMode,
@@ -121,3 +127,17 @@ export type IdentityHandlers = UnaryHandlers<GeneratedIdentityHandlers>;
 export type ControllerHandlers = UnaryHandlers<GeneratedControllerHandlers>;
 export type GroupControllerHandlers = UnaryHandlers<GeneratedGroupControllerHandlers>;
 export type NodeHandlers = UnaryHandlers<GeneratedNodeHandlers>;
+
+/**
+ * One server-streaming CSI method as the service layer implements it: the messages to send, in
+ * order. Throwing before the first message answers with the error's code and no message.
+ */
+export type StreamHandler<Req, Res> = (req: Req, ctx: CallContext) => AsyncIterable<Res>;
+
+type StreamingHandlers<G> = {
+  [K in keyof G as string extends K ? never : K]?: G[K] extends grpc.handleServerStreamingCall<infer Req, infer Res>
+    ? StreamHandler<Req, Res>
+    : never;
+};
+
+export type SnapshotMetadataHandlers = StreamingHandlers<GeneratedSnapshotMetadataHandlers>;
