@@ -1,0 +1,313 @@
+// CSI SnapshotMetadata through real quarry processes over gRPC (design: Changed-block metadata).
+// Known blocks are written to a volume (block and filesystem), snapshotted, changed (overwrites,
+// new blocks, a discard that punches a hole, a rewrite with the same bytes), snapshotted again;
+// the delta the service streams is then checked against a byte-by-byte comparison of the two
+// snapshot images, done here: no changed byte may be outside a returned range, and the bytes
+// reported but identical are bounded and printed.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { GiB, MiB } from '../../src/domain/bytes.js';
+import { run } from '../../src/host/exec.js';
+import { assertNoHostState, createVolume, deleteVolume, provision, startCluster, teardown, type Cluster, type VolumeKind } from '../helpers/csi-flow.js';
+import { call } from '../helpers/grpc-client.js';
+import { collect, metadataClient, rangesOf, type Range } from '../helpers/metadata-client.js';
+import { rejectsWithCode } from '../helpers/quarry-process.js';
+import { makeScratchFs } from '../helpers/scratch.js';
+import { startQuarryOnPool } from '../helpers/snapshot-harness.js';
+
+const BLOCK = 4096;
+
+async function snapshot(c: Cluster, name: string, volumeId: string): Promise<string> {
+  const res = await call(c.ctl.controller, 'CreateSnapshot', { name, source_volume_id: volumeId });
+  return res.snapshot!.snapshot_id!;
+}
+
+const snapshotImage = (c: Cluster, id: string) => join(c.poolPath, 'snapshots', `${id}.img`);
+
+/** Writes `data` at `offset` of a file or device and fsyncs it. */
+async function writeAt(path: string, offset: number, data: Buffer): Promise<void> {
+  const fd = await open(path, 'r+');
+  try {
+    await fd.write(data, 0, data.length, offset);
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const fd = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    await fd.read(buf, 0, length, offset);
+    return buf;
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Indexes of the 4 KiB blocks where two images differ, read whole (the test's own byte-by-byte answer). */
+async function differingBlocks(a: string, b: string): Promise<number[]> {
+  const [x, y] = await Promise.all([readFile(a), readFile(b)]);
+  const size = Math.max(x.length, y.length);
+  const out: number[] = [];
+  const zero = Buffer.alloc(BLOCK);
+  for (let off = 0; off < size; off += BLOCK) {
+    const bx = off < x.length ? x.subarray(off, off + BLOCK) : zero;
+    const by = off < y.length ? y.subarray(off, off + BLOCK) : zero;
+    if (!bx.equals(by)) out.push(off / BLOCK);
+  }
+  return out;
+}
+
+async function nonZeroBlocks(path: string): Promise<number[]> {
+  const x = await readFile(path);
+  const out: number[] = [];
+  for (let off = 0; off < x.length; off += BLOCK) {
+    const b = x.subarray(off, off + BLOCK);
+    if (b.some((v) => v !== 0)) out.push(off / BLOCK);
+  }
+  return out;
+}
+
+const covered = (ranges: readonly Range[], block: number) =>
+  ranges.some((r) => r.offset <= block * BLOCK && (block + 1) * BLOCK <= r.offset + r.length);
+const total = (ranges: readonly Range[]) => ranges.reduce((s, r) => s + r.length, 0);
+
+/** Sorted, non-overlapping, block-aligned: the CSI rules for a VARIABLE_LENGTH answer, plus ours. */
+function assertWellFormed(ranges: readonly Range[], capacity: number): void {
+  let end = 0;
+  for (const r of ranges) {
+    assert.ok(r.length > 0 && r.offset >= end, `ranges ascend without overlap (${r.offset} after ${end})`);
+    assert.equal(r.offset % BLOCK, 0, `offset ${r.offset} is block-aligned`);
+    assert.equal(r.length % BLOCK, 0, `length ${r.length} is block-aligned`);
+    end = r.offset + r.length;
+  }
+  assert.ok(end <= capacity, 'no range past the volume');
+}
+
+interface Change {
+  /** What the test did to the volume between the two snapshots. */
+  change(): Promise<void>;
+  /** Bytes the test rewrote with their own content: identical, but new extents (the known false positives). */
+  sameBytesRewritten: number;
+}
+
+/** Block volume: raw writes through the published device, and a discard (the loop device punches a hole). */
+async function blockScenario(device: string): Promise<Change> {
+  await writeAt(device, 0, randomBytes(64 * 1024));
+  await writeAt(device, 2 * MiB, randomBytes(1 * MiB));
+  await writeAt(device, 9 * MiB + 8 * 1024, randomBytes(40 * 1024));
+  await writeAt(device, 40 * MiB, randomBytes(1 * MiB));
+  const same = 16 * 1024;
+  return {
+    sameBytesRewritten: same,
+    async change() {
+      await writeAt(device, 3 * BLOCK, randomBytes(BLOCK)); // overwrite one block
+      await writeAt(device, 2 * MiB + 100 * 1024, randomBytes(20 * 1024)); // overwrite inside a run
+      await writeAt(device, 20 * MiB, randomBytes(256 * 1024)); // new blocks
+      await writeAt(device, 9 * MiB + 8 * 1024, await readAt(device, 9 * MiB + 8 * 1024, same)); // same bytes again
+      await run('blkdiscard', ['--offset', String(40 * MiB), '--length', String(512 * 1024), device], { timeoutMs: 30_000 });
+    },
+  };
+}
+
+/** Filesystem volume: files written, one overwritten in the middle, one new, one deleted and trimmed. */
+async function filesystemScenario(mountPath: string): Promise<Change> {
+  const write = async (name: string, data: Buffer, offset = 0) => {
+    const fd = await open(join(mountPath, name), 'a+');
+    await fd.close();
+    await writeAt(join(mountPath, name), offset, data);
+  };
+  await write('kept.bin', randomBytes(4 * MiB));
+  await write('deleted.bin', randomBytes(2 * MiB));
+  return {
+    sameBytesRewritten: 0,
+    async change() {
+      await write('kept.bin', randomBytes(64 * 1024), 1 * MiB);
+      await write('new.bin', randomBytes(3 * MiB));
+      await run('rm', ['-f', '--', join(mountPath, 'deleted.bin')], { timeoutMs: 10_000 });
+      await run('sync', ['-f', mountPath], { timeoutMs: 30_000 });
+      await run('fstrim', [mountPath], { timeoutMs: 60_000 });
+    },
+  };
+}
+
+for (const kind of ['block', 'ext4'] as VolumeKind[]) {
+  test(`${kind} volume: the delta covers every byte that differs between the two snapshot images`, async (t) => {
+    const c = await startCluster(t);
+    const meta = metadataClient(t, c.controller.socketPath);
+    const size = 64 * MiB;
+    const v = await provision(c, `meta-${kind}`, kind, size);
+    const scenario = kind === 'block' ? await blockScenario(v.target) : await filesystemScenario(v.target);
+    const base = await snapshot(c, `meta-${kind}-a`, v.volumeId);
+    await scenario.change();
+    const target = await snapshot(c, `meta-${kind}-b`, v.volumeId);
+
+    const answer = await collect(meta, 'GetMetadataDelta', { base_snapshot_id: base, target_snapshot_id: target });
+    for (const m of answer) {
+      assert.equal(m.block_metadata_type, 'VARIABLE_LENGTH');
+      assert.equal(Number(m.volume_capacity_bytes), size);
+    }
+    const delta = rangesOf(answer);
+    assertWellFormed(delta, size);
+
+    const differing = await differingBlocks(snapshotImage(c, base), snapshotImage(c, target));
+    assert.ok(differing.length > 0, 'the scenario changed something');
+    const missed = differing.filter((b) => !covered(delta, b));
+    assert.deepEqual(missed, [], 'every differing 4 KiB block lies inside a returned range (no false negative)');
+
+    // False positives: reported bytes that are identical in both images.
+    const differingBytes = differing.length * BLOCK;
+    const falsePositive = total(delta) - differingBytes;
+    t.diagnostic(
+      `${kind}: ${differingBytes} bytes differ, ${total(delta)} reported in ${delta.length} ranges; ` +
+        `${falsePositive} reported but identical (${scenario.sameBytesRewritten} rewritten with the same bytes on purpose)`,
+    );
+    // Extent granularity: identical bytes are reported only where a block was written again
+    // (CoW gave it a new address): the test's same-bytes rewrite, plus blocks the filesystem
+    // inside rewrote with equal content (its journal and bitmaps), bounded here to 1 MiB.
+    assert.ok(falsePositive <= scenario.sameBytesRewritten + 1 * MiB, `false positives ${falsePositive} within the bound`);
+    if (kind === 'block') {
+      assert.ok(falsePositive >= scenario.sameBytesRewritten, 'the same-bytes rewrite is reported: extents, not data, decide');
+    }
+
+    // The image compared with itself: nothing changed.
+    assert.deepEqual(rangesOf(await collect(meta, 'GetMetadataDelta', { base_snapshot_id: target, target_snapshot_id: target })), []);
+
+    // Allocated: every non-zero block of the target image is inside a returned range, and no more is
+    // returned than the image holds.
+    const allocated = rangesOf(await collect(meta, 'GetMetadataAllocated', { snapshot_id: target }));
+    assertWellFormed(allocated, size);
+    const nonZero = await nonZeroBlocks(snapshotImage(c, target));
+    assert.deepEqual(
+      nonZero.filter((b) => !covered(allocated, b)),
+      [],
+      'every non-zero block is allocated',
+    );
+    const held = (await stat(snapshotImage(c, target))).blocks * 512;
+    assert.ok(total(allocated) <= held, `allocated ${total(allocated)} ≤ the image's blocks ${held}`);
+    t.diagnostic(`${kind}: ${nonZero.length * BLOCK} non-zero bytes, ${total(allocated)} allocated in ${allocated.length} ranges`);
+
+    for (const id of [base, target]) await call(c.ctl.controller, 'DeleteSnapshot', { snapshot_id: id });
+    await teardown(c, v);
+    await assertNoHostState(c);
+  });
+}
+
+test('pagination: max_results bounds every message, and a resumed call continues where the first stopped', async (t) => {
+  const c = await startCluster(t);
+  const meta = metadataClient(t, c.controller.socketPath);
+  const v = await provision(c, 'meta-pages', 'block', 64 * MiB);
+  // Eleven separate runs, then every other one rewritten: many ranges in both answers.
+  for (let k = 0; k < 11; k++) await writeAt(v.target, k * 2 * MiB, randomBytes(64 * 1024));
+  const base = await snapshot(c, 'pages-a', v.volumeId);
+  for (let k = 0; k < 11; k += 2) await writeAt(v.target, k * 2 * MiB + 4096, randomBytes(8192));
+  const target = await snapshot(c, 'pages-b', v.volumeId);
+
+  for (const [method, req] of [
+    ['GetMetadataDelta', { base_snapshot_id: base, target_snapshot_id: target }],
+    ['GetMetadataAllocated', { snapshot_id: target }],
+  ] as const) {
+    const whole = rangesOf(await collect(meta, method, req));
+    assert.ok(whole.length >= 6, `${method}: enough ranges to page (${whole.length})`);
+
+    const paged = await collect(meta, method, { ...req, max_results: 2 });
+    for (const m of paged) assert.ok(m.block_metadata.length <= 2, `${method}: at most max_results per message`);
+    assert.equal(paged.length, Math.ceil(whole.length / 2));
+    assert.deepEqual(rangesOf(paged), whole, `${method}: the pages together are the one-shot answer`);
+
+    // An interrupted client: one message, then a new call from the end of what it got.
+    const first = rangesOf(await collect(meta, method, { ...req, max_results: 3 }, { firstOnly: true }));
+    assert.equal(first.length, 3);
+    const last = first[first.length - 1]!;
+    const rest = rangesOf(await collect(meta, method, { ...req, max_results: 3, starting_offset: last.offset + last.length }));
+    assert.deepEqual([...first, ...rest], whole, `${method}: resumed answers join to the one-shot answer`);
+
+    // From the middle of a range: the answer begins exactly there.
+    const mid = whole[1]!.offset + BLOCK;
+    const fromMid = rangesOf(await collect(meta, method, { ...req, starting_offset: mid }));
+    assert.deepEqual(fromMid[0], { offset: mid, length: whole[1]!.length - BLOCK });
+    assert.deepEqual(fromMid.slice(1), whole.slice(2));
+  }
+
+  for (const id of [base, target]) await call(c.ctl.controller, 'DeleteSnapshot', { snapshot_id: id });
+  await teardown(c, v);
+});
+
+test('errors per the CSI spec, secrets scrubbed, and the capability only where the service is', async (t) => {
+  const c = await startCluster(t);
+  const meta = metadataClient(t, c.controller.socketPath);
+  const size = 16 * MiB;
+  const a = await createVolume(c, 'meta-err-a', 'block', size);
+  const b = await createVolume(c, 'meta-err-b', 'block', size);
+  const snapA = await snapshot(c, 'err-a', a);
+  const snapB = await snapshot(c, 'err-b', b);
+
+  const expect: [string, 'GetMetadataAllocated' | 'GetMetadataDelta', Record<string, unknown>, grpc.status][] = [
+    ['missing snapshot_id', 'GetMetadataAllocated', {}, grpc.status.INVALID_ARGUMENT],
+    ['unknown snapshot', 'GetMetadataAllocated', { snapshot_id: 'snap-aaaaaaaaaaaaaaaaaaaa' }, grpc.status.NOT_FOUND],
+    ['malformed snapshot ID', 'GetMetadataAllocated', { snapshot_id: '../../etc' }, grpc.status.NOT_FOUND],
+    ['offset at the size', 'GetMetadataAllocated', { snapshot_id: snapA, starting_offset: size }, grpc.status.OUT_OF_RANGE],
+    ['negative offset', 'GetMetadataAllocated', { snapshot_id: snapA, starting_offset: -1 }, grpc.status.INVALID_ARGUMENT],
+    ['negative max_results', 'GetMetadataAllocated', { snapshot_id: snapA, max_results: -1 }, grpc.status.INVALID_ARGUMENT],
+    ['missing base', 'GetMetadataDelta', { target_snapshot_id: snapA }, grpc.status.INVALID_ARGUMENT],
+    ['missing target', 'GetMetadataDelta', { base_snapshot_id: snapA }, grpc.status.INVALID_ARGUMENT],
+    ['unknown base', 'GetMetadataDelta', { base_snapshot_id: 'snap-aaaaaaaaaaaaaaaaaaaa', target_snapshot_id: snapA }, grpc.status.NOT_FOUND],
+    ['snapshots of two volumes', 'GetMetadataDelta', { base_snapshot_id: snapA, target_snapshot_id: snapB }, grpc.status.INVALID_ARGUMENT],
+    ['offset past the size', 'GetMetadataDelta', { base_snapshot_id: snapA, target_snapshot_id: snapA, starting_offset: size + 1 }, grpc.status.OUT_OF_RANGE],
+  ];
+  for (const [what, method, req, code] of expect) {
+    await t.test(what, async () => {
+      await rejectsWithCode(collect(meta, method, req), code);
+    });
+  }
+
+  // Secrets: a value that also appears in the (echoed) snapshot ID never reaches the answer or the log.
+  const secret = 'snap-s3cr3tvalue';
+  const err = (await collect(meta, 'GetMetadataAllocated', { snapshot_id: secret, secrets: { token: secret } }).then(
+    () => assert.fail('an unknown snapshot must fail'),
+    (e: grpc.ServiceError) => e,
+  )) as grpc.ServiceError;
+  assert.equal(err.code, grpc.status.NOT_FOUND);
+  assert.ok(!err.details.includes('s3cr3t'), `the answer is scrubbed: ${err.details}`);
+  const log = c.controller.stdout() + c.controller.stderr();
+  assert.match(log, /"method":"GetMetadataAllocated"/, 'the streaming call has its rpc log line');
+  assert.ok(!log.includes('s3cr3t'), 'the log is scrubbed');
+
+  // Advertised by the process that serves it (a controller with the pool), not by the node plugin.
+  const types = async (clients: Cluster['ctl']) =>
+    (await call(clients.identity, 'GetPluginCapabilities', {})).capabilities!.map((x) => x.service?.type);
+  assert.ok((await types(c.ctl)).includes('SNAPSHOT_METADATA_SERVICE'));
+  assert.ok(!(await types(c.nodeClients)).includes('SNAPSHOT_METADATA_SERVICE'));
+  await rejectsWithCode(
+    collect(metadataClient(t, c.node.socketPath), 'GetMetadataAllocated', { snapshot_id: snapA }),
+    grpc.status.UNIMPLEMENTED,
+  );
+
+  for (const id of [snapA, snapB]) await call(c.ctl.controller, 'DeleteSnapshot', { snapshot_id: id });
+  for (const id of [a, b]) await deleteVolume(c, id);
+});
+
+test('a pool without reflinks answers the delta FAILED_PRECONDITION and still reports allocated blocks', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 1 * GiB });
+  const q = await startQuarryOnPool(t, { role: 'all', dir: fs.dir, pool: join(fs.mountPath, 'pool') });
+  const meta = metadataClient(t, q.socketPath);
+  const vol = (
+    await call(q.clients.controller, 'CreateVolume', {
+      name: 'meta-ext4-pool',
+      capacity_range: { required_bytes: 16 * MiB },
+      volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+    })
+  ).volume!.volume_id!;
+  await writeAt(join(fs.mountPath, 'pool', 'volumes', `${vol}.img`), 1 * MiB, randomBytes(64 * 1024));
+  const snap = (await call(q.clients.controller, 'CreateSnapshot', { name: 'meta-ext4-snap', source_volume_id: vol })).snapshot!.snapshot_id!;
+  await rejectsWithCode(collect(meta, 'GetMetadataDelta', { base_snapshot_id: snap, target_snapshot_id: snap }), grpc.status.FAILED_PRECONDITION);
+  assert.deepEqual(rangesOf(await collect(meta, 'GetMetadataAllocated', { snapshot_id: snap })), [{ offset: 1 * MiB, length: 64 * 1024 }]);
+  await call(q.clients.controller, 'DeleteSnapshot', { snapshot_id: snap });
+  await call(q.clients.controller, 'DeleteVolume', { volume_id: vol });
+});
