@@ -15,6 +15,7 @@ import { describeMachine } from './lib/machine.js';
 import { renderSection, type Section } from './lib/report.js';
 import { cleanUpOnSignals } from './lib/scope.js';
 import { memoryBench } from './memory-bench.js';
+import { metadataBench } from './metadata-bench.js';
 import { snapshotBench } from './snapshot-bench.js';
 import { stageBench } from './stage-bench.js';
 
@@ -25,6 +26,7 @@ const BENCHES: Record<string, () => Promise<Section | Section[]>> = {
   stage: stageBench,
   io: ioBench,
   memory: memoryBench,
+  metadata: metadataBench,
 };
 
 const COMMAND = 'npm run build && npm run bench';

@@ -252,6 +252,8 @@ test('errors per the CSI spec, secrets scrubbed, and the capability only where t
     ['missing snapshot_id', 'GetMetadataAllocated', {}, grpc.status.INVALID_ARGUMENT],
     ['unknown snapshot', 'GetMetadataAllocated', { snapshot_id: 'snap-aaaaaaaaaaaaaaaaaaaa' }, grpc.status.NOT_FOUND],
     ['malformed snapshot ID', 'GetMetadataAllocated', { snapshot_id: '../../etc' }, grpc.status.NOT_FOUND],
+    // The request bounds apply to streams too: an oversized ID is refused before it is parsed (else NOT_FOUND).
+    ['oversized snapshot ID', 'GetMetadataAllocated', { snapshot_id: `snap-${'a'.repeat(200)}` }, grpc.status.INVALID_ARGUMENT],
     ['offset at the size', 'GetMetadataAllocated', { snapshot_id: snapA, starting_offset: size }, grpc.status.OUT_OF_RANGE],
     ['negative offset', 'GetMetadataAllocated', { snapshot_id: snapA, starting_offset: -1 }, grpc.status.INVALID_ARGUMENT],
     ['negative max_results', 'GetMetadataAllocated', { snapshot_id: snapA, max_results: -1 }, grpc.status.INVALID_ARGUMENT],
