@@ -96,11 +96,9 @@ interface Answer {
 function streamed(client: SnapshotMetadataClient, method: 'GetMetadataDelta' | 'GetMetadataAllocated', req: object): Promise<Answer> {
   return new Promise((resolve, reject) => {
     type Msg = { block_metadata: { byte_offset: number; size_bytes: number }[] };
-    const s = (client[method] as (r: unknown, o: grpc.CallOptions) => grpc.ClientReadableStream<Msg>).call(
-      client,
-      req,
-      { deadline: Date.now() + 300_000 },
-    );
+    const s = (client[method] as (r: unknown, o: grpc.CallOptions) => grpc.ClientReadableStream<Msg>).call(client, req, {
+      deadline: Date.now() + 300_000,
+    });
     const a: Answer = { ranges: 0, bytes: 0, messages: 0, bytesInSpan: 0 };
     s.on('data', (m) => {
       a.messages++;
@@ -158,7 +156,9 @@ export async function metadataBench(): Promise<Section> {
       delta = d;
       alloc = a;
     }
-    process.stderr.write(`metadata: delta ${summarize(deltaMs).medianMs.toFixed(0)} ms; comparing ${BASELINE_SPAN / GiB} GiB of both images\n`);
+    process.stderr.write(
+      `metadata: delta ${summarize(deltaMs).medianMs.toFixed(0)} ms; comparing ${BASELINE_SPAN / GiB} GiB of both images\n`,
+    );
     const [differingInSpan, cmpMs] = await timed(() => compareImages(snapImage(base), snapImage(target), BASELINE_SPAN));
     const scale = VOLUME / BASELINE_SPAN;
     const baselineMs = cmpMs * scale;

@@ -120,7 +120,8 @@ export function serverStreamingCall(
     };
     send().then(
       () => finish(undefined),
-      (err: unknown) => finish(abort.signal.aborted ? abort.signal.reason : err === undefined ? new Error('handler failed without a reason') : err),
+      (err: unknown) =>
+        finish(abort.signal.aborted ? abort.signal.reason : err === undefined ? new Error('handler failed without a reason') : err),
     );
   };
 }

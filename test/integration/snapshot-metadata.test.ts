@@ -12,7 +12,16 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { GiB, MiB } from '../../src/domain/bytes.js';
 import { run } from '../../src/host/exec.js';
-import { assertNoHostState, createVolume, deleteVolume, provision, startCluster, teardown, type Cluster, type VolumeKind } from '../helpers/csi-flow.js';
+import {
+  assertNoHostState,
+  createVolume,
+  deleteVolume,
+  provision,
+  startCluster,
+  teardown,
+  type Cluster,
+  type VolumeKind,
+} from '../helpers/csi-flow.js';
 import { call } from '../helpers/grpc-client.js';
 import { collect, metadataClient, rangesOf, type Range } from '../helpers/metadata-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
@@ -259,9 +268,19 @@ test('errors per the CSI spec, secrets scrubbed, and the capability only where t
     ['negative max_results', 'GetMetadataAllocated', { snapshot_id: snapA, max_results: -1 }, grpc.status.INVALID_ARGUMENT],
     ['missing base', 'GetMetadataDelta', { target_snapshot_id: snapA }, grpc.status.INVALID_ARGUMENT],
     ['missing target', 'GetMetadataDelta', { base_snapshot_id: snapA }, grpc.status.INVALID_ARGUMENT],
-    ['unknown base', 'GetMetadataDelta', { base_snapshot_id: 'snap-aaaaaaaaaaaaaaaaaaaa', target_snapshot_id: snapA }, grpc.status.NOT_FOUND],
+    [
+      'unknown base',
+      'GetMetadataDelta',
+      { base_snapshot_id: 'snap-aaaaaaaaaaaaaaaaaaaa', target_snapshot_id: snapA },
+      grpc.status.NOT_FOUND,
+    ],
     ['snapshots of two volumes', 'GetMetadataDelta', { base_snapshot_id: snapA, target_snapshot_id: snapB }, grpc.status.INVALID_ARGUMENT],
-    ['offset past the size', 'GetMetadataDelta', { base_snapshot_id: snapA, target_snapshot_id: snapA, starting_offset: size + 1 }, grpc.status.OUT_OF_RANGE],
+    [
+      'offset past the size',
+      'GetMetadataDelta',
+      { base_snapshot_id: snapA, target_snapshot_id: snapA, starting_offset: size + 1 },
+      grpc.status.OUT_OF_RANGE,
+    ],
   ];
   for (const [what, method, req, code] of expect) {
     await t.test(what, async () => {
@@ -307,8 +326,12 @@ test('a pool without reflinks answers the delta FAILED_PRECONDITION and still re
     })
   ).volume!.volume_id!;
   await writeAt(join(fs.mountPath, 'pool', 'volumes', `${vol}.img`), 1 * MiB, randomBytes(64 * 1024));
-  const snap = (await call(q.clients.controller, 'CreateSnapshot', { name: 'meta-ext4-snap', source_volume_id: vol })).snapshot!.snapshot_id!;
-  await rejectsWithCode(collect(meta, 'GetMetadataDelta', { base_snapshot_id: snap, target_snapshot_id: snap }), grpc.status.FAILED_PRECONDITION);
+  const snap = (await call(q.clients.controller, 'CreateSnapshot', { name: 'meta-ext4-snap', source_volume_id: vol })).snapshot!
+    .snapshot_id!;
+  await rejectsWithCode(
+    collect(meta, 'GetMetadataDelta', { base_snapshot_id: snap, target_snapshot_id: snap }),
+    grpc.status.FAILED_PRECONDITION,
+  );
   assert.deepEqual(rangesOf(await collect(meta, 'GetMetadataAllocated', { snapshot_id: snap })), [{ offset: 1 * MiB, length: 64 * 1024 }]);
   await call(q.clients.controller, 'DeleteSnapshot', { snapshot_id: snap });
   await call(q.clients.controller, 'DeleteVolume', { volume_id: vol });

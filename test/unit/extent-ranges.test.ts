@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { parseExtentMap, type FileExtent } from '../../src/host/filefrag.js';
 import { allocatedRanges, changedRanges, mergeRanges, pageRanges, rangesFrom } from '../../src/storage/extent-ranges.js';
 import { paging } from '../../src/services/snapshot-metadata/metadata-pages.js';
-import { Code, QuarryError } from '../../src/domain/errors.js';
+import { Code, type QuarryError } from '../../src/domain/errors.js';
 
 const K = 4096;
 
@@ -169,9 +169,18 @@ test('paging: the CSI codes for bad offsets and counts', () => {
     }
     return undefined;
   };
-  assert.equal(code(() => paging(-1, 0, 100)), Code.INVALID_ARGUMENT);
-  assert.equal(code(() => paging(0, -5, 100)), Code.INVALID_ARGUMENT);
-  assert.equal(code(() => paging(100, 0, 100)), Code.OUT_OF_RANGE);
+  assert.equal(
+    code(() => paging(-1, 0, 100)),
+    Code.INVALID_ARGUMENT,
+  );
+  assert.equal(
+    code(() => paging(0, -5, 100)),
+    Code.INVALID_ARGUMENT,
+  );
+  assert.equal(
+    code(() => paging(100, 0, 100)),
+    Code.OUT_OF_RANGE,
+  );
   assert.deepEqual(paging(99, 0, 100), { startingOffset: 99, perMessage: 1024 });
   assert.deepEqual(paging(0, 3, 100), { startingOffset: 0, perMessage: 3 });
   assert.deepEqual(paging(0, 1_000_000, 100).perMessage, 16_384);

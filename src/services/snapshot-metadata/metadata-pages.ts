@@ -21,7 +21,7 @@ export async function requireSnapshot(ctx: ServiceContext, rawId: string, field:
   if (!rawId) throw invalidArgument(`${field} is required`);
   const id = parseSnapshotId(rawId);
   const found = id && (await ctx.pools.findSnapshot(id));
-  if (!found || found.record.state !== 'ready') throw notFound(`snapshot ${echo(rawId)} (${field}) does not exist`);
+  if (found?.record.state !== 'ready') throw notFound(`snapshot ${echo(rawId)} (${field}) does not exist`);
   return found;
 }
 
