@@ -30,9 +30,11 @@ describe('Identity', () => {
     const pool = join(dir, 'pool');
     await mkdir(pool);
     const localController = await startQuarry(t, { role: 'controller', dir, args: ['--nodeid', 'n1', '--pool', pool] });
+    // SnapshotMetadata only where the snapshot images are: a controller with pools (design: Changed-block metadata).
     assert.deepEqual(await capabilitiesOf(localController), [
       'CONTROLLER_SERVICE',
       'GROUP_CONTROLLER_SERVICE',
+      'SNAPSHOT_METADATA_SERVICE',
       'VOLUME_ACCESSIBILITY_CONSTRAINTS',
       'expansion:ONLINE',
     ]);
@@ -45,9 +47,15 @@ describe('Identity', () => {
       'expansion:ONLINE',
     ]);
     const sharedController = await startQuarry(t, { role: 'controller', dir, args: ['--shared', '--pool', pool] });
-    assert.deepEqual(await capabilitiesOf(sharedController), ['CONTROLLER_SERVICE', 'GROUP_CONTROLLER_SERVICE', 'expansion:ONLINE']);
-    // The resizer's stub holds no pool: it offers a Controller service that claims no RPC.
+    assert.deepEqual(await capabilitiesOf(sharedController), [
+      'CONTROLLER_SERVICE',
+      'GROUP_CONTROLLER_SERVICE',
+      'SNAPSHOT_METADATA_SERVICE',
+      'expansion:ONLINE',
+    ]);
+    // The resizer's stub holds no pool: it offers a Controller service that claims no RPC, and no snapshot metadata.
     const stub = await startQuarry(t, { role: 'controller', dir });
+    assert.ok(!(await capabilitiesOf(stub)).includes('SNAPSHOT_METADATA_SERVICE'));
     const ctrl = await call(stub.clients.controller, 'ControllerGetCapabilities', {});
     assert.deepEqual(ctrl.capabilities, []);
     assert.deepEqual((await call(stub.clients.groupController, 'GroupControllerGetCapabilities', {})).capabilities, []);
