@@ -3,6 +3,12 @@ import type { IdentityHandlers, PluginCapability } from '../wire/types.js';
 import { bindHandlers, type HandlerTable } from './bind.js';
 import type { ServiceContext } from './context.js';
 
+/** Services this process offers beyond those every Quarry process reports. */
+export interface OfferedServices {
+  /** Changed-block metadata: only on the process that holds the snapshot images (design: Changed-block metadata). */
+  snapshotMetadata?: boolean;
+}
+
 /**
  * CSI Identity: who we are, what the plugin offers, and whether this
  * process's pools are usable.
@@ -11,14 +17,10 @@ import type { ServiceContext } from './context.js';
  * be deployed" (CSI spec), not one process: both deployment modes run a
  * Controller service, so a node-only process reports it too. That is what
  * lets a CO (or csi-sanity) talking to the node socket know that
- * ControllerPublishVolume must come first in shared mode.
+ * ControllerPublishVolume must come first in shared mode. The one exception
+ * is SNAPSHOT_METADATA_SERVICE: external-snapshot-metadata asks the socket in
+ * its own pod, so only a process that serves it may claim it.
  */
-/** Services this process offers beyond those every Quarry process reports. */
-export interface OfferedServices {
-  /** Changed-block metadata: only on the process that holds the snapshot images (design: Changed-block metadata). */
-  snapshotMetadata?: boolean;
-}
-
 const identityTable = (offered: OfferedServices): HandlerTable<IdentityHandlers> => ({
   async GetPluginInfo(ctx) {
     return { name: ctx.driverName, vendor_version: ctx.version, manifest: {} };
