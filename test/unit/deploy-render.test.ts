@@ -283,7 +283,9 @@ function checkRendering(file: string, mode: Mode): void {
           (m) => tokenVolumes.some((v) => v.name === m.name) && m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount',
         );
         const sc = sidecarOf(c);
-        assert.equal(mountsToken, sc !== undefined && callsApi.has(sc), `${wname(w)} ${c.name}: token mounted=${mountsToken}`);
+        // The quarry container calls the API only to label imported snapshots (local mode).
+        const calls = (sc !== undefined && callsApi.has(sc)) || (isQuarry(c) && flagOn(c, 'label-imported-snapshots'));
+        assert.equal(mountsToken, calls, `${wname(w)} ${c.name}: token mounted=${mountsToken}`);
       }
     }
   });
@@ -538,6 +540,21 @@ function checkRendering(file: string, mode: Mode): void {
         assert.ok(!(rule.resources as string[]).includes('secrets'), `${role.metadata.name}: Quarry needs no secrets`);
       }
     }
+  });
+
+  test('imported snapshots: in local mode the node plugin labels them and may get, list, watch and patch the contents', () => {
+    const ds = one(objs, 'DaemonSet', 'quarry-node');
+    const quarry = containersOf(ds).find(isQuarry)!;
+    assert.equal(flagOn(quarry, 'label-imported-snapshots'), mode === 'local', `${file}: --label-imported-snapshots`);
+    if (mode !== 'local') return;
+    const grants = grantsFor(objs, ds.metadata.namespace, ds.spec.template.spec.serviceAccountName);
+    const need: Rule = {
+      group: 'snapshot.storage.k8s.io',
+      resource: 'volumesnapshotcontents',
+      verbs: ['get', 'list', 'watch', 'patch'],
+      ns: false,
+    };
+    assert.deepEqual(covered(grants, need), [], 'the node service account lacks these verbs on volumesnapshotcontents');
   });
 
   test("RBAC covers each sidecar's documented rules", () => {
