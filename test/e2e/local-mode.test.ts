@@ -43,6 +43,31 @@ kind: VolumeSnapshotClass
 metadata: {name: quarry}
 driver: quarry.csi.dev
 deletionPolicy: Delete
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: quarry-retain}
+driver: quarry.csi.dev
+deletionPolicy: Retain
+`;
+
+const MANAGED_BY = 'snapshot.storage.kubernetes.io/managed-by';
+
+/** A pre-provisioned content and its VolumeSnapshot, as an admin or a backup tool writes them: no label. */
+const importedSnapshotYaml = (name: string, handle: string) => `apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotContent
+metadata: {name: ${name}-content}
+spec:
+  driver: quarry.csi.dev
+  deletionPolicy: Delete
+  source: {snapshotHandle: ${handle}}
+  volumeSnapshotRef: {name: ${name}, namespace: ${NS}}
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  source: {volumeSnapshotContentName: ${name}-content}
 `;
 
 // Scripts the story pods run. Each ends by writing its result to the termination message.
@@ -168,6 +193,58 @@ describe('local overlay: a one-node cluster', () => {
     assert.equal(await runPod(k, { name: 'cloned-reader', pvc: 'cloned', script: READ_BLOB }), blobSum);
     await deleteAndWait(k, 'pod', 'cloned-reader');
   });
+
+  // A backup tool restoring into a cluster writes a content naming an existing snapshot and no
+  // managed-by label; the node holding the snapshot labels it (design: Imported snapshots in local mode).
+  test(
+    'an imported snapshot (a hand-made content, no label) becomes ready, restores, and its deletion empties the pool',
+    STORY,
+    async () => {
+      assert.ok(blobSum, 'needs the data written by the first story');
+      // A snapshot whose Kubernetes objects are then removed, keeping the image: what a backup holds.
+      await apply(k, snapshotYaml('kept-snap', 'first', 'quarry-retain'));
+      const kept = await eventually('VolumeSnapshot kept-snap readyToUse', 180, async () => {
+        const s = await getJson(k, ['volumesnapshot', '-n', NS, 'kept-snap']);
+        return s.status?.readyToUse === true ? s : undefined;
+      });
+      const keptContent = kept.status.boundVolumeSnapshotContentName as string;
+      const handle = (await getJson(k, ['volumesnapshotcontent', keptContent])).status.snapshotHandle as string;
+      const image = join(c.poolDir, 'snapshots', `${handle}.img`);
+      await deleteAndWait(k, 'volumesnapshot', 'kept-snap');
+      await k(['delete', 'volumesnapshotcontent', keptContent, '--wait=true']);
+      assert.ok(existsSync(image), `a Retain content's deletion removed ${image}`);
+
+      await apply(k, importedSnapshotYaml('imported', handle));
+      const labelled = await eventually('the imported content labelled for this node', 120, async () => {
+        const label = (await getJson(k, ['volumesnapshotcontent', 'imported-content'])).metadata.labels?.[MANAGED_BY];
+        return label === undefined ? undefined : label;
+      });
+      assert.equal(labelled, c.node);
+      await eventually('VolumeSnapshot imported readyToUse', 180, async () => {
+        const s = await getJson(k, ['volumesnapshot', '-n', NS, 'imported']);
+        if (s.status?.error) throw new Error(JSON.stringify(s.status.error));
+        return s.status?.readyToUse === true ? true : undefined;
+      });
+      await apply(
+        k,
+        pvcYaml({
+          name: 'from-import',
+          storageClass: 'e2e-xfs-thin',
+          size: '320Mi',
+          dataSource: { kind: 'VolumeSnapshot', name: 'imported' },
+        }),
+      );
+      assert.equal(await runPod(k, { name: 'from-import-reader', pvc: 'from-import', script: READ_BLOB }), blobSum);
+      await deleteAndWait(k, 'pod', 'from-import-reader');
+      await deleteAndWait(k, 'pvc', 'from-import');
+
+      await deleteAndWait(k, 'volumesnapshot', 'imported');
+      await eventually('the imported content deleted', 180, async () =>
+        (await exists(k, ['volumesnapshotcontent', 'imported-content'])) ? undefined : true,
+      );
+      await eventually(`${image} removed from the pool`, 60, async () => (existsSync(image) ? undefined : true));
+    },
+  );
 
   // xfs: this machine's root lacks CAP_SYS_RESOURCE, without which the kernel refuses to grow a
   // mounted ext4 (and the kubelet's "offline" expansion runs on the staged, mounted filesystem).

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { MUTABLE_KEYS } from '../../src/services/controller/mutable-parameters.js';
 
 // dist/test/unit/deploy-render.test.js -> repo root
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -655,6 +656,13 @@ describe('rendered deploy manifests', { skip: skipReason }, () => {
     assert.equal(sc.volumeBindingMode, 'WaitForFirstConsumer');
     assert.equal(sc.allowVolumeExpansion, true);
     assert.equal(one(objs, 'VolumeSnapshotClass', 'quarry').driver, driverName);
+    const vgsc = one(objs, 'VolumeGroupSnapshotClass', 'quarry');
+    assert.equal(vgsc.apiVersion, 'groupsnapshot.storage.k8s.io/v1', 'the group snapshot API that csi-snapshotter v8.7 serves');
+    assert.equal(vgsc.driver, driverName);
+    const vac = one(objs, 'VolumeAttributesClass', 'quarry-thick');
+    assert.equal(vac.apiVersion, 'storage.k8s.io/v1');
+    assert.equal(vac.driverName, driverName);
+    assert.deepEqual(vac.parameters, { provisioning: 'thick' });
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     assert.match(String(containersOf(ds).find(isQuarry)!.image), /^ghcr\.io\/quarry-csi\/quarry:0\.1\.0@sha256:0{64}$/);
   });
@@ -707,6 +715,27 @@ describe('example manifests', () => {
       assert.ok(sc.parameters.pool);
     }
     assert.equal(one(objs, 'StorageClass', 'quarry-local').volumeBindingMode, 'WaitForFirstConsumer');
+  });
+
+  test('group snapshot class and group snapshot: v1 API, the driver, a selector the demo claim matches', () => {
+    const vgsc = one(objs, 'VolumeGroupSnapshotClass', 'quarry');
+    assert.equal(vgsc.apiVersion, 'groupsnapshot.storage.k8s.io/v1');
+    assert.equal(vgsc.driver, driverName);
+    const group = ofKind(objs, 'VolumeGroupSnapshot')[0]!;
+    assert.equal(group.spec.volumeGroupSnapshotClassName, 'quarry');
+    const labels = one(objs, 'PersistentVolumeClaim', 'quarry-demo').metadata.labels ?? {};
+    for (const [k, v] of Object.entries(group.spec.source.selector.matchLabels as Record<string, string>)) assert.equal(labels[k], v, k);
+  });
+
+  test('VolumeAttributesClasses: storage.k8s.io/v1, the driver, only keys the driver can change', () => {
+    const vacs = ofKind(objs, 'VolumeAttributesClass');
+    assert.deepEqual(vacs.map((v) => v.parameters.provisioning).sort(), ['thick', 'thin']);
+    for (const v of vacs) {
+      assert.equal(v.apiVersion, 'storage.k8s.io/v1');
+      assert.equal(v.driverName, driverName);
+      assert.deepEqual(Object.keys(v.parameters), ['provisioning']);
+      for (const k of Object.keys(v.parameters)) assert.ok((MUTABLE_KEYS as string[]).includes(k), `${k} is not mutable`);
+    }
   });
 
   test('snapshot class, snapshot and restore refer to each other', () => {
