@@ -1,4 +1,4 @@
-import { parseSnapshotId, type SnapshotId } from '../domain/ids.js';
+import { parseSnapshotId, parseVolumeId, type SnapshotId, type VolumeId } from '../domain/ids.js';
 import { inClusterClient } from './client.js';
 import { startImportedSnapshotLabeler, type LabelerLog } from './imported-snapshots.js';
 
@@ -6,12 +6,12 @@ import { startImportedSnapshotLabeler, type LabelerLog } from './imported-snapsh
 export interface LabelerHost {
   driverName: string;
   nodeId?: string;
-  pools: { findSnapshot(id: SnapshotId): Promise<unknown> };
+  pools: { findSnapshot(id: SnapshotId): Promise<unknown>; findVolume(id: VolumeId): Promise<unknown> };
 }
 
 /**
  * Starts the imported-snapshot labeler of a local-mode node (design: Imported snapshots in local
- * mode). A handle that is not a Quarry snapshot ID names nothing here, so it is never labelled.
+ * mode). A handle that is not a Quarry ID names nothing here, so its content is never labelled.
  */
 export async function startLabeler(host: LabelerHost, log: LabelerLog): Promise<{ stop(): Promise<void> }> {
   if (!host.nodeId) throw new Error('the imported-snapshot labeler needs --nodeid');
@@ -23,11 +23,15 @@ export async function startLabeler(host: LabelerHost, log: LabelerLog): Promise<
       const id = parseSnapshotId(handle);
       return id !== undefined && (await host.pools.findSnapshot(id)) !== undefined;
     },
+    holdsVolume: async (handle) => {
+      const id = parseVolumeId(handle);
+      return id !== undefined && (await host.pools.findVolume(id)) !== undefined;
+    },
     log,
   });
   log.info(
     { node: host.nodeId },
-    'imported-snapshot labeler started: unlabelled VolumeSnapshotContents held here get this node as managed-by',
+    'content labeler started: unlabelled (Group)SnapshotContents of what this node holds get this node as managed-by',
   );
   return labeler;
 }

@@ -556,6 +556,8 @@ function checkRendering(file: string, mode: Mode): void {
       ns: false,
     };
     assert.deepEqual(covered(grants, need), [], 'the node service account lacks these verbs on volumesnapshotcontents');
+    const group: Rule = { group: 'groupsnapshot.storage.k8s.io', resource: 'volumegroupsnapshotcontents', verbs: need.verbs, ns: false };
+    assert.deepEqual(covered(grants, group), [], 'the node service account lacks these verbs on volumegroupsnapshotcontents');
   });
 
   test("RBAC covers each sidecar's documented rules", () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient } from '../../src/kube/client.js';
 import {
+  GROUP_SNAPSHOT_CONTENTS,
   MANAGED_BY_LABEL,
   reconcileContent,
   reconcileRound,
@@ -19,11 +20,14 @@ import {
 } from '../../src/kube/imported-snapshots.js';
 
 const PATH = '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents';
+const GROUP_PATH = '/apis/groupsnapshot.storage.k8s.io/v1/volumegroupsnapshotcontents';
 const TOKEN = 'test-token-123';
-const HELD = new Set(['snap-aaaaaaaaaaaaaaaaaaaa']);
+const HELD = new Set(['snap-aaaaaaaaaaaaaaaaaaaa', 'snap-cccccccccccccccccccc', 'vol-aaaaaaaaaaaaaaaaaaaa', 'vol-cccccccccccccccccccc']);
 
 class FakeApi {
+  /** VolumeSnapshotContents; group contents live in `groups`. */
   contents = new Map<string, SnapshotContent>();
+  groups = new Map<string, SnapshotContent>();
   rv = 1;
   patches: { name: string; contentType: string; auth: string; body: any }[] = [];
   /** Fails the next N list calls with HTTP 500. */
@@ -33,19 +37,22 @@ class FakeApi {
   watchers = new Set<ServerResponse>();
   server: Server = createServer((req, res) => this.handle(req, res));
 
-  put(c: SnapshotContent, notify = false): void {
+  put(c: SnapshotContent, notify = false, group = false): void {
     c.metadata.resourceVersion = String(++this.rv);
-    this.contents.set(c.metadata.name, c);
-    if (notify) for (const w of this.watchers) w.write(`${JSON.stringify({ type: 'ADDED', object: c })}\n`);
+    (group ? this.groups : this.contents).set(c.metadata.name, c);
+    if (notify) for (const w of this.watchers) if ((w as any).group === group) w.write(`${JSON.stringify({ type: 'ADDED', object: c })}\n`);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url!, 'http://x');
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.send(res, 401, { message: 'no token' });
-    if (!url.pathname.startsWith(PATH)) return this.send(res, 404, { message: 'unknown path' });
-    const name = decodeURIComponent(url.pathname.slice(PATH.length + 1));
+    const group = url.pathname.startsWith(GROUP_PATH);
+    if (!group && !url.pathname.startsWith(PATH)) return this.send(res, 404, { message: 'unknown path' });
+    const store = group ? this.groups : this.contents;
+    const name = decodeURIComponent(url.pathname.slice((group ? GROUP_PATH : PATH).length + 1));
     if (req.method === 'GET' && !name && url.searchParams.get('watch') === 'true') {
       res.writeHead(200, { 'content-type': 'application/json' });
+      (res as any).group = group;
       this.watchers.add(res);
       res.on('close', () => this.watchers.delete(res));
       return;
@@ -57,10 +64,10 @@ class FakeApi {
       }
       const sel = url.searchParams.get('labelSelector') ?? '';
       const without = sel.startsWith('!') ? sel.slice(1) : undefined;
-      const items = [...this.contents.values()].filter((c) => !without || c.metadata.labels?.[without] === undefined);
+      const items = [...store.values()].filter((c) => !without || c.metadata.labels?.[without] === undefined);
       return this.send(res, 200, { metadata: { resourceVersion: String(this.rv) }, items });
     }
-    const c = this.contents.get(name);
+    const c = store.get(name);
     if (!c) return this.send(res, 404, { message: `${name} not found` });
     if (req.method === 'GET') return this.send(res, 200, c);
     if (req.method === 'PATCH') {
@@ -137,6 +144,7 @@ describe('imported-snapshot labeler', () => {
       driverName: 'quarry.csi.dev',
       nodeId: 'node-a',
       holdsSnapshot: async (h) => HELD.has(h),
+      holdsVolume: async (h) => HELD.has(h),
       log: { info: (_f, m) => logged.push(m), warn: (_f, m) => logged.push(`WARN ${m}`) },
     };
   });
@@ -169,6 +177,38 @@ describe('imported-snapshot labeler', () => {
     assert.ok(api.patches[0]!.body.metadata.resourceVersion, 'the patch is conditional on the version it read');
   });
 
+  test('a group content is labelled only when this node holds every member it names', async () => {
+    const group = (name: string, source: object) => ({ metadata: { name }, spec: { driver: 'quarry.csi.dev', source } }) as SnapshotContent;
+    api.put(group('dynamic-here', { volumeHandles: ['vol-aaaaaaaaaaaaaaaaaaaa', 'vol-cccccccccccccccccccc'] }), false, true);
+    api.put(group('dynamic-split', { volumeHandles: ['vol-aaaaaaaaaaaaaaaaaaaa', 'vol-bbbbbbbbbbbbbbbbbbbb'] }), false, true);
+    api.put(
+      group('imported-group', {
+        groupSnapshotHandles: {
+          volumeGroupSnapshotHandle: 'group-aaaaaaaaaaaaaaaaaaaa',
+          volumeSnapshotHandles: ['snap-aaaaaaaaaaaaaaaaaaaa', 'snap-cccccccccccccccccccc'],
+        },
+      }),
+      false,
+      true,
+    );
+    api.put(group('empty', { volumeHandles: [] }), false, true);
+    const outcomes: Record<string, string> = {};
+    for (const c of api.groups.values())
+      outcomes[c.metadata.name] = await reconcileContent(opts, structuredClone(c), GROUP_SNAPSHOT_CONTENTS);
+    assert.deepEqual(outcomes, {
+      'dynamic-here': 'labelled',
+      'dynamic-split': 'not here',
+      'imported-group': 'labelled',
+      empty: 'not ours',
+    });
+    assert.equal(api.groups.get('dynamic-here')!.metadata.labels?.[MANAGED_BY_LABEL], 'node-a');
+    assert.equal(api.groups.get('dynamic-split')!.metadata.labels, undefined);
+    assert.deepEqual(
+      api.patches.map((p) => p.name),
+      ['dynamic-here', 'imported-group'],
+    );
+  });
+
   test('a content labelled by someone else between read and patch keeps their label', async () => {
     api.put(content('raced', { snapshotHandle: 'snap-aaaaaaaaaaaaaaaaaaaa' }));
     api.raceLabelOn = { name: 'raced', value: 'node-b' };
@@ -190,9 +230,15 @@ describe('imported-snapshot labeler', () => {
   test('the running labeler survives a failing API server and labels once it answers', async () => {
     api.failLists = 1;
     api.put(content('late', { snapshotHandle: 'snap-aaaaaaaaaaaaaaaaaaaa' }));
+    api.put(
+      { metadata: { name: 'late-group' }, spec: { driver: 'quarry.csi.dev', source: { volumeHandles: ['vol-aaaaaaaaaaaaaaaaaaaa'] } } },
+      false,
+      true,
+    );
     const labeler = startImportedSnapshotLabeler(opts);
     try {
       await until('content labelled after the retry', () => api.contents.get('late')!.metadata.labels?.[MANAGED_BY_LABEL] === 'node-a');
+      await until('group content labelled', () => api.groups.get('late-group')!.metadata.labels?.[MANAGED_BY_LABEL] === 'node-a');
       assert.ok(
         logged.some((m) => m.startsWith('WARN') && m.includes('failed')),
         `logged: ${logged.join(' | ')}`,
