@@ -19,6 +19,7 @@ const MAX_BACKOFF_MS = 30_000;
 /** The fields read from a VolumeSnapshotContent or a VolumeGroupSnapshotContent. */
 export interface SnapshotContent {
   metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
+  status?: { snapshotHandle?: string };
   spec?: {
     driver?: string;
     source?: {
@@ -42,17 +43,21 @@ export interface ContentKind {
   /** For logs: VolumeSnapshotContent, VolumeGroupSnapshotContent. */
   kind: string;
   path: string;
-  /** What the content names; undefined: not a content this labeler handles. */
-  named(c: SnapshotContent): Named | undefined;
+  /** What the content names, as alternatives: held if every handle of one is held. None: not handled here. */
+  named(c: SnapshotContent): Named[];
 }
 
 export const SNAPSHOT_CONTENTS: ContentKind = {
   kind: 'VolumeSnapshotContent',
   path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents',
-  // A dynamic content (volumeHandle) is labelled by snapshot-controller when it creates it.
   named: (c) => {
-    const h = c.spec?.source?.snapshotHandle;
-    return h ? { snapshots: [h], volumes: [] } : undefined;
+    const imported = c.spec?.source?.snapshotHandle;
+    if (imported) return [{ snapshots: [imported], volumes: [] }];
+    // Unlabelled with a volumeHandle: a member of a group snapshot (snapshot-controller labels the
+    // contents of single snapshots when it creates them). Its snapshot, once cut, or its volume.
+    const volume = c.spec?.source?.volumeHandle;
+    const cut = c.status?.snapshotHandle;
+    return [...(cut ? [{ snapshots: [cut], volumes: [] }] : []), ...(volume ? [{ snapshots: [], volumes: [volume] }] : [])];
   },
 };
 
@@ -61,9 +66,9 @@ export const GROUP_SNAPSHOT_CONTENTS: ContentKind = {
   path: '/apis/groupsnapshot.storage.k8s.io/v1/volumegroupsnapshotcontents',
   named: (c) => {
     const src = c.spec?.source;
-    if (src?.volumeHandles?.length) return { snapshots: [], volumes: src.volumeHandles };
+    if (src?.volumeHandles?.length) return [{ snapshots: [], volumes: src.volumeHandles }];
     const members = src?.groupSnapshotHandles?.volumeSnapshotHandles;
-    return members?.length ? { snapshots: members, volumes: [] } : undefined;
+    return members?.length ? [{ snapshots: members, volumes: [] }] : [];
   },
 };
 
@@ -91,12 +96,18 @@ async function holdsAll(o: LabelerOptions, n: Named): Promise<boolean> {
   return true;
 }
 
+async function heldAlternative(o: LabelerOptions, alternatives: Named[]): Promise<Named | undefined> {
+  for (const n of alternatives) if (await holdsAll(o, n)) return n;
+  return undefined;
+}
+
 /** Labels one content if it is unlabelled, of this driver, and everything it names is held by this node. */
 export async function reconcileContent(o: LabelerOptions, content: SnapshotContent, k: ContentKind = SNAPSHOT_CONTENTS): Promise<Outcome> {
-  const named = k.named(content);
-  if (content.spec?.driver !== o.driverName || !named) return 'not ours';
+  const alternatives = k.named(content);
+  if (content.spec?.driver !== o.driverName || alternatives.length === 0) return 'not ours';
   if (content.metadata.labels?.[MANAGED_BY_LABEL] !== undefined) return 'already labelled';
-  if (!(await holdsAll(o, named))) return 'not here';
+  const named = await heldAlternative(o, alternatives);
+  if (!named) return 'not here';
   const path = `${k.path}/${encodeURIComponent(content.metadata.name)}`;
   // resourceVersion makes the patch conditional: a content labelled meanwhile is re-read, not overwritten.
   const patch = (rv: string | undefined) => ({

@@ -157,7 +157,14 @@ describe('imported-snapshot labeler', () => {
     api.put(content('imported-here', { snapshotHandle: 'snap-aaaaaaaaaaaaaaaaaaaa' }));
     api.put(content('imported-elsewhere', { snapshotHandle: 'snap-bbbbbbbbbbbbbbbbbbbb' }));
     api.put(content('other-driver', { snapshotHandle: 'snap-aaaaaaaaaaaaaaaaaaaa' }, 'other.csi.dev'));
-    api.put(content('dynamic', { volumeHandle: 'vol-aaaaaaaaaaaaaaaaaaaa' }));
+    // Group members: snapshot-controller names the volume and leaves them unlabelled.
+    api.put(content('member-cutting', { volumeHandle: 'vol-aaaaaaaaaaaaaaaaaaaa' }));
+    api.put({
+      ...content('member-cut', { volumeHandle: 'vol-bbbbbbbbbbbbbbbbbbbb' }),
+      status: { snapshotHandle: 'snap-cccccccccccccccccccc' },
+    });
+    api.put(content('member-elsewhere', { volumeHandle: 'vol-bbbbbbbbbbbbbbbbbbbb' }));
+    api.put(content('no-source', {}));
     api.put(content('labelled-b', { snapshotHandle: 'snap-aaaaaaaaaaaaaaaaaaaa' }, 'quarry.csi.dev', { [MANAGED_BY_LABEL]: 'node-b' }));
     const outcomes: Record<string, string> = {};
     for (const c of api.contents.values()) outcomes[c.metadata.name] = await reconcileContent(opts, structuredClone(c));
@@ -165,13 +172,19 @@ describe('imported-snapshot labeler', () => {
       'imported-here': 'labelled',
       'imported-elsewhere': 'not here',
       'other-driver': 'not ours',
-      dynamic: 'not ours',
+      'member-cutting': 'labelled',
+      'member-cut': 'labelled',
+      'member-elsewhere': 'not here',
+      'no-source': 'not ours',
       'labelled-b': 'already labelled',
     });
     assert.equal(api.contents.get('imported-here')!.metadata.labels?.[MANAGED_BY_LABEL], 'node-a');
     assert.equal(api.contents.get('imported-elsewhere')!.metadata.labels, undefined);
     assert.equal(api.contents.get('labelled-b')!.metadata.labels?.[MANAGED_BY_LABEL], 'node-b');
-    assert.equal(api.patches.length, 1);
+    assert.deepEqual(
+      api.patches.map((p) => p.name),
+      ['imported-here', 'member-cutting', 'member-cut'],
+    );
     assert.equal(api.patches[0]!.contentType, 'application/merge-patch+json');
     assert.equal(api.patches[0]!.auth, `Bearer ${TOKEN}`);
     assert.ok(api.patches[0]!.body.metadata.resourceVersion, 'the patch is conditional on the version it read');
