@@ -82,7 +82,9 @@ export const SERVE_FLAGS = {
   'label-imported-snapshots': {
     type: 'boolean',
     default: false,
-    help: "local mode: label imported VolumeSnapshotContents whose snapshot is in this node's pools for this node's csi-snapshotter (needs the pod's API token)",
+    help:
+      'local mode: label the snapshot and group snapshot contents that snapshot-controller leaves unlabelled (imported snapshots, ' +
+      "groups) when this node's pools hold them, for this node's csi-snapshotter (needs the pod's API token)",
   },
 } as const satisfies FlagTable;
 

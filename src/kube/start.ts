@@ -1,6 +1,6 @@
 import { parseSnapshotId, parseVolumeId, type SnapshotId, type VolumeId } from '../domain/ids.js';
 import { inClusterClient } from './client.js';
-import { startImportedSnapshotLabeler, type LabelerLog } from './imported-snapshots.js';
+import { startContentLabeler, type LabelerLog } from './content-labeler.js';
 
 /** What the labeler needs of the running node: its names and a look into its own pools. */
 export interface LabelerHost {
@@ -15,7 +15,7 @@ export interface LabelerHost {
  */
 export async function startLabeler(host: LabelerHost, log: LabelerLog): Promise<{ stop(): Promise<void> }> {
   if (!host.nodeId) throw new Error('the imported-snapshot labeler needs --nodeid');
-  const labeler = startImportedSnapshotLabeler({
+  const labeler = startContentLabeler({
     client: await inClusterClient(),
     driverName: host.driverName,
     nodeId: host.nodeId,

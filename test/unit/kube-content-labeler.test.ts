@@ -14,10 +14,10 @@ import {
   MANAGED_BY_LABEL,
   reconcileContent,
   reconcileRound,
-  startImportedSnapshotLabeler,
+  startContentLabeler,
   type LabelerOptions,
   type SnapshotContent,
-} from '../../src/kube/imported-snapshots.js';
+} from '../../src/kube/content-labeler.js';
 
 const PATH = '/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents';
 const GROUP_PATH = '/apis/groupsnapshot.storage.k8s.io/v1/volumegroupsnapshotcontents';
@@ -248,7 +248,7 @@ describe('imported-snapshot labeler', () => {
       false,
       true,
     );
-    const labeler = startImportedSnapshotLabeler(opts);
+    const labeler = startContentLabeler(opts);
     try {
       await until('content labelled after the retry', () => api.contents.get('late')!.metadata.labels?.[MANAGED_BY_LABEL] === 'node-a');
       await until('group content labelled', () => api.groups.get('late-group')!.metadata.labels?.[MANAGED_BY_LABEL] === 'node-a');

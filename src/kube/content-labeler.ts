@@ -160,7 +160,7 @@ async function reconcileOne(o: LabelerOptions, c: SnapshotContent, k: ContentKin
  * Runs rounds for each kind until stopped; a failed round (API down, watch expired, CRDs not
  * installed yet) waits a growing pause and lists again.
  */
-export function startImportedSnapshotLabeler(
+export function startContentLabeler(
   o: LabelerOptions,
   kinds: ContentKind[] = [SNAPSHOT_CONTENTS, GROUP_SNAPSHOT_CONTENTS],
 ): { stop(): Promise<void> } {
