@@ -28,6 +28,8 @@ export interface QuarryConfig {
   metricsAddr?: ListenAddress;
   /** The kubelet root directory: every staging and target path must lie below it (design: Node staging). */
   kubeletDir: string;
+  /** Local mode: label imported VolumeSnapshotContents this node holds (design: Imported snapshots in local mode). */
+  labelImportedSnapshots: boolean;
 }
 
 /** A TCP listen address; no host means every interface. */
@@ -77,6 +79,13 @@ export const SERVE_FLAGS = {
     arg: 'DIR',
     help: "kubelet's root directory; staging and target paths outside it are refused",
   },
+  'label-imported-snapshots': {
+    type: 'boolean',
+    default: false,
+    help:
+      'local mode: label the snapshot and group snapshot contents that snapshot-controller leaves unlabelled (imported snapshots, ' +
+      "groups) when this node's pools hold them, for this node's csi-snapshotter (needs the pod's API token)",
+  },
 } as const satisfies FlagTable;
 
 /** parseArgs options, derived from SERVE_FLAGS. */
@@ -124,7 +133,15 @@ export function parseConfig(role: Role, argv: string[]): QuarryConfig {
     socketMode: octalMode(values['socket-mode']!),
     metricsAddr: values['metrics-addr'] === undefined ? undefined : parseListenAddress('metrics-addr', values['metrics-addr']),
     kubeletDir: kubeletDirFlag(values['kubelet-dir']!),
+    labelImportedSnapshots: importedSnapshotsFlag(role, values['label-imported-snapshots']!, values.shared!, pools.length),
   };
+}
+
+function importedSnapshotsFlag(role: Role, on: boolean, shared: boolean, pools: number): boolean {
+  if (on && (shared || role === 'controller' || pools === 0)) {
+    throw new UsageError('--label-imported-snapshots is for local mode on a node with pools (quarry all or node, without --shared)');
+  }
+  return on;
 }
 
 function kubeletDirFlag(v: string): string {

@@ -55,6 +55,8 @@ export async function serve(config: QuarryConfig): Promise<void> {
     throw err;
   });
   installSignalHandlers(metricsServer ? [server, metricsServer] : server, logger, SHUTDOWN_GRACE_MS);
+  // Imported in this case only: the Kubernetes client costs nothing where it is off.
+  if (config.labelImportedSnapshots) await (await import('../kube/start.js')).startLabeler(ctx, logger);
   // In the background: the sweep needs the pool lock, which another process may hold for a while.
   void sweepPools(ctx, logger);
   logger.info(

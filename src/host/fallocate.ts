@@ -52,3 +52,13 @@ export async function digHoles(path: string, timeoutMs = 600_000): Promise<void>
     throw mapToolError(err, `punching the zeroed blocks of ${path}`);
   }
 }
+
+/** Deallocates `length` bytes at `offset` of `path` (`fallocate --punch-hole`); the file keeps its size. */
+export async function punchHole(path: string, offset: number, length: number, timeoutMs = 60_000): Promise<void> {
+  checkAbsolutePath(path, 'image path');
+  try {
+    await run('fallocate', ['--punch-hole', '--offset', String(offset), '--length', String(length), '--', path], { timeoutMs });
+  } catch (err) {
+    throw mapToolError(err, `punching ${length} bytes at ${offset} of ${path}`);
+  }
+}

@@ -84,3 +84,34 @@ export function parseSharedBytes(filefragOutput: string): number {
   for (const e of parseExtentMap(filefragOutput)) if (e.shared) total += e.length;
   return total;
 }
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Byte ranges of `path` held by unwritten (preallocated, never written) extents. They read as
+ * zeroes, but `fallocate --dig-holes` skips them on XFS (SEEK_DATA counts them as holes), so they
+ * must be punched by range to give their space back.
+ */
+export async function unwrittenRanges(path: string, timeoutMs = 60_000): Promise<ByteRange[]> {
+  checkAbsolutePath(path, 'image path');
+  try {
+    const { stdout } = await run('filefrag', ['-v', '-b1', '--', path], { timeoutMs });
+    return parseUnwrittenRanges(stdout);
+  } catch (err) {
+    throw mapToolError(err, `reading the extent map of ${path}`);
+  }
+}
+
+/** The extent lines flagged `unwritten`, as byte ranges. Exported for unit tests. */
+export function parseUnwrittenRanges(filefragOutput: string): ByteRange[] {
+  const out: ByteRange[] = [];
+  for (const line of filefragOutput.split('\n')) {
+    // "   2:     8192.. 8388607:     106496..   8486911: 8380416:             last,unwritten,eof"
+    const m = /^\s*\d+:\s*(\d+)\.\.\s*\d+:\s*\d+\.\.\s*\d+:\s*(\d+):.*?([a-z_,]*)\s*$/.exec(line);
+    if (m && m[3]!.split(',').includes('unwritten')) out.push({ offset: Number(m[1]), length: Number(m[2]) });
+  }
+  return out;
+}

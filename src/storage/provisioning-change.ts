@@ -1,5 +1,6 @@
 import { isNoSpace, noSpace } from './image-file.js';
-import { digHoles, preallocate } from '../host/fallocate.js';
+import { digHoles, preallocate, punchHole } from '../host/fallocate.js';
+import { unwrittenRanges } from '../host/filefrag.js';
 import type { VolumeId } from '../domain/ids.js';
 import type { Provisioning } from '../domain/volume.js';
 import type { ImagePool } from './image-pool.js';
@@ -49,6 +50,15 @@ export async function changeProvisioning(pool: ImagePool, id: VolumeId, target: 
     return { record: after, spaceReturnedLater: false };
   }
   const inUse = after.staging.length > 0 || after.publications.length > 0 || after.attachments.length > 0;
-  if (!inUse) await digHoles(image);
+  if (!inUse) await giveBackZeroes(image);
   return { record: after, spaceReturnedLater: inUse };
+}
+
+/**
+ * Frees the blocks of an unused image that read as zeroes: written zeroes (dig-holes), and the
+ * preallocated, never-written extents a thick image is made of, which dig-holes skips on XFS.
+ */
+async function giveBackZeroes(image: string): Promise<void> {
+  await digHoles(image);
+  for (const r of await unwrittenRanges(image)) await punchHole(image, r.offset, r.length);
 }

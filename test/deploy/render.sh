@@ -77,7 +77,7 @@ node "$ROOT/deploy/helm/gen-readme.mjs" --check
 NS=(--namespace quarry-system)
 "$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" > "$OUT/helm-local.yaml"
 "$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" --set mode=shared > "$OUT/helm-shared.yaml"
-# The optional objects: StorageClasses and the VolumeSnapshotClass.
+# The optional objects: StorageClasses, the VolumeSnapshotClass, the VolumeGroupSnapshotClass, a VolumeAttributesClass.
 "$HELM" template quarry "$CHART" "${NS[@]}" --kube-version "$KUBE_VERSION" \
   --set metrics.podMonitor.enabled=true \
   --set kubeletDir=/var/lib/k0s/kubelet \
@@ -86,6 +86,8 @@ NS=(--namespace quarry-system)
   --set-json 'controller.podAnnotations={"example.com/a":"1"}' \
   --set-json 'storageClasses=[{"name":"quarry-local","parameters":{"pool":"default","csi.storage.k8s.io/fstype":"xfs","provisioning":"thin"}}]' \
   --set volumeSnapshotClass.create=true \
+  --set volumeGroupSnapshotClass.create=true \
+  --set-json 'volumeAttributesClasses=[{"name":"quarry-thick","parameters":{"provisioning":"thick"}}]' \
   --set driverName=example.quarry.csi.dev \
   --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000 \
   > "$OUT/helm-extras.yaml"

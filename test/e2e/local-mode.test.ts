@@ -5,13 +5,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { allocatedBytes, loopsOnPool, mountsBelow, poolEntries, poolUsedBytes } from './helpers/host.js';
 import { installQuarry, installSnapshotSupport, restartCounts, waitReady } from './helpers/install.js';
 import { apply, eventsOf, eventually, exists, getJson, type Kubectl } from './helpers/kubectl.js';
 import {
   deleteAndWait,
+  groupSnapshotYaml,
+  multiVolumePodYaml,
   NS,
   pvcBound,
   pvcYaml,
@@ -43,6 +45,56 @@ kind: VolumeSnapshotClass
 metadata: {name: quarry}
 driver: quarry.csi.dev
 deletionPolicy: Delete
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: quarry-retain}
+driver: quarry.csi.dev
+deletionPolicy: Retain
+`;
+
+/**
+ * In local mode a VolumeGroupSnapshotClass must carry the node's managed-by label: csi-snapshotter
+ * v8.7.0 with --node-deployment reads group classes through its label-filtered informer, so it
+ * finds no unlabelled class ("volumegroupsnapshotclass ... not found"; measured in this suite).
+ */
+const volumeGroupSnapshotClass = (node: string) => `apiVersion: groupsnapshot.storage.k8s.io/v1
+kind: VolumeGroupSnapshotClass
+metadata:
+  name: quarry
+  labels: {snapshot.storage.kubernetes.io/managed-by: ${node}}
+driver: quarry.csi.dev
+deletionPolicy: Delete
+`;
+
+const MANAGED_BY = 'snapshot.storage.kubernetes.io/managed-by';
+
+/**
+ * Writes the same counter to /data0/counter and then /data1/counter, each fsynced, round after
+ * round, while a second writer loads /data0 with random data; stops when /data0/stop appears.
+ */
+const LOCKSTEP =
+  '(while [ ! -e /data0/stop ]; do head -c 4194304 /dev/urandom > /data0/load; sync /data0/load; done) & ' +
+  'i=0; while [ ! -e /data0/stop ]; do i=$((i+1)); ' +
+  'printf "%012d" $i | dd of=/data0/counter conv=notrunc,fsync status=none; ' +
+  'printf "%012d" $i | dd of=/data1/counter conv=notrunc,fsync status=none; done; wait; echo $i > /dev/termination-log';
+const READ_COUNTERS = 'echo "$(cat /data0/counter) $(cat /data1/counter)" > /dev/termination-log';
+
+/** A pre-provisioned content and its VolumeSnapshot, as an admin or a backup tool writes them: no label. */
+const importedSnapshotYaml = (name: string, handle: string) => `apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotContent
+metadata: {name: ${name}-content}
+spec:
+  driver: quarry.csi.dev
+  deletionPolicy: Delete
+  source: {snapshotHandle: ${handle}}
+  volumeSnapshotRef: {name: ${name}, namespace: ${NS}}
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  source: {volumeSnapshotContentName: ${name}-content}
 `;
 
 // Scripts the story pods run. Each ends by writing its result to the termination message.
@@ -68,6 +120,7 @@ describe('local overlay: a one-node cluster', () => {
         .join('---\n'),
     );
     await apply(k, VOLUME_SNAPSHOT_CLASS);
+    await apply(k, volumeGroupSnapshotClass(c.node));
   }, SETUP);
 
   after(async () => {
@@ -168,6 +221,137 @@ describe('local overlay: a one-node cluster', () => {
     assert.equal(await runPod(k, { name: 'cloned-reader', pvc: 'cloned', script: READ_BLOB }), blobSum);
     await deleteAndWait(k, 'pod', 'cloned-reader');
   });
+
+  // A backup tool restoring into a cluster writes a content naming an existing snapshot and no
+  // managed-by label; the node holding the snapshot labels it (design: Imported snapshots in local mode).
+  test(
+    'an imported snapshot (a hand-made content, no label) becomes ready, restores, and its deletion empties the pool',
+    STORY,
+    async () => {
+      assert.ok(blobSum, 'needs the data written by the first story');
+      // A snapshot whose Kubernetes objects are then removed, keeping the image: what a backup holds.
+      await apply(k, snapshotYaml('kept-snap', 'first', 'quarry-retain'));
+      const kept = await eventually('VolumeSnapshot kept-snap readyToUse', 180, async () => {
+        const s = await getJson(k, ['volumesnapshot', '-n', NS, 'kept-snap']);
+        return s.status?.readyToUse === true ? s : undefined;
+      });
+      const keptContent = kept.status.boundVolumeSnapshotContentName as string;
+      const handle = (await getJson(k, ['volumesnapshotcontent', keptContent])).status.snapshotHandle as string;
+      const image = join(c.poolDir, 'snapshots', `${handle}.img`);
+      await deleteAndWait(k, 'volumesnapshot', 'kept-snap');
+      await k(['delete', 'volumesnapshotcontent', keptContent, '--wait=true']);
+      assert.ok(existsSync(image), `a Retain content's deletion removed ${image}`);
+
+      await apply(k, importedSnapshotYaml('imported', handle));
+      const labelled = await eventually('the imported content labelled for this node', 120, async () => {
+        const label = (await getJson(k, ['volumesnapshotcontent', 'imported-content'])).metadata.labels?.[MANAGED_BY];
+        return label === undefined ? undefined : label;
+      });
+      assert.equal(labelled, c.node);
+      await eventually('VolumeSnapshot imported readyToUse', 180, async () => {
+        const s = await getJson(k, ['volumesnapshot', '-n', NS, 'imported']);
+        if (s.status?.error) throw new Error(JSON.stringify(s.status.error));
+        return s.status?.readyToUse === true ? true : undefined;
+      });
+      await apply(
+        k,
+        pvcYaml({
+          name: 'from-import',
+          storageClass: 'e2e-xfs-thin',
+          size: '320Mi',
+          dataSource: { kind: 'VolumeSnapshot', name: 'imported' },
+        }),
+      );
+      assert.equal(await runPod(k, { name: 'from-import-reader', pvc: 'from-import', script: READ_BLOB }), blobSum);
+      await deleteAndWait(k, 'pod', 'from-import-reader');
+      await deleteAndWait(k, 'pvc', 'from-import');
+
+      await deleteAndWait(k, 'volumesnapshot', 'imported');
+      await eventually('the imported content deleted', 180, async () =>
+        (await exists(k, ['volumesnapshotcontent', 'imported-content'])) ? undefined : true,
+      );
+      await eventually(`${image} removed from the pool`, 60, async () => (existsSync(image) ? undefined : true));
+    },
+  );
+
+  // Both members are frozen, both reflinked, then both thawed (design: Group snapshots); the node
+  // labels the group content for its csi-snapshotter (design: Imported snapshots in local mode).
+  test(
+    'a VolumeGroupSnapshot of two claims written in lockstep under load: every restored pair holds the same counter',
+    STORY,
+    async () => {
+      const group = { lockstep: 'e2e' };
+      for (const name of ['lock-data', 'lock-wal']) {
+        await apply(k, pvcYaml({ name, storageClass: 'e2e-xfs-thin', size: '320Mi', labels: group }));
+      }
+      await apply(k, multiVolumePodYaml('lockstep-writer', ['lock-data', 'lock-wal'], LOCKSTEP));
+      await waitPodRunning(k, 'lockstep-writer');
+      const { pv } = await volumeHandleOf(k, 'lock-wal');
+      const walPath = await podVolumePath(k, 'lockstep-writer', pv);
+      const counterAt = async () => Number((await readFile(join(walPath, 'counter'), 'utf8').catch(() => '0')) || 0);
+      await eventually('the writer past round 20', 120, async () => ((await counterAt()) > 20 ? true : undefined));
+
+      const pairs: string[] = [];
+      for (const cut of ['lockstep-cut-1', 'lockstep-cut-2']) {
+        const before = await counterAt();
+        await apply(k, groupSnapshotYaml(cut, group));
+        const ready = await eventually(`VolumeGroupSnapshot ${cut} readyToUse`, 240, async () => {
+          const g = await getJson(k, ['volumegroupsnapshot', '-n', NS, cut]);
+          if (g.status?.error) throw new Error(JSON.stringify(g.status.error));
+          return g.status?.readyToUse === true ? g : undefined;
+        });
+        const content = await getJson(k, ['volumegroupsnapshotcontent', ready.status.boundVolumeGroupSnapshotContentName]);
+        assert.equal(content.metadata.labels?.[MANAGED_BY], c.node, 'the node labelled the group content');
+        // The members: VolumeSnapshots the group owns, one per claim.
+        const members = ((await getJson(k, ['volumesnapshots', '-n', NS])).items as any[]).filter((v) =>
+          (v.metadata.ownerReferences ?? []).some((o: any) => o.kind === 'VolumeGroupSnapshot' && o.name === cut),
+        );
+        const byClaim = Object.fromEntries(members.map((m) => [m.spec.source.persistentVolumeClaimName, m.metadata.name]));
+        assert.deepEqual(Object.keys(byClaim).sort(), ['lock-data', 'lock-wal']);
+        for (const m of members) {
+          await eventually(`member ${m.metadata.name} readyToUse`, 180, async () =>
+            (await getJson(k, ['volumesnapshot', '-n', NS, m.metadata.name])).status?.readyToUse === true ? true : undefined,
+          );
+        }
+        const restored = [`${cut}-data`, `${cut}-wal`];
+        await apply(
+          k,
+          pvcYaml({
+            name: restored[0]!,
+            storageClass: 'e2e-xfs-thin',
+            size: '320Mi',
+            dataSource: { kind: 'VolumeSnapshot', name: byClaim['lock-data'] },
+          }),
+        );
+        await apply(
+          k,
+          pvcYaml({
+            name: restored[1]!,
+            storageClass: 'e2e-xfs-thin',
+            size: '320Mi',
+            dataSource: { kind: 'VolumeSnapshot', name: byClaim['lock-wal'] },
+          }),
+        );
+        await apply(k, multiVolumePodYaml(`${cut}-reader`, restored, READ_COUNTERS));
+        const pair = await waitPodDone(k, `${cut}-reader`);
+        const [data, wal] = pair.split(' ').map(Number);
+        assert.ok(data! >= before && wal! >= before - 1, `${cut}: counters ${pair} older than round ${before} at the request`);
+        // The cut falls between the two writes of a round, or between rounds: never further apart.
+        assert.ok(data === wal || data === wal! + 1, `${cut}: data holds counter ${data}, wal holds ${wal}`);
+        pairs.push(pair);
+        await deleteAndWait(k, 'pod', `${cut}-reader`);
+        for (const r of restored) await deleteAndWait(k, 'pvc', r);
+      }
+      await writeFile(join(await podVolumePath(k, 'lockstep-writer', await pvOf(k, 'lock-data')), 'stop'), '');
+      assert.ok(Number(await waitPodDone(k, 'lockstep-writer')) > 20);
+      await deleteAndWait(k, 'pod', 'lockstep-writer');
+      for (const cut of ['lockstep-cut-1', 'lockstep-cut-2']) await deleteAndWait(k, 'volumegroupsnapshot', cut);
+      await eventually('every VolumeGroupSnapshotContent deleted', 180, async () =>
+        (await k(['get', 'volumegroupsnapshotcontents', '-o', 'name'])).trim() === '' ? true : undefined,
+      );
+      for (const name of ['lock-data', 'lock-wal']) await deleteAndWait(k, 'pvc', name);
+    },
+  );
 
   // xfs: this machine's root lacks CAP_SYS_RESOURCE, without which the kernel refuses to grow a
   // mounted ext4 (and the kubelet's "offline" expansion runs on the staged, mounted filesystem).
@@ -291,9 +475,16 @@ async function podVolumePath(k: Kubectl, pod: string, pv: string): Promise<strin
   return `/var/lib/kubelet/pods/${uid}/volumes/kubernetes.io~csi/${pv}/mount`;
 }
 
+async function pvOf(k: Kubectl, pvc: string): Promise<string> {
+  return (await volumeHandleOf(k, pvc)).pv;
+}
+
 /** Deletes every story pod, snapshot and claim, and waits until their PVs and contents are gone. */
 async function deleteWorkloads(k: Kubectl): Promise<void> {
   await k(['delete', 'pods', '--all', '-n', NS, '--wait=false']);
+  if (await exists(k, ['crd', 'volumegroupsnapshots.groupsnapshot.storage.k8s.io'])) {
+    await k(['delete', 'volumegroupsnapshots', '--all', '-n', NS, '--wait=false']);
+  }
   const hasSnapshots = await exists(k, ['crd', 'volumesnapshots.snapshot.storage.k8s.io']);
   if (hasSnapshots) await k(['delete', 'volumesnapshots', '--all', '-n', NS, '--wait=false']);
   await k(['delete', 'pvc', '--all', '-n', NS, '--wait=false']);

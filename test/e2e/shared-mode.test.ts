@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { loopsOnPool, poolEntries } from './helpers/host.js';
+import { join } from 'node:path';
+import { allocatedBytes, loopsOnPool, poolEntries } from './helpers/host.js';
 import { installQuarry, installSnapshotSupport, renderInstall } from './helpers/install.js';
 import { apply, eventually, exists, getJson, type Kubectl } from './helpers/kubectl.js';
 import { deleteAndWait, NS, podYaml, pvcYaml, storageClassYaml, volumeHandleOf } from './helpers/workloads.js';
@@ -99,6 +100,48 @@ spec:
       (await exists(k, ['volumeattachment', 'e2e-ghost-attach'])) ? undefined : true,
     );
     await k(['delete', 'csinode,node', GHOST, '--ignore-not-found']);
+  });
+
+  // ModifyVolume through the central external-resizer (design: Volume attributes).
+  test('a VolumeAttributesClass change thickens the volume (every block allocated), and back to thin gives them back', STORY, async () => {
+    const size = 256 * 1024 * 1024;
+    const vac = (name: string, provisioning: string) => `apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata: {name: ${name}}
+driverName: quarry.csi.dev
+parameters: {provisioning: ${provisioning}}
+`;
+    await apply(k, `${vac('e2e-thick', 'thick')}---\n${vac('e2e-thin', 'thin')}`);
+    await apply(
+      k,
+      storageClassYaml('e2e-shared-thin', { pool: 'shared', 'csi.storage.k8s.io/fstype': 'ext4', provisioning: 'thin' }, 'shared'),
+    );
+    await apply(k, pvcYaml({ name: 'modified', storageClass: 'e2e-shared-thin', size: '256Mi', volumeAttributesClass: 'e2e-thin' }));
+    const { handle } = await volumeHandleOf(k, 'modified');
+    const image = join(c.poolDir, 'volumes', `${handle}.img`);
+    const thin = await allocatedBytes(image);
+    assert.ok(thin < size / 2, `a new thin image has ${thin} bytes allocated`);
+
+    const switchTo = async (cls: string) => {
+      await k(['patch', 'pvc', '-n', NS, 'modified', '--type=merge', '-p', JSON.stringify({ spec: { volumeAttributesClassName: cls } })]);
+      await eventually(`PVC modified on class ${cls}`, 180, async () => {
+        const pvc = await getJson(k, ['pvc', '-n', NS, 'modified']);
+        const status = pvc.status?.modifyVolumeStatus;
+        if (status?.status === 'Infeasible') throw new Error(`ModifyVolume infeasible: ${JSON.stringify(status)}`);
+        return pvc.status?.currentVolumeAttributesClassName === cls ? true : undefined;
+      });
+    };
+    await switchTo('e2e-thick');
+    const thick = await allocatedBytes(image);
+    assert.ok(thick >= size, `after the switch to thick only ${thick} of ${size} bytes are allocated`);
+    // Not in use: the zeroed blocks are punched at once.
+    await switchTo('e2e-thin');
+    const back = await allocatedBytes(image);
+    assert.ok(back < size / 2, `after the switch back to thin ${back} bytes are still allocated`);
+    await deleteAndWait(k, 'pvc', 'modified');
+    await eventually(`${image} removed`, 120, async () =>
+      (await poolEntries(c.poolDir)).includes(`volumes/${handle}.img`) ? undefined : true,
+    );
   });
 
   test('after the pod and the claim are deleted the volume detaches and the pool is empty', STORY, async () => {

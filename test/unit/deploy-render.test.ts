@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { MUTABLE_KEYS } from '../../src/services/controller/mutable-parameters.js';
 
 // dist/test/unit/deploy-render.test.js -> repo root
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -283,7 +284,9 @@ function checkRendering(file: string, mode: Mode): void {
           (m) => tokenVolumes.some((v) => v.name === m.name) && m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount',
         );
         const sc = sidecarOf(c);
-        assert.equal(mountsToken, sc !== undefined && callsApi.has(sc), `${wname(w)} ${c.name}: token mounted=${mountsToken}`);
+        // The quarry container calls the API only to label imported snapshots (local mode).
+        const calls = (sc !== undefined && callsApi.has(sc)) || (isQuarry(c) && flagOn(c, 'label-imported-snapshots'));
+        assert.equal(mountsToken, calls, `${wname(w)} ${c.name}: token mounted=${mountsToken}`);
       }
     }
   });
@@ -540,6 +543,23 @@ function checkRendering(file: string, mode: Mode): void {
     }
   });
 
+  test('imported snapshots: in local mode the node plugin labels them and may get, list, watch and patch the contents', () => {
+    const ds = one(objs, 'DaemonSet', 'quarry-node');
+    const quarry = containersOf(ds).find(isQuarry)!;
+    assert.equal(flagOn(quarry, 'label-imported-snapshots'), mode === 'local', `${file}: --label-imported-snapshots`);
+    if (mode !== 'local') return;
+    const grants = grantsFor(objs, ds.metadata.namespace, ds.spec.template.spec.serviceAccountName);
+    const need: Rule = {
+      group: 'snapshot.storage.k8s.io',
+      resource: 'volumesnapshotcontents',
+      verbs: ['get', 'list', 'watch', 'patch'],
+      ns: false,
+    };
+    assert.deepEqual(covered(grants, need), [], 'the node service account lacks these verbs on volumesnapshotcontents');
+    const group: Rule = { group: 'groupsnapshot.storage.k8s.io', resource: 'volumegroupsnapshotcontents', verbs: need.verbs, ns: false };
+    assert.deepEqual(covered(grants, group), [], 'the node service account lacks these verbs on volumegroupsnapshotcontents');
+  });
+
   test("RBAC covers each sidecar's documented rules", () => {
     for (const w of workloads(objs)) {
       const sa = w.spec.template.spec.serviceAccountName as string;
@@ -638,6 +658,13 @@ describe('rendered deploy manifests', { skip: skipReason }, () => {
     assert.equal(sc.volumeBindingMode, 'WaitForFirstConsumer');
     assert.equal(sc.allowVolumeExpansion, true);
     assert.equal(one(objs, 'VolumeSnapshotClass', 'quarry').driver, driverName);
+    const vgsc = one(objs, 'VolumeGroupSnapshotClass', 'quarry');
+    assert.equal(vgsc.apiVersion, 'groupsnapshot.storage.k8s.io/v1', 'the group snapshot API that csi-snapshotter v8.7 serves');
+    assert.equal(vgsc.driver, driverName);
+    const vac = one(objs, 'VolumeAttributesClass', 'quarry-thick');
+    assert.equal(vac.apiVersion, 'storage.k8s.io/v1');
+    assert.equal(vac.driverName, driverName);
+    assert.deepEqual(vac.parameters, { provisioning: 'thick' });
     const ds = one(objs, 'DaemonSet', 'quarry-node');
     assert.match(String(containersOf(ds).find(isQuarry)!.image), /^ghcr\.io\/quarry-csi\/quarry:0\.1\.0@sha256:0{64}$/);
   });
@@ -690,6 +717,27 @@ describe('example manifests', () => {
       assert.ok(sc.parameters.pool);
     }
     assert.equal(one(objs, 'StorageClass', 'quarry-local').volumeBindingMode, 'WaitForFirstConsumer');
+  });
+
+  test('group snapshot class and group snapshot: v1 API, the driver, a selector the demo claim matches', () => {
+    const vgsc = one(objs, 'VolumeGroupSnapshotClass', 'quarry');
+    assert.equal(vgsc.apiVersion, 'groupsnapshot.storage.k8s.io/v1');
+    assert.equal(vgsc.driver, driverName);
+    const group = ofKind(objs, 'VolumeGroupSnapshot')[0]!;
+    assert.equal(group.spec.volumeGroupSnapshotClassName, 'quarry');
+    const labels = one(objs, 'PersistentVolumeClaim', 'quarry-demo').metadata.labels ?? {};
+    for (const [k, v] of Object.entries(group.spec.source.selector.matchLabels as Record<string, string>)) assert.equal(labels[k], v, k);
+  });
+
+  test('VolumeAttributesClasses: storage.k8s.io/v1, the driver, only keys the driver can change', () => {
+    const vacs = ofKind(objs, 'VolumeAttributesClass');
+    assert.deepEqual(vacs.map((v) => v.parameters.provisioning).sort(), ['thick', 'thin']);
+    for (const v of vacs) {
+      assert.equal(v.apiVersion, 'storage.k8s.io/v1');
+      assert.equal(v.driverName, driverName);
+      assert.deepEqual(Object.keys(v.parameters), ['provisioning']);
+      for (const k of Object.keys(v.parameters)) assert.ok((MUTABLE_KEYS as string[]).includes(k), `${k} is not mutable`);
+    }
   });
 
   test('snapshot class, snapshot and restore refer to each other', () => {

@@ -181,3 +181,21 @@ test('mkfs options: allow-list only', () => {
     );
   }
 });
+
+test('filefrag -v -b1: the unwritten extents as byte ranges, written and shared ones left out', async () => {
+  const { parseUnwrittenRanges } = await import('../../src/host/filefrag.js');
+  const out = [
+    'Filesystem type is: 58465342',
+    'File size of /p/f is 8388608 (8388608 blocks of 1 bytes)',
+    ' ext:     logical_offset:        physical_offset: length:   expected: flags:',
+    '   0:        0..    4095:      98304..    102399:   4096:             unwritten',
+    '   1:     4096..    8191:     102400..    106495:   4096:            ',
+    '   2:     8192..   12287:     106496..    110591:   4096:             shared',
+    '   3:    12288.. 8388607:     110592..   8486911: 8376320:             last,unwritten,eof',
+    '/p/f: 1 extent found',
+  ].join('\n');
+  assert.deepEqual(parseUnwrittenRanges(out), [
+    { offset: 0, length: 4096 },
+    { offset: 12288, length: 8376320 },
+  ]);
+});

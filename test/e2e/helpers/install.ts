@@ -20,13 +20,16 @@ async function render(what: string): Promise<string> {
   return r.stdout;
 }
 
-/** The VolumeSnapshot CRDs and a snapshot-controller; waits until the CRDs are served. */
+/** The VolumeSnapshot and VolumeGroupSnapshot CRDs and a snapshot-controller; waits until the CRDs are served. */
 export async function installSnapshotSupport(k: Kubectl): Promise<void> {
   await apply(k, await render('snapshot-crds'));
   await waitEstablished(k, [
     'crd/volumesnapshots.snapshot.storage.k8s.io',
     'crd/volumesnapshotcontents.snapshot.storage.k8s.io',
     'crd/volumesnapshotclasses.snapshot.storage.k8s.io',
+    'crd/volumegroupsnapshots.groupsnapshot.storage.k8s.io',
+    'crd/volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io',
+    'crd/volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io',
   ]);
   await apply(k, await render('snapshot-controller'));
 }

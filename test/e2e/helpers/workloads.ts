@@ -13,6 +13,9 @@ export interface PvcSpec {
   size: string;
   block?: boolean;
   dataSource?: { kind: 'VolumeSnapshot' | 'PersistentVolumeClaim'; name: string };
+  labels?: Record<string, string>;
+  /** spec.volumeAttributesClassName (ModifyVolume, shared mode). */
+  volumeAttributesClass?: string;
 }
 
 export function pvcYaml(p: PvcSpec): string {
@@ -22,10 +25,10 @@ export function pvcYaml(p: PvcSpec): string {
     : '';
   return `apiVersion: v1
 kind: PersistentVolumeClaim
-metadata: {name: ${p.name}, namespace: ${NS}}
+metadata: {name: ${p.name}, namespace: ${NS}, labels: ${JSON.stringify(p.labels ?? {})}}
 spec:
   accessModes: [ReadWriteOnce]
-  storageClassName: ${p.storageClass}
+  storageClassName: ${p.storageClass}${p.volumeAttributesClass ? `\n  volumeAttributesClassName: ${p.volumeAttributesClass}` : ''}
   volumeMode: ${p.block ? 'Block' : 'Filesystem'}
   resources: {requests: {storage: ${p.size}}}
 ${source}`;
@@ -131,5 +134,36 @@ metadata: {name: ${name}, namespace: ${NS}}
 spec:
   volumeSnapshotClassName: ${cls}
   source: {persistentVolumeClaimName: ${pvc}}
+`;
+}
+
+/** A pod with several claims, claim i at /data<i> (from 0); like podYaml otherwise. */
+export function multiVolumePodYaml(name: string, pvcs: string[], script: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  restartPolicy: Never
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: story
+      image: ${TOOLBOX_IMAGE}
+      imagePullPolicy: Never
+      command: ["/bin/sh", "-ec", ${JSON.stringify(script)}]
+      volumeMounts: ${JSON.stringify(pvcs.map((_, i) => ({ name: `vol${i}`, mountPath: `/data${i}` })))}
+  volumes: ${JSON.stringify(pvcs.map((claimName, i) => ({ name: `vol${i}`, persistentVolumeClaim: { claimName } })))}
+`;
+}
+
+/** A VolumeGroupSnapshot of every claim in NS with these labels. */
+export function groupSnapshotYaml(name: string, matchLabels: Record<string, string>, cls = 'quarry'): string {
+  return `apiVersion: groupsnapshot.storage.k8s.io/v1
+kind: VolumeGroupSnapshot
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  volumeGroupSnapshotClassName: ${cls}
+  source:
+    selector: {matchLabels: ${JSON.stringify(matchLabels)}}
 `;
 }

@@ -5,7 +5,7 @@
 #   render.sh shared                kubectl apply -k deploy/kubernetes/overlays/shared
 #   render.sh helm-local            the labelled namespace, then helm install quarry deploy/helm/quarry -n quarry-system
 #   render.sh helm-shared           the same with --set mode=shared
-#   render.sh snapshot-crds         the VolumeSnapshot CRDs of external-snapshotter client/v8
+#   render.sh snapshot-crds         the VolumeSnapshot and VolumeGroupSnapshot CRDs of external-snapshotter client/v8
 #   render.sh snapshot-controller   the cluster's snapshot-controller (snapshot-controller.yaml)
 #
 # Quarry's installs are rendered exactly as the admin guide has them applied, then patched only as
@@ -56,8 +56,8 @@ case "$what" in
     # shellcheck source=../sidecars/versions.sh
     source "$repo/test/e2e/sidecars/versions.sh"
     crd="$TOOLS/sidecars/crd-$SNAPSHOTTER_TAG"
-    [[ -f "$crd/snapshot.storage.k8s.io_volumesnapshots.yaml" ]] || bash "$repo/test/e2e/sidecars/build.sh" >&2
-    for f in "$crd"/snapshot.storage.k8s.io_*.yaml; do printf -- '---\n'; cat "$f"; done ;;
+    [[ -f "$crd/groupsnapshot.storage.k8s.io_volumegroupsnapshots.yaml" ]] || bash "$repo/test/e2e/sidecars/build.sh" >&2
+    for f in "$crd"/snapshot.storage.k8s.io_*.yaml "$crd"/groupsnapshot.storage.k8s.io_*.yaml; do printf -- '---\n'; cat "$f"; done ;;
   snapshot-controller) patch 19900 <"$here/snapshot-controller.yaml" ;;
   *) echo "render.sh: unknown install \"$what\"" >&2; exit 2 ;;
 esac

@@ -70,11 +70,12 @@ build external-attacher "$ATTACHER_TAG" github.com/kubernetes-csi/external-attac
 build external-resizer "$RESIZER_TAG" github.com/kubernetes-csi/external-resizer/v2 csi-resizer
 build external-snapshotter "$SNAPSHOTTER_TAG" github.com/kubernetes-csi/external-snapshotter/v8 csi-snapshotter snapshot-controller
 
-# The VolumeSnapshot CRDs that snapshot-controller serves, from the client module of its tag.
+# The VolumeSnapshot and VolumeGroupSnapshot CRDs that snapshot-controller serves, from the client
+# module of its tag.
 crd="$out/crd-$SNAPSHOTTER_TAG"
-if [[ ! -f "$crd/snapshot.storage.k8s.io_volumesnapshots.yaml" ]]; then
+if [[ ! -f "$crd/snapshot.storage.k8s.io_volumesnapshots.yaml" || ! -f "$crd/groupsnapshot.storage.k8s.io_volumegroupsnapshots.yaml" ]]; then
   client="$(module_dir "github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_TAG")"
   mkdir -p "$crd"
-  cp "$client"/config/crd/snapshot.storage.k8s.io_*.yaml "$crd/"
+  cp "$client"/config/crd/snapshot.storage.k8s.io_*.yaml "$client"/config/crd/groupsnapshot.storage.k8s.io_*.yaml "$crd/"
 fi
 printf '%s\n' "$bin"
