@@ -19,6 +19,7 @@ import { hostFsOfTemp } from './lib/machine.js';
 import type { Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 import { summarize, timed } from './lib/stats.js';
+import { snapshotInUseBench } from './snapshot-inuse-bench.js';
 
 const DATA = 1 * GiB;
 const CHUNK = 1 * MiB;
@@ -41,7 +42,13 @@ interface Row {
   fsUsedDelta: number;
 }
 
+/** The in-use case (through gRPC, the one users meet) first, then the storage-layer figures. */
 export async function snapshotBench(): Promise<Section[]> {
+  const inUse = await snapshotInUseBench();
+  return [inUse, ...(await storageSnapshotBench())];
+}
+
+async function storageSnapshotBench(): Promise<Section[]> {
   const rows: Row[] = [];
   const freezeRows: string[] = [];
   for (const p of POOLS) {
