@@ -161,7 +161,15 @@ function goalRow(measure: string, quarry: number[], bare: number[], goalMs: numb
   const q = summarize(quarry).medianMs;
   const b = summarize(bare).medianMs;
   const met = q <= goalMs;
-  return { measure, quarry: spread(quarry), baseline: spread(bare), ratio: q / b, goal: `≤ ${goalMs} ms median`, met, ...(met ? {} : { reason }) };
+  return {
+    measure,
+    quarry: spread(quarry),
+    baseline: spread(bare),
+    ratio: q / b,
+    goal: `≤ ${goalMs} ms median`,
+    met,
+    ...(met ? {} : { reason }),
+  };
 }
 
 export async function snapshotInUseBench(): Promise<Section> {
@@ -175,9 +183,14 @@ export async function snapshotInUseBench(): Promise<Section> {
     const target = join(pool.workDir, 'target');
     await mkdir(staging, { recursive: true });
     const cap = mountCapability('xfs');
-    await call(node.clients.node, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: cap } as never, {
-      timeoutMs: 120_000,
-    });
+    await call(
+      node.clients.node,
+      'NodeStageVolume',
+      { volume_id: volumeId, staging_target_path: staging, volume_capability: cap } as never,
+      {
+        timeoutMs: 120_000,
+      },
+    );
     const env: Env = { pool, ctl, volumeId, staging, target, image: join(pool.path, 'volumes', `${volumeId}.img`) };
     try {
       await call(
@@ -214,11 +227,35 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     `over the bare tools' ${ms(summarize(t.bare).medianMs)} ms by the records Quarry writes and fsyncs around the freeze ` +
     '(the freeze marker before it and after the thaw, the snapshot record creating and ready) and the gRPC round trip';
   const rows: GoalRow[] = [
-    goalRow('CreateSnapshot, volume in use, 1 GiB just written (dirty in the page cache)', dirty.quarry, dirty.bare, SNAP_GOAL_MS, flushReason(dirty)),
-    goalRow('CreateSnapshot, volume in use, 1 GiB just written and fsynced', fsynced.quarry, fsynced.bare, SNAP_GOAL_MS, overReason(fsynced)),
+    goalRow(
+      'CreateSnapshot, volume in use, 1 GiB just written (dirty in the page cache)',
+      dirty.quarry,
+      dirty.bare,
+      SNAP_GOAL_MS,
+      flushReason(dirty),
+    ),
+    goalRow(
+      'CreateSnapshot, volume in use, 1 GiB just written and fsynced',
+      fsynced.quarry,
+      fsynced.bare,
+      SNAP_GOAL_MS,
+      overReason(fsynced),
+    ),
     goalRow('CreateSnapshot, volume in use, idle', idle.quarry, idle.bare, SNAP_GOAL_MS, overReason(idle)),
-    goalRow('Clone (CreateVolume from a staged volume)', copies.clone, copies.bareClone, COPY_GOAL_MS, 'see the clone row of the bare tools'),
-    goalRow('Restore (CreateVolume from a snapshot)', copies.restore, copies.bareRestore, COPY_GOAL_MS, 'see the restore row of the bare tools'),
+    goalRow(
+      'Clone (CreateVolume from a staged volume)',
+      copies.clone,
+      copies.bareClone,
+      COPY_GOAL_MS,
+      'see the clone row of the bare tools',
+    ),
+    goalRow(
+      'Restore (CreateVolume from a snapshot)',
+      copies.restore,
+      copies.bareRestore,
+      COPY_GOAL_MS,
+      'see the restore row of the bare tools',
+    ),
   ];
   const frozen = table(
     ['volume state', 'bare freeze+reflink+thaw: total', 'of it frozen', 'bare sync -f, then freeze+reflink+thaw: total', 'of it frozen'],

@@ -1,6 +1,6 @@
 import { aborted, failedPrecondition, unavailable } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
-import { freeze, thaw } from '../host/fsfreeze.js';
+import { flushFilesystem, freeze, thaw } from '../host/fsfreeze.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
 import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
@@ -14,6 +14,20 @@ export const DEFAULT_MAX_FREEZE_MS = 30_000;
 export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
   freezeMountPath?: string;
+  /**
+   * The write-back of that filesystem, started as soon as the plan is made so it overlaps the
+   * records written before the freeze. Never rejects: it only shortens the freeze.
+   */
+  flushed?: Promise<void>;
+}
+
+/**
+ * Starts writing back a filesystem that is about to be frozen (design: Freeze). The freeze flushes
+ * everything itself and stays the only guarantee; this moves most of that work before it, while
+ * writers still run. A failure here is left for the freeze to meet and report.
+ */
+export function flushAhead(mountPath: string): Promise<void> {
+  return flushFilesystem(mountPath).catch(() => undefined);
 }
 
 /**
@@ -28,7 +42,9 @@ export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeI
   const here = v.staging.find((s) => s.nodeId === nodeId && s.accessType === 'mount');
   if (here) {
     const mounted = await topMountAt(here.stagingPath);
-    if (mounted && (!here.device || mounted.source === here.device)) return { freezeMountPath: here.stagingPath };
+    if (mounted && (!here.device || mounted.source === here.device)) {
+      return { freezeMountPath: here.stagingPath, flushed: flushAhead(here.stagingPath) };
+    }
   }
   if (pool.reflink) return {};
   const users = [...v.staging, ...v.publications];
@@ -51,6 +67,8 @@ export interface FreezeOptions {
   holder: string;
   maxFreezeMs?: number;
   onThawError?: (err: Error) => void;
+  /** A write-back of the filesystem already under way (CopyPlan.flushed); else one is started here. */
+  flushed?: Promise<void>;
 }
 
 /**
@@ -67,6 +85,8 @@ export async function withFrozenFilesystem<T>(
   copy: () => Promise<T>,
 ): Promise<T> {
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
+  // Written back before the deadline starts counting: the write-back blocks no writer.
+  await (opts.flushed ?? flushAhead(mountPath));
   const since = Date.now();
   const marker: FreezeRecord = {
     nodeId: opts.nodeId,
@@ -83,10 +103,14 @@ export async function withFrozenFilesystem<T>(
   try {
     await freeze(mountPath);
     faultPoint('freeze:frozen');
-    const timer = setTimeout(() => {
-      expired = true;
-      thawOnce().catch((err: Error) => opts.onThawError?.(err));
-    }, maxMs);
+    // At the deadline the record shows, not maxMs after the freeze: past it, any process's sweep may thaw.
+    const timer = setTimeout(
+      () => {
+        expired = true;
+        thawOnce().catch((err: Error) => opts.onThawError?.(err));
+      },
+      Math.max(0, since + maxMs - Date.now()),
+    );
     try {
       const result = await copy();
       if (expired)

@@ -1,4 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
@@ -85,7 +85,11 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
   const finalPath = pool.snapshotImagePath(record.id);
   try {
     await rm(partial, { force: true });
-    await copyConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, () => pool.copyImage(sourceImage, partial));
+    // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
+    await copyConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, () =>
+      pool.copyImage(sourceImage, partial, { sync: false }),
+    );
+    await syncFile(partial);
     await rename(partial, finalPath);
     await syncDir(dirname(finalPath));
   } catch (err) {
@@ -111,9 +115,24 @@ export async function copyConsistently(
     pool,
     sourceId,
     plan.freezeMountPath,
-    { nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs, onThawError: opts.onThawError },
+    {
+      nodeId: opts.nodeId,
+      holder: opts.holder ?? 'controller',
+      maxFreezeMs: opts.maxFreezeMs,
+      onThawError: opts.onThawError,
+      flushed: plan.flushed,
+    },
     copy,
   );
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fd = await open(path, 'r+');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
 }
 
 /**
