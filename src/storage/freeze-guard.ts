@@ -83,6 +83,7 @@ export async function withFrozenFilesystem<T>(
   mountPath: string,
   opts: FreezeOptions,
   copy: () => Promise<T>,
+  afterThaw?: (result: T) => Promise<void>,
 ): Promise<T> {
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
   // Written back before the deadline starts counting: the write-back blocks no writer.
@@ -98,7 +99,10 @@ export async function withFrozenFilesystem<T>(
   await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
   faultPoint('freeze:after-record');
   let expired = false;
+  let failed = false;
   let thawing: Promise<void> | undefined;
+  let cleared: Promise<unknown> = Promise.resolve();
+  let result!: T;
   const thawOnce = () => (thawing ??= thaw(mountPath));
   try {
     await freeze(mountPath);
@@ -112,20 +116,31 @@ export async function withFrozenFilesystem<T>(
       Math.max(0, since + maxMs - Date.now()),
     );
     try {
-      const result = await copy();
+      result = await copy();
       if (expired)
         throw aborted(
           `the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, ` +
             `so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`,
         );
-      return result;
     } finally {
       clearTimeout(timer);
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
     await thawOnce();
-    await pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    // A failed copy returns only once the record shows no freeze, as before.
+    if (failed) await cleared;
   }
+  // Thawed: what follows a good copy (its fsync and rename) overlaps the removal of the marker.
+  try {
+    await afterThaw?.(result);
+  } finally {
+    await cleared;
+  }
+  return result;
 }
 
 /**

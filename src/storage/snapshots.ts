@@ -86,12 +86,18 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
   try {
     await rm(partial, { force: true });
     // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
-    await copyConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, () =>
-      pool.copyImage(sourceImage, partial, { sync: false }),
+    await copyConsistently(
+      pool,
+      record.sourceVolumeId as VolumeId,
+      plan,
+      opts,
+      () => pool.copyImage(sourceImage, partial, { sync: false }),
+      async () => {
+        await syncFile(partial);
+        await rename(partial, finalPath);
+        await syncDir(dirname(finalPath));
+      },
     );
-    await syncFile(partial);
-    await rename(partial, finalPath);
-    await syncDir(dirname(finalPath));
   } catch (err) {
     await rm(partial, { force: true });
     if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)) {
@@ -109,8 +115,13 @@ export async function copyConsistently(
   plan: CopyPlan,
   opts: SnapshotCopyOptions,
   copy: () => Promise<void>,
+  afterThaw?: () => Promise<void>,
 ): Promise<void> {
-  if (!plan.freezeMountPath || !opts.nodeId) return copy();
+  if (!plan.freezeMountPath || !opts.nodeId) {
+    await copy();
+    await afterThaw?.();
+    return;
+  }
   await withFrozenFilesystem(
     pool,
     sourceId,
@@ -123,6 +134,7 @@ export async function copyConsistently(
       flushed: plan.flushed,
     },
     copy,
+    afterThaw,
   );
 }
 
