@@ -86,8 +86,10 @@ export async function withFrozenFilesystem<T>(
   afterThaw?: (result: T) => Promise<void>,
 ): Promise<T> {
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
-  // Written back before the deadline starts counting: the write-back blocks no writer.
-  await (opts.flushed ?? flushAhead(mountPath));
+  // The write-back (already under way when the plan started it) overlaps the marker's write. The
+  // deadline counts from the marker, so it covers the write-back as it always covered the flush
+  // that fsfreeze itself does.
+  const flushed = opts.flushed ?? flushAhead(mountPath);
   const since = Date.now();
   const marker: FreezeRecord = {
     nodeId: opts.nodeId,
@@ -98,6 +100,7 @@ export async function withFrozenFilesystem<T>(
   };
   await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
   faultPoint('freeze:after-record');
+  await flushed;
   let expired = false;
   let failed = false;
   let thawing: Promise<void> | undefined;
