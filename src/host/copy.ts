@@ -68,7 +68,7 @@ export async function probeReflink(dir: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (err instanceof QuarryError && err.code === Code.FAILED_PRECONDITION) return false;
-    throw err;
+    throw mapToolError(err, `probing reflink support in ${dir}`);
   } finally {
     await rm(a, { force: true });
     await rm(b, { force: true });
