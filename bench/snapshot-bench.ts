@@ -53,7 +53,12 @@ async function storageSnapshotBench(): Promise<Section[]> {
       const fs = await makeScratchFs(scope, { fsType: p.fsType, sizeBytes: 400 * GiB, reflink: p.reflink });
       const pool = await openPool(fs);
       if (pool.reflink !== p.reflink) throw new Error(`pool on ${p.label} reports reflink=${pool.reflink}`);
-      for (const size of SIZES) rows.push(...(await measureSize(pool, p.label, size)));
+      try {
+        for (const size of SIZES) rows.push(...(await measureSize(pool, p.label, size)));
+      } finally {
+        // The pool's lifetime lock holds a descriptor on its filesystem: without this, its unmount is EBUSY.
+        await pool.close();
+      }
     });
   }
   return render(rows);
