@@ -18,3 +18,10 @@ export function summarize(samples: number[]) {
 }
 
 export const ms = (n: number) => n.toFixed(1);
+
+/** Sample standard deviation (n − 1); 0 for fewer than two samples. */
+export function stddev(samples: number[]): number {
+  if (samples.length < 2) return 0;
+  const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+  return Math.sqrt(samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (samples.length - 1));
+}

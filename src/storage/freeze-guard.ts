@@ -1,6 +1,6 @@
 import { aborted, failedPrecondition, unavailable } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
-import { freeze, thaw } from '../host/fsfreeze.js';
+import { flushFilesystem, freeze, thaw } from '../host/fsfreeze.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
 import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
@@ -14,6 +14,20 @@ export const DEFAULT_MAX_FREEZE_MS = 30_000;
 export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
   freezeMountPath?: string;
+  /**
+   * The write-back of that filesystem, started as soon as the plan is made so it overlaps the
+   * records written before the freeze. Never rejects: it only shortens the freeze.
+   */
+  flushed?: Promise<void>;
+}
+
+/**
+ * Starts writing back a filesystem that is about to be frozen (design: Freeze). The freeze flushes
+ * everything itself and stays the only guarantee; this moves most of that work before it, while
+ * writers still run. A failure here is left for the freeze to meet and report.
+ */
+export function flushAhead(mountPath: string): Promise<void> {
+  return flushFilesystem(mountPath).catch(() => undefined);
 }
 
 /**
@@ -28,7 +42,9 @@ export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeI
   const here = v.staging.find((s) => s.nodeId === nodeId && s.accessType === 'mount');
   if (here) {
     const mounted = await topMountAt(here.stagingPath);
-    if (mounted && (!here.device || mounted.source === here.device)) return { freezeMountPath: here.stagingPath };
+    if (mounted && (!here.device || mounted.source === here.device)) {
+      return { freezeMountPath: here.stagingPath, flushed: flushAhead(here.stagingPath) };
+    }
   }
   if (pool.reflink) return {};
   const users = [...v.staging, ...v.publications];
@@ -51,6 +67,8 @@ export interface FreezeOptions {
   holder: string;
   maxFreezeMs?: number;
   onThawError?: (err: Error) => void;
+  /** A write-back of the filesystem already under way (CopyPlan.flushed); else one is started here. */
+  flushed?: Promise<void>;
 }
 
 /**
@@ -65,8 +83,13 @@ export async function withFrozenFilesystem<T>(
   mountPath: string,
   opts: FreezeOptions,
   copy: () => Promise<T>,
+  afterThaw?: (result: T) => Promise<void>,
 ): Promise<T> {
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
+  // The write-back (already under way when the plan started it) overlaps the marker's write. The
+  // deadline counts from the marker, so it covers the write-back as it always covered the flush
+  // that fsfreeze itself does.
+  const flushed = opts.flushed ?? flushAhead(mountPath);
   const since = Date.now();
   const marker: FreezeRecord = {
     nodeId: opts.nodeId,
@@ -77,31 +100,50 @@ export async function withFrozenFilesystem<T>(
   };
   await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
   faultPoint('freeze:after-record');
+  await flushed;
   let expired = false;
+  let failed = false;
   let thawing: Promise<void> | undefined;
+  let cleared: Promise<unknown> = Promise.resolve();
+  let result!: T;
   const thawOnce = () => (thawing ??= thaw(mountPath));
   try {
     await freeze(mountPath);
     faultPoint('freeze:frozen');
-    const timer = setTimeout(() => {
-      expired = true;
-      thawOnce().catch((err: Error) => opts.onThawError?.(err));
-    }, maxMs);
+    // At the deadline the record shows, not maxMs after the freeze: past it, any process's sweep may thaw.
+    const timer = setTimeout(
+      () => {
+        expired = true;
+        thawOnce().catch((err: Error) => opts.onThawError?.(err));
+      },
+      Math.max(0, since + maxMs - Date.now()),
+    );
     try {
-      const result = await copy();
+      result = await copy();
       if (expired)
         throw aborted(
           `the copy of volume ${volumeId} took longer than the ${maxMs} ms freeze limit, ` +
             `so its filesystem was thawed before it ended and the copy is not consistent; retry when the volume is less busy`,
         );
-      return result;
     } finally {
       clearTimeout(timer);
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
     await thawOnce();
-    await pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    // A failed copy returns only once the record shows no freeze, as before.
+    if (failed) await cleared;
   }
+  // Thawed: what follows a good copy (its fsync and rename) overlaps the removal of the marker.
+  try {
+    await afterThaw?.(result);
+  } finally {
+    await cleared;
+  }
+  return result;
 }
 
 /**

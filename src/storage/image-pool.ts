@@ -69,10 +69,12 @@ export class ImagePool {
   /**
    * Copy-on-write where the pool's filesystem allows it; otherwise a copy that keeps holes as holes.
    * The copy is fsynced: callers mark the object 'ready' next, and cp(1) itself never syncs.
+   * `sync: false` leaves that fsync to the caller (a snapshot does it after the thaw, not frozen).
    */
-  async copyImage(from: string, to: string): Promise<void> {
+  async copyImage(from: string, to: string, opts: { sync?: boolean } = {}): Promise<void> {
     if (this.reflink) await reflinkCopy(from, to);
     else await sparseCopy(from, to);
+    if (opts.sync === false) return;
     const fd = await open(to, 'r+');
     try {
       await fd.sync();

@@ -1,4 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
@@ -85,9 +85,19 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
   const finalPath = pool.snapshotImagePath(record.id);
   try {
     await rm(partial, { force: true });
-    await copyConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, () => pool.copyImage(sourceImage, partial));
-    await rename(partial, finalPath);
-    await syncDir(dirname(finalPath));
+    // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
+    await copyConsistently(
+      pool,
+      record.sourceVolumeId as VolumeId,
+      plan,
+      opts,
+      () => pool.copyImage(sourceImage, partial, { sync: false }),
+      async () => {
+        await syncFile(partial);
+        await rename(partial, finalPath);
+        await syncDir(dirname(finalPath));
+      },
+    );
   } catch (err) {
     await rm(partial, { force: true });
     if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)) {
@@ -105,15 +115,36 @@ export async function copyConsistently(
   plan: CopyPlan,
   opts: SnapshotCopyOptions,
   copy: () => Promise<void>,
+  afterThaw?: () => Promise<void>,
 ): Promise<void> {
-  if (!plan.freezeMountPath || !opts.nodeId) return copy();
+  if (!plan.freezeMountPath || !opts.nodeId) {
+    await copy();
+    await afterThaw?.();
+    return;
+  }
   await withFrozenFilesystem(
     pool,
     sourceId,
     plan.freezeMountPath,
-    { nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs, onThawError: opts.onThawError },
+    {
+      nodeId: opts.nodeId,
+      holder: opts.holder ?? 'controller',
+      maxFreezeMs: opts.maxFreezeMs,
+      onThawError: opts.onThawError,
+      flushed: plan.flushed,
+    },
     copy,
+    afterThaw,
   );
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fd = await open(path, 'r+');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
 }
 
 /**

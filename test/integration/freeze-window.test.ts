@@ -1,0 +1,128 @@
+// What runs inside a freeze and what runs after it (design: Freeze): the copy runs with the
+// filesystem frozen and the marker recorded; the step after it (a snapshot's fsync and rename)
+// runs thawed; whatever fails, the call ends with the filesystem thawed and no marker left.
+// Frozen or not is asked of the kernel: fsfreeze -f on a frozen filesystem is EBUSY, and
+// fsfreeze -u on a thawed one is EINVAL.
+import assert from 'node:assert/strict';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { bytes, MiB } from '../../src/domain/bytes.js';
+import { volumeIdForName, type VolumeId } from '../../src/domain/ids.js';
+import { HostCommandError, run } from '../../src/host/exec.js';
+import { thaw } from '../../src/host/fsfreeze.js';
+import { withFrozenFilesystem } from '../../src/storage/freeze-guard.js';
+import { ImagePool } from '../../src/storage/image-pool.js';
+import { assertNoLeaks, makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
+
+after(assertNoLeaks);
+
+const refusedWith = (pattern: RegExp) => (err: unknown) => err instanceof HostCommandError && pattern.test(err.output);
+const isFrozen = (mnt: string) =>
+  run('fsfreeze', ['--freeze', mnt]).then(
+    () => assert.fail(`${mnt} was not frozen: fsfreeze -f succeeded`),
+    (err) => assert.ok(refusedWith(/busy/i)(err), `fsfreeze -f on a frozen fs is EBUSY, got ${String(err)}`),
+  );
+const isThawed = (mnt: string) =>
+  run('fsfreeze', ['--unfreeze', mnt]).then(
+    () => assert.fail(`${mnt} was frozen: fsfreeze -u succeeded`),
+    (err) => assert.ok(refusedWith(/invalid argument/i)(err), `fsfreeze -u on a thawed fs is EINVAL, got ${String(err)}`),
+  );
+
+/** A pool with one volume record, and a mounted filesystem standing for that volume's staging mount. */
+async function setup(t: HasAfter) {
+  const poolFs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 256 * MiB });
+  const volumeFs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 128 * MiB });
+  onCleanup(t, () => thaw(volumeFs.mountPath).catch(() => undefined));
+  const root = join(poolFs.mountPath, 'pool');
+  await mkdir(root);
+  const pool = await ImagePool.open('p', root, { overprovisioning: 10 });
+  onCleanup(t, () => pool.close());
+  const id = volumeIdForName('v') as VolumeId;
+  await pool.createVolume({
+    id,
+    name: 'v',
+    sizeBytes: bytes(16 * MiB),
+    fsType: 'ext4',
+    provisioning: 'thin',
+    accessTypes: ['mount'],
+    requestKey: 'v',
+    parameters: {},
+  });
+  const marker = async () => (await pool.volumes.read(id))?.freeze;
+  return { pool, id, mnt: volumeFs.mountPath, marker };
+}
+
+const opts = { nodeId: 'n1', holder: 'controller' };
+
+test('the copy runs frozen with the marker recorded; the step after it runs thawed; no marker is left', async (t) => {
+  const s = await setup(t);
+  // Unsynced data: the write-back before the freeze and the freeze itself must both let it through.
+  const fd = await open(join(s.mnt, 'dirty.bin'), 'w');
+  await fd.write(Buffer.alloc(4 * MiB, 7));
+  await fd.close();
+  const seen: string[] = [];
+  const result = await withFrozenFilesystem(
+    s.pool,
+    s.id,
+    s.mnt,
+    opts,
+    async () => {
+      await isFrozen(s.mnt);
+      assert.equal((await s.marker())?.mountPath, s.mnt, 'the freeze is recorded while frozen');
+      seen.push('copy');
+      return 'copied';
+    },
+    async (r) => {
+      assert.equal(r, 'copied', 'the step after the thaw gets the copy result');
+      await isThawed(s.mnt);
+      seen.push('after');
+    },
+  );
+  assert.equal(result, 'copied');
+  assert.deepEqual(seen, ['copy', 'after']);
+  assert.equal(await s.marker(), undefined, 'the marker is removed before the call returns');
+  await isThawed(s.mnt);
+});
+
+test('a failing step after the thaw fails the call, with the filesystem thawed and no marker', async (t) => {
+  const s = await setup(t);
+  await assert.rejects(
+    withFrozenFilesystem(
+      s.pool,
+      s.id,
+      s.mnt,
+      opts,
+      async () => 'copied',
+      async () => {
+        throw new Error('rename failed');
+      },
+    ),
+    /rename failed/,
+  );
+  assert.equal(await s.marker(), undefined);
+  await isThawed(s.mnt);
+});
+
+test('a failing copy skips the step after it, thaws, and leaves no marker', async (t) => {
+  const s = await setup(t);
+  let ran = false;
+  await assert.rejects(
+    withFrozenFilesystem(
+      s.pool,
+      s.id,
+      s.mnt,
+      opts,
+      async () => {
+        throw new Error('copy failed');
+      },
+      async () => {
+        ran = true;
+      },
+    ),
+    /copy failed/,
+  );
+  assert.equal(ran, false, 'nothing runs after a failed copy');
+  assert.equal(await s.marker(), undefined);
+  await isThawed(s.mnt);
+});
