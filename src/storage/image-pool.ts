@@ -1,4 +1,4 @@
-import { access, constants, open, rm } from 'node:fs/promises';
+import { access, constants, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
@@ -10,10 +10,12 @@ import { faultPoint } from './fault-points.js';
 import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
-import { PoolLock } from './pool-lock.js';
+import { CapacityLedger } from './capacity-ledger.js';
+import { initGeneration, PoolLock } from './pool-lock.js';
 import { NodeRegistry, type NodeRegistration } from './node-registry.js';
 import { measurePool } from './pool-usage.js';
 import { RecordStore } from './record-store.js';
+import type { RecordHooks } from './record-store.js';
 import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from './records.js';
 
 export interface PoolOptions {
@@ -36,6 +38,8 @@ export class ImagePool {
   readonly snapshots: RecordStore<SnapshotRecord>;
   private readonly lock: PoolLock;
   private readonly nodes: NodeRegistry;
+  /** What ensureRoom checks a new promise against: kept in memory, rebuilt from records and images (design: Capacity). */
+  private readonly ledger: CapacityLedger;
 
   private constructor(
     readonly name: string,
@@ -44,9 +48,31 @@ export class ImagePool {
     private readonly opts: PoolOptions,
   ) {
     const dirs = poolSubdirs(root);
-    this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume');
-    this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot');
     this.lock = new PoolLock(dirs.lockFile, opts.lockWaitMs);
+    this.ledger = new CapacityLedger({
+      root,
+      volumesDir: dirs.volumes,
+      reflink,
+      overprovisioning: opts.overprovisioning,
+      listVolumes: () => this.listVolumes(),
+      listSnapshots: () => this.listSnapshots(),
+      onCorrupt: (kind, id, why) =>
+        this.opts.onCorruptRecord?.((kind === 'volume' ? this.volumes : this.snapshots).pathOf(id), new Error(why)),
+    });
+    this.lock.onForeignChange = () => this.ledger.invalidate();
+    const common = { beforeChange: () => this.lock.bumpGeneration(), failed: () => this.ledger.invalidate() };
+    const volumeHooks: RecordHooks<VolumeRecord> = {
+      ...common,
+      written: (r) => this.ledger.noteVolume(r),
+      removed: (id) => this.ledger.forgetVolume(id),
+    };
+    const snapshotHooks: RecordHooks<SnapshotRecord> = {
+      ...common,
+      written: (r) => this.ledger.noteSnapshot(r),
+      removed: (id) => this.ledger.forgetSnapshot(id),
+    };
+    this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume', volumeHooks);
+    this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot', snapshotHooks);
     this.nodes = new NodeRegistry(root);
   }
 
@@ -54,6 +80,8 @@ export class ImagePool {
     await openPoolDir(root);
     // Made now so that taking the lock never needs a new inode on a pool that has filled up.
     await (await open(poolSubdirs(root).lockFile, 'a', 0o600)).close();
+    // Best effort: without its generation word the lock file only makes every process re-read records.
+    await initGeneration(poolSubdirs(root).lockFile).catch(() => undefined);
     const reflink = await probeReflink(poolSubdirs(root).volumes);
     return new ImagePool(name, root, reflink, opts);
   }
@@ -71,7 +99,8 @@ export class ImagePool {
    * The copy is fsynced: callers mark the object 'ready' next, and cp(1) itself never syncs.
    */
   async copyImage(from: string, to: string): Promise<void> {
-    if (this.reflink) await reflinkCopy(from, to);
+    // A reflink copy shares the source's extents: its owned bytes shrink, so the ledger measures it again after.
+    if (this.reflink) await this.ledger.whileChanging(from, () => reflinkCopy(from, to));
     else await sparseCopy(from, to);
     const fd = await open(to, 'r+');
     try {
@@ -79,6 +108,11 @@ export class ImagePool {
     } finally {
       await fd.close();
     }
+  }
+
+  /** Runs work that may punch holes in a volume's image (dig-holes): the ledger counts it as owning nothing meanwhile. */
+  whileImageChanges<T>(id: VolumeId, work: () => Promise<T>): Promise<T> {
+    return this.ledger.whileChanging(this.volumeImagePath(id), work);
   }
 
   private partialImagePath(id: string): string {
@@ -181,6 +215,25 @@ export class ImagePool {
     return undefined;
   }
 
+  /** The largest volume the pool could ever hold: its filesystem's size × the ratio (one statfs). */
+  async maximumVolumeBytes(): Promise<Bytes> {
+    const fs = await statfs(this.root);
+    return computeCapacity({
+      filesystemBytes: fs.blocks * fs.bsize,
+      freeBytes: 0,
+      ownedBytes: 0,
+      promisedBytes: 0,
+      marginBytes: 0,
+      overprovisioning: this.opts.overprovisioning,
+    }).maximumVolumeBytes;
+  }
+
+  /** What the in-memory ledger counts now, read under the pool lock (tests compare it with a full recount). */
+  async ledgerCapacity(): Promise<Capacity & CapacityInput> {
+    const input = await this.withLock(() => this.ledger.input());
+    return { ...input, ...computeCapacity(input) };
+  }
+
   /** Measured afresh from the records and the images on every call (design: Capacity). */
   private async capacityInput(excludeId?: string): Promise<CapacityInput> {
     const [volumes, snapshots] = await Promise.all([this.listVolumes(), this.listSnapshots()]);
@@ -235,7 +288,9 @@ export class ImagePool {
 
   /** Refuses (RESOURCE_EXHAUSTED) a promise of `size` more bytes; `thick` also needs them free now. Call under withLock. */
   async ensureRoom(id: string, size: Bytes, thick: boolean): Promise<void> {
-    const input = await this.capacityInput(id);
+    // The ledger's fast count never exceeds a recount, so its yes is safe; a no is checked by the recount.
+    if (canPromise(size, thick, await this.ledger.input(id))) return;
+    const input = await this.ledger.input(id, true);
     if (!canPromise(size, thick, input)) {
       const { availableBytes } = computeCapacity(input);
       throw new QuarryError(
@@ -323,9 +378,11 @@ export class ImagePool {
     try {
       await growImage(this.volumeImagePath(id), record.sizeBytes, record.provisioning === 'thick');
     } catch (err) {
+      this.ledger.imageGrew(this.volumeImagePath(id));
       if (isNoSpace(err)) throw noSpace(`growing volume ${id}`);
       throw err;
     }
+    this.ledger.imageGrew(this.volumeImagePath(id));
     return record;
   }
 

@@ -10,6 +10,8 @@ const require = createRequire(import.meta.url);
 const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number): boolean };
 
 const POLL_MS = 5;
+/** The pool generation: a little-endian u64 at the start of the lock file (design: Capacity). */
+const GENERATION_BYTES = 8;
 
 /**
  * Serialises record updates on one pool across processes (controller and node
@@ -22,10 +24,19 @@ const POLL_MS = 5;
  *   exclusive flock per change and knows nothing of OFD locks, which do not
  *   exclude flocks; our shared flock keeps such a process out while we run, and
  *   we wait for its change to end before we start.
+ *
+ * The lock file also holds the pool generation: whoever changes a record bumps it first, under
+ * the lock, so a process finding another number than the one it last saw knows that records
+ * changed behind its back and re-reads them before trusting what it keeps in memory.
  */
 export class PoolLock {
   private readonly local: KeyedMutex;
   private compat?: Promise<FileHandle>;
+  /** The generation this process last read or wrote; undefined when unknown. */
+  private seen?: bigint;
+  private held?: { handle: FileHandle; generation?: bigint; bumped: boolean };
+  /** Called under the lock when records may have changed since this process last held it. */
+  onForeignChange?: () => void;
 
   constructor(
     private readonly lockFile: string,
@@ -41,13 +52,45 @@ export class PoolLock {
         await this.holdCompatLock();
         const handle = await this.acquire();
         try {
+          const generation = await readGeneration(handle);
+          if (generation === undefined || generation !== this.seen) this.onForeignChange?.();
+          this.seen = generation;
+          this.held = { handle, generation, bumped: false };
           return await fn();
         } finally {
+          this.held = undefined;
           await handle.close(); // closing the only descriptor of the description releases the OFD lock
         }
       },
       `the pool lock ${this.lockFile}`,
     );
+  }
+
+  /**
+   * Announces a record change to every other process, before it happens: the generation goes up
+   * once per hold. Not fsynced: after a crash every process starts afresh and reads all records.
+   * A generation that cannot be written is cut to nothing, which every reader takes as "re-read".
+   */
+  async bumpGeneration(): Promise<void> {
+    const held = this.held;
+    if (!held) {
+      this.seen = undefined; // a change outside the lock (never done): trust nothing kept in memory
+      this.onForeignChange?.();
+      return;
+    }
+    if (held.bumped) return;
+    held.bumped = true;
+    const next = ((held.generation ?? 0n) + 1n) & 0xffffffffffffffffn;
+    const buf = Buffer.alloc(GENERATION_BYTES);
+    buf.writeBigUInt64LE(next);
+    try {
+      const { bytesWritten } = await held.handle.write(buf, 0, GENERATION_BYTES, 0);
+      if (bytesWritten !== GENERATION_BYTES) throw new Error('short write');
+      this.seen = next;
+    } catch {
+      await held.handle.truncate(0);
+      this.seen = undefined;
+    }
   }
 
   /** Drops the lifetime lock (tests, shutdown); the next run() takes it again. */
@@ -77,7 +120,8 @@ export class PoolLock {
   }
 
   private async acquire(): Promise<FileHandle> {
-    const handle = await open(this.lockFile, 'a', 0o600);
+    // Read-write (not append): the generation is read and rewritten in place at offset 0.
+    const handle = await open(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const deadline = Date.now() + this.waitBoundMs;
       while (!tryLock(handle.fd)) {
@@ -91,6 +135,22 @@ export class PoolLock {
       await handle.close();
       throw err;
     }
+  }
+}
+
+async function readGeneration(handle: FileHandle): Promise<bigint | undefined> {
+  const buf = Buffer.alloc(GENERATION_BYTES);
+  const { bytesRead } = await handle.read(buf, 0, GENERATION_BYTES, 0);
+  return bytesRead === GENERATION_BYTES ? buf.readBigUInt64LE(0) : undefined;
+}
+
+/** Gives a new lock file its generation word, so the first change needs no new block (a full pool). */
+export async function initGeneration(lockFile: string): Promise<void> {
+  const handle = await open(lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    if ((await handle.stat()).size < GENERATION_BYTES) await handle.write(Buffer.alloc(GENERATION_BYTES), 0, GENERATION_BYTES, 0);
+  } finally {
+    await handle.close();
   }
 }
 

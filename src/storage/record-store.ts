@@ -7,6 +7,16 @@ import type { PoolRecord } from './records.js';
 
 const LIST_BATCH = 64;
 
+/** Told about every change this store makes: the pool's capacity ledger and generation follow it. */
+export interface RecordHooks<R> {
+  /** Awaited before a file changes (the pool bumps its generation first, so other processes re-read). */
+  beforeChange?(): Promise<void>;
+  written?(record: R): void;
+  removed?(id: string): void;
+  /** A change failed part-way: what is on disk is not known without reading it. */
+  failed?(): void;
+}
+
 /**
  * One JSON record per object in a directory. Names passed in are already
  * checked IDs, so `${id}.json` is always a single path component.
@@ -21,6 +31,7 @@ export class RecordStore<R extends PoolRecord> {
   constructor(
     readonly dir: string,
     private readonly kind: R['kind'],
+    private readonly hooks: RecordHooks<R> = {},
   ) {}
 
   pathOf(id: string): string {
@@ -39,9 +50,12 @@ export class RecordStore<R extends PoolRecord> {
   }
 
   async write(record: R): Promise<void> {
+    await this.hooks.beforeChange?.();
     try {
       await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
+      this.hooks.written?.(record);
     } catch (err) {
+      this.hooks.failed?.();
       if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
       throw resourceExhausted(
         `the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`,
@@ -50,7 +64,14 @@ export class RecordStore<R extends PoolRecord> {
   }
 
   async remove(id: string): Promise<void> {
-    await removeFileDurable(this.pathOf(id));
+    await this.hooks.beforeChange?.();
+    try {
+      await removeFileDurable(this.pathOf(id));
+      this.hooks.removed?.(id);
+    } catch (err) {
+      this.hooks.failed?.();
+      throw err;
+    }
   }
 
   /** IDs of every record, sorted, so listings have a stable order. */

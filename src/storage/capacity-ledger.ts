@@ -1,0 +1,248 @@
+import { statfs } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { capacityMargin, type CapacityInput } from './capacity.js';
+import { imageIds, lineOf, snapshotReservation, volumeImageAllocation, type ImageAllocation, type PoolUsageSource } from './pool-usage.js';
+import type { SnapshotRecord, VolumeRecord } from './records.js';
+
+const BTRFS_SUPER_MAGIC = 0x9123683e;
+const STAT_BATCH = 64;
+const FULL_STAT_EVERY_MS = 30_000;
+
+export interface LedgerSource extends Pick<PoolUsageSource, 'root' | 'volumesDir' | 'reflink' | 'overprovisioning' | 'onCorrupt'> {
+  listVolumes(): Promise<VolumeRecord[]>;
+  listSnapshots(): Promise<SnapshotRecord[]>;
+}
+
+/** What the next read must measure of an image: nothing, its size and blocks (stat), or also its sharing (filefrag). */
+type Pending = 'none' | 'stat' | 'full';
+
+/** One volume's line: its record as this process knows it and its image's last measurement. */
+interface Line {
+  /** Undefined for an image with no readable record: it still counts (design: Capacity). */
+  record?: VolumeRecord;
+  image?: ImageAllocation;
+  pending: Pending;
+  /** Copies or hole punching of the image running in this process: its owned bytes count as 0 meanwhile. */
+  busy: number;
+}
+
+/** Staged, published or attached: a node may write it or discard blocks of it at any moment. */
+const inUse = (r: VolumeRecord | undefined) => !!r && (r.staging.length > 0 || r.publications.length > 0 || r.attachments.length > 0);
+
+/** The fields of a volume record that change what its line counts. */
+const capacityKey = (r: VolumeRecord) => `${r.state}|${String(r.sizeBytes)}|${r.provisioning}|${inUse(r)}`;
+
+/**
+ * Whether the fast count may add a line's measured owned bytes. Not while this process copies or
+ * punches the image, nor while it is being deleted (its files go before its record), nor while a
+ * plain volume is being made (a thin image owns nothing yet), nor while a reflink clone fills (its
+ * extents are shared): none of these can then be counted above what a recount finds.
+ */
+function ownsMeasured(line: Line, reflink: boolean): boolean {
+  if (line.busy > 0) return false;
+  const state = line.record?.state;
+  if (state === 'deleting') return false;
+  if (state === 'creating') return !!line.record?.source && !reflink;
+  return true;
+}
+
+/** Lines whose allocation can change behind our back between two reads: stat'ed on every fast read. */
+function mustStat(line: Line, reflink: boolean): boolean {
+  if (inUse(line.record)) return true; // a node writes it and discards blocks of it
+  return line.record?.state === 'creating' && !!line.record.source && !reflink && line.busy === 0; // a sparse clone filling
+}
+
+const rank: Record<Pending, number> = { none: 0, stat: 1, full: 2 };
+const atLeast = (a: Pending, b: Pending): Pending => (rank[a] >= rank[b] ? a : b);
+
+/**
+ * The pool's capacity ledger, kept in memory (design: Capacity). Promised bytes come from the
+ * records this process wrote or read; owned bytes from the last measurement of each image, taken
+ * again only where it can have changed. Read under the pool lock only: the lock tells it when
+ * another process changed records (the pool generation), and it then re-reads them.
+ *
+ * What it counts is never more than a full recount would (storage/pool-usage.ts measurePool):
+ * - free space and the filesystem size come from statfs on every read;
+ * - an image whose owned bytes can shrink behind our back (a node discarding blocks of a volume
+ *   in use) is re-stat'ed on every read, its shared bytes kept from the last extent map: sharing
+ *   only grows through our own copies, which mark the source;
+ * - an image being copied or punched by this process counts as owning nothing until it is
+ *   measured again;
+ * - a record being deleted owns nothing; a failed record write drops the ledger for a re-read.
+ */
+export class CapacityLedger {
+  private lines = new Map<string, Line>();
+  private snapshots = new Map<string, SnapshotRecord>();
+  private synced = false;
+  private lastFullStat = Date.now();
+
+  constructor(private readonly src: LedgerSource) {}
+
+  /** Another process changed records, or a write of ours may have half-happened: re-read before the next answer. */
+  invalidate(): void {
+    this.synced = false;
+  }
+
+  /** A volume record this process has just written. */
+  noteVolume(r: VolumeRecord): void {
+    const old = this.lines.get(r.id);
+    if (!old) {
+      // New: nothing to measure until it is ready; an image made from nothing shares no extent.
+      this.lines.set(r.id, { record: r, pending: 'full', busy: 0 });
+      return;
+    }
+    if (!old.record || capacityKey(old.record) !== capacityKey(r)) {
+      // A plain volume just made ready has never shared an extent: its size and blocks tell all.
+      const fresh = old.record?.state === 'creating' && r.state === 'ready' && !r.source;
+      old.pending = atLeast(old.pending, fresh ? 'stat' : 'full');
+      if (fresh) old.image = { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+    }
+    old.record = r;
+  }
+
+  /** A volume record this process has just removed (its files went first). */
+  forgetVolume(id: string): void {
+    const gone = this.lines.get(id)?.record;
+    this.lines.delete(id);
+    // Extents it shared with its source or its clones may now be theirs alone.
+    if (gone?.source?.kind === 'volume') this.remeasure(gone.source.id);
+    for (const [other, line] of this.lines) if (line.record?.source?.kind === 'volume' && line.record.source.id === id) this.remeasure(other);
+  }
+
+  noteSnapshot(s: SnapshotRecord): void {
+    const old = this.snapshots.get(s.id);
+    this.snapshots.set(s.id, s);
+    // The copy made the source's extents shared: measured afresh (the copy itself already marked it).
+    if (old?.state !== s.state) this.remeasure(s.sourceVolumeId);
+  }
+
+  forgetSnapshot(id: string): void {
+    const gone = this.snapshots.get(id);
+    this.snapshots.delete(id);
+    if (!gone) return;
+    this.remeasure(gone.sourceVolumeId);
+    for (const [other, line] of this.lines) if (line.record?.source?.kind === 'snapshot' && line.record.source.id === id) this.remeasure(other);
+  }
+
+  /** The image at `path` changed size or allocation (expansion, preallocation): its blocks are read again. */
+  imageGrew(path: string): void {
+    const id = this.volumeIdOf(path);
+    const line = id === undefined ? undefined : this.lines.get(id);
+    if (line) line.pending = atLeast(line.pending, 'stat');
+  }
+
+  /**
+   * Runs work that may share or punch the image at `path` (a reflink copy from it, dig-holes).
+   * Its owned bytes count as 0 meanwhile, never more than a recount would find; measured afresh after.
+   */
+  async whileChanging<T>(path: string, work: () => Promise<T>): Promise<T> {
+    const id = this.volumeIdOf(path);
+    if (id === undefined) return work();
+    const line = this.lineFor(id);
+    line.busy++;
+    try {
+      return await work();
+    } finally {
+      line.busy--;
+      line.pending = 'full';
+    }
+  }
+
+  /**
+   * The capacity input. Fast (the default): measures only what can have changed, and counts owned
+   * bytes only where they cannot be stale-high, so it never exceeds a full recount. Exact: measures
+   * every image afresh and counts it as measurePool does (the recount itself, from the records kept
+   * here). Call under the pool lock.
+   */
+  async input(excludeId?: string, exact = false): Promise<CapacityInput> {
+    if (!this.synced) await this.resync();
+    const now = Date.now();
+    if (exact || now - this.lastFullStat > FULL_STAT_EVERY_MS) {
+      // Bounds how long a change made by hand to an idle image (a punched hole, a deleted file) goes unseen.
+      for (const line of this.lines.values()) line.pending = atLeast(line.pending, exact ? 'full' : 'stat');
+      this.lastFullStat = now;
+    }
+    const fs = await statfs(this.src.root);
+    await this.measure(exact);
+    let owned = 0;
+    let promised = 0;
+    for (const [id, line] of this.lines) {
+      if (id === excludeId) continue;
+      const counted = lineOf(this.src, id, line.record, line.image);
+      promised += counted.promisedBytes;
+      if (exact || ownsMeasured(line, this.src.reflink)) owned += counted.ownedBytes;
+    }
+    for (const s of this.snapshots.values()) {
+      if (s.state !== 'creating' || s.id === excludeId) continue;
+      promised += snapshotReservation(s, this.src, (id) => this.lines.get(id)?.record?.sizeBytes);
+    }
+    const filesystemBytes = fs.blocks * fs.bsize;
+    return {
+      filesystemBytes,
+      freeBytes: fs.bavail * fs.bsize,
+      ownedBytes: owned,
+      promisedBytes: promised,
+      marginBytes: capacityMargin(filesystemBytes, fs.type === BTRFS_SUPER_MAGIC),
+      overprovisioning: this.src.overprovisioning,
+    };
+  }
+
+  /** Re-reads every record (unchanged ones from the record store's cache) and keeps the measurements of unchanged lines. */
+  private async resync(): Promise<void> {
+    const [volumes, snapshots, images] = await Promise.all([this.src.listVolumes(), this.src.listSnapshots(), imageIds(this.src.volumesDir)]);
+    const next = new Map<string, Line>();
+    for (const r of volumes) {
+      const old = this.lines.get(r.id);
+      const same = old?.record && old.image && capacityKey(old.record) === capacityKey(r);
+      next.set(r.id, { record: r, image: old?.image, busy: old?.busy ?? 0, pending: same ? old.pending : 'full' });
+    }
+    // Images with no readable record: counted at their own size; measured once, then when they change here.
+    for (const id of images) {
+      if (next.has(id)) continue;
+      const old = this.lines.get(id);
+      next.set(id, old && !old.record ? old : { pending: 'full', busy: old?.busy ?? 0 });
+    }
+    this.lines = next;
+    this.snapshots = new Map(snapshots.map((s) => [s.id, s]));
+    this.synced = true;
+  }
+
+  private async measure(exact: boolean): Promise<void> {
+    const due: Array<[string, Line]> = [];
+    for (const entry of this.lines) {
+      const [, line] = entry;
+      if (exact || line.pending !== 'none' || !line.image || mustStat(line, this.src.reflink)) due.push(entry);
+    }
+    for (let start = 0; start < due.length; start += STAT_BATCH) {
+      await Promise.all(
+        due.slice(start, start + STAT_BATCH).map(async ([id, line]) => {
+          const full = line.pending === 'full' || !line.image;
+          line.pending = 'none';
+          const image = await volumeImageAllocation(this.src.volumesDir, id, this.src.reflink, full ? undefined : line.image?.sharedBytes);
+          line.image = image ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+        }),
+      );
+    }
+  }
+
+  private lineFor(id: string): Line {
+    let line = this.lines.get(id);
+    if (!line) {
+      line = { pending: 'full', busy: 0 };
+      this.lines.set(id, line);
+    }
+    return line;
+  }
+
+  private remeasure(id: string): void {
+    const line = this.lines.get(id);
+    if (line) line.pending = 'full';
+  }
+
+  /** The volume ID of an image path in this pool, or undefined for any other file. */
+  private volumeIdOf(path: string): string | undefined {
+    if (dirname(path) !== this.src.volumesDir) return undefined;
+    const m = /^(.+)\.img(\.partial)?$/.exec(basename(path));
+    return m?.[1];
+  }
+}
