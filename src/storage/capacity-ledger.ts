@@ -104,9 +104,7 @@ export class CapacityLedger {
   forgetVolume(id: string): void {
     const gone = this.lines.get(id)?.record;
     this.lines.delete(id);
-    // Extents it shared with its source or its clones may now be theirs alone.
-    if (gone?.source?.kind === 'volume') this.remeasure(gone.source.id);
-    for (const [other, line] of this.lines) if (line.record?.source?.kind === 'volume' && line.record.source.id === id) this.remeasure(other);
+    this.remeasureRelatives(gone?.source?.kind === 'volume' ? gone.source.id : undefined, 'volume', id);
   }
 
   noteSnapshot(s: SnapshotRecord): void {
@@ -119,9 +117,13 @@ export class CapacityLedger {
   forgetSnapshot(id: string): void {
     const gone = this.snapshots.get(id);
     this.snapshots.delete(id);
-    if (!gone) return;
-    this.remeasure(gone.sourceVolumeId);
-    for (const [other, line] of this.lines) if (line.record?.source?.kind === 'snapshot' && line.record.source.id === id) this.remeasure(other);
+    if (gone) this.remeasureRelatives(gone.sourceVolumeId, 'snapshot', id);
+  }
+
+  /** An object went: extents it shared with its source or with copies made from it may now be theirs alone. */
+  private remeasureRelatives(sourceVolumeId: string | undefined, kind: 'volume' | 'snapshot', id: string): void {
+    if (sourceVolumeId) this.remeasure(sourceVolumeId);
+    for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.remeasure(other);
   }
 
   /** The image at `path` changed size or allocation (expansion, preallocation): its blocks are read again. */
@@ -164,13 +166,19 @@ export class CapacityLedger {
     }
     const fs = await statfs(this.src.root);
     await this.measure(exact);
+    // A clone being copied (here or by another process) shares its source's extents a little more each moment.
+    const cloned = new Set<string>();
+    for (const line of this.lines.values()) {
+      const r = line.record;
+      if (r?.state === 'creating' && r.source?.kind === 'volume') cloned.add(r.source.id);
+    }
     let owned = 0;
     let promised = 0;
     for (const [id, line] of this.lines) {
       if (id === excludeId) continue;
       const counted = lineOf(this.src, id, line.record, line.image);
       promised += counted.promisedBytes;
-      if (exact || ownsMeasured(line, this.src.reflink)) owned += counted.ownedBytes;
+      if (exact || (ownsMeasured(line, this.src.reflink) && !(this.src.reflink && cloned.has(id)))) owned += counted.ownedBytes;
     }
     for (const s of this.snapshots.values()) {
       if (s.state !== 'creating' || s.id === excludeId) continue;
@@ -202,9 +210,15 @@ export class CapacityLedger {
       const old = this.lines.get(id);
       next.set(id, old && !old.record ? old : { pending: 'full', busy: old?.busy ?? 0 });
     }
+    const before = { lines: this.lines, snapshots: this.snapshots };
     this.lines = next;
     this.snapshots = new Map(snapshots.map((s) => [s.id, s]));
     this.synced = true;
+    // What another process copied or deleted changed who shares which extents: measured afresh.
+    for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
+    for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.remeasureRelatives(s.sourceVolumeId, 'snapshot', id);
+    for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.remeasureRelatives(line.record.source?.id, 'volume', id);
+    for (const r of volumes) if (r.source?.kind === 'volume' && before.lines.get(r.id)?.record?.state !== r.state) this.remeasure(r.source.id);
   }
 
   private async measure(exact: boolean): Promise<void> {
