@@ -96,6 +96,7 @@ export class CapacityLedger {
       const fresh = old.record?.state === 'creating' && r.state === 'ready' && !r.source;
       old.pending = atLeast(old.pending, fresh ? 'stat' : 'full');
       if (fresh) old.image = { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+      if (inUse(old.record) && !inUse(r)) this.remeasureFamily(r.id);
     }
     old.record = r;
   }
@@ -118,6 +119,39 @@ export class CapacityLedger {
     const gone = this.snapshots.get(id);
     this.snapshots.delete(id);
     if (gone) this.remeasureRelatives(gone.sourceVolumeId, 'snapshot', id);
+  }
+
+  /**
+   * A volume's writes while in use unshared extents its relatives held with it (its source, its
+   * clones, volumes restored from its snapshots, and theirs): their owned bytes may have grown,
+   * which the fast count leaves uncounted until they are measured again.
+   */
+  private remeasureFamily(id: string): void {
+    const links = new Map<string, string[]>();
+    const link = (x: string, y: string) => {
+      links.set(x, [...(links.get(x) ?? []), y]);
+      links.set(y, [...(links.get(y) ?? []), x]);
+    };
+    for (const [vid, line] of this.lines) {
+      const source = line.record?.source;
+      if (source?.kind === 'volume') link(vid, source.id);
+      if (source?.kind === 'snapshot') {
+        const snap = this.snapshots.get(source.id);
+        if (snap) link(vid, snap.sourceVolumeId);
+        // Restored from a snapshot deleted since: whom it still shares with is no longer recorded.
+        else if ((line.image?.sharedBytes ?? 0) > 0) this.remeasure(vid);
+      }
+    }
+    const seen = new Set([id]);
+    const queue = [id];
+    while (queue.length > 0) {
+      for (const next of links.get(queue.pop()!) ?? []) {
+        if (seen.has(next)) continue;
+        seen.add(next);
+        queue.push(next);
+        this.remeasure(next);
+      }
+    }
   }
 
   /** An object went: extents it shared with its source or with copies made from it may now be theirs alone. */
@@ -218,7 +252,11 @@ export class CapacityLedger {
     for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
     for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.remeasureRelatives(s.sourceVolumeId, 'snapshot', id);
     for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.remeasureRelatives(line.record.source?.id, 'volume', id);
-    for (const r of volumes) if (r.source?.kind === 'volume' && before.lines.get(r.id)?.record?.state !== r.state) this.remeasure(r.source.id);
+    for (const r of volumes) {
+      const was = before.lines.get(r.id)?.record;
+      if (r.source?.kind === 'volume' && was?.state !== r.state) this.remeasure(r.source.id);
+      if (inUse(was) && !inUse(r)) this.remeasureFamily(r.id);
+    }
   }
 
   private async measure(exact: boolean): Promise<void> {
