@@ -22,8 +22,16 @@ export function tempFileTarget(name: string): string | undefined {
   return TEMP_FILE_RE.exec(name)?.[1];
 }
 
+export interface AtomicWriteOptions {
+  /**
+   * False leaves the rename to be made durable by a later fsync of the same directory, which the
+   * caller must do before it reports success (design: Records, "Fewer fsyncs").
+   */
+  syncDir?: boolean;
+}
+
 /** Write-temp, fsync, rename, fsync-dir: readers see the old or the new content, never a mix. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(TEMP_TAG_BYTES).toString('hex')}.tmp`);
   const fd = await open(tmp, 'wx', 0o600);
@@ -42,7 +50,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rm(tmp, { force: true });
     throw err;
   }
-  await syncDir(dir);
+  if (opts.syncDir !== false) await syncDir(dir);
 }
 
 /** Remove one file (never a directory) and make the removal durable. */

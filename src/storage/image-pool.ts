@@ -272,7 +272,8 @@ export class ImagePool {
         publications: [],
         attachments: [],
       };
-      await this.volumes.write(r);
+      // Made durable by the fsync of the volumes directory after the 'ready' record (design: Records).
+      await this.volumes.write(r, { syncDir: false });
       return r;
     });
     if (record.state !== 'creating') return record;
@@ -308,9 +309,9 @@ export class ImagePool {
       if (fill) {
         await rm(partial, { force: true });
         await fill(partial);
-        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick');
+        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       } else {
-        await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick');
+        await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       }
     } catch (err) {
       await rm(partial, { force: true }).catch(() => undefined);
@@ -410,6 +411,12 @@ export class ImagePool {
     return imageSize(this.volumeImagePath(id));
   }
 }
+
+/**
+ * The image's rename is in the volumes directory, like the 'ready' record written next, whose
+ * directory fsync makes both durable; a crash before it leaves 'creating', which a retry redoes.
+ */
+const NO_DIR_SYNC = { syncDir: false };
 
 export const DEFAULT_LOW_SPACE_FRACTION = 0.1;
 const SPACE_CONDITION_TTL_MS = 10_000;

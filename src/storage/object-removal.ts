@@ -44,7 +44,9 @@ export async function removeObject<R extends PoolRecord>(
  */
 async function markDeleting<R extends PoolRecord>(store: RecordStore<R>, r: R, files: string[]): Promise<boolean> {
   try {
-    await store.write({ ...r, state: 'deleting' });
+    // Made durable with the removals: the record's removal fsyncs the same directory, and no
+    // filesystem persists a later change to a directory without the earlier ones (design: Records).
+    await store.write({ ...r, state: 'deleting' }, { syncDir: false });
     return true;
   } catch (err) {
     if (!isNoSpace(err)) throw err;

@@ -1,7 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resourceExhausted } from '../domain/errors.js';
-import { removeFileDurable, writeFileAtomic } from './durable-file.js';
+import { removeFileDurable, writeFileAtomic, type AtomicWriteOptions } from './durable-file.js';
 import { parseRecord } from './record-schema.js';
 import type { PoolRecord } from './records.js';
 
@@ -49,10 +49,10 @@ export class RecordStore<R extends PoolRecord> {
     return this.parse(id, text);
   }
 
-  async write(record: R): Promise<void> {
+  async write(record: R, opts?: AtomicWriteOptions): Promise<void> {
     await this.hooks.beforeChange?.();
     try {
-      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
+      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`, opts);
       this.hooks.written?.(record);
     } catch (err) {
       this.hooks.failed?.();
