@@ -1,11 +1,12 @@
-import { statfs } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { capacityMargin, type CapacityInput } from './capacity.js';
-import { imageIds, lineOf, snapshotReservation, volumeImageAllocation, type ImageAllocation, type PoolUsageSource } from './pool-usage.js';
+import { imageIds, lineOf, snapshotReservation, statImageSync, volumeImageAllocation, type ImageAllocation, type PoolUsageSource } from './pool-usage.js';
 import type { SnapshotRecord, VolumeRecord } from './records.js';
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
 const STAT_BATCH = 64;
+const SYNC_STATS = 16;
 const FULL_STAT_EVERY_MS = 30_000;
 
 export interface LedgerSource extends Pick<PoolUsageSource, 'root' | 'volumesDir' | 'reflink' | 'overprovisioning' | 'onCorrupt'> {
@@ -52,6 +53,8 @@ function mustStat(line: Line, reflink: boolean): boolean {
   return line.record?.state === 'creating' && !!line.record.source && !reflink && line.busy === 0; // a sparse clone filling
 }
 
+const NO_IMAGE: ImageAllocation = Object.freeze({ apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 });
+
 const rank: Record<Pending, number> = { none: 0, stat: 1, full: 2 };
 const atLeast = (a: Pending, b: Pending): Pending => (rank[a] >= rank[b] ? a : b);
 
@@ -83,19 +86,30 @@ export class CapacityLedger {
     this.synced = false;
   }
 
+  /**
+   * The volume's record as the ledger knows it, when it knows the pool's records (read and kept up
+   * to date since, with no change by another process seen): what a read under the lock would find,
+   * short of a file edited by hand.
+   */
+  knownRecord(id: string): { record?: VolumeRecord } | undefined {
+    if (!this.synced) return undefined;
+    return { record: this.lines.get(id)?.record };
+  }
+
   /** A volume record this process has just written. */
   noteVolume(r: VolumeRecord): void {
     const old = this.lines.get(r.id);
     if (!old) {
-      // New: nothing to measure until it is ready; an image made from nothing shares no extent.
-      this.lines.set(r.id, { record: r, pending: 'full', busy: 0 });
+      // New: an image made from nothing shares no extent, so a stat tells all; a copy needs its extent map.
+      const plain = !r.source;
+      this.lines.set(r.id, { record: r, pending: plain ? 'stat' : 'full', busy: 0, image: plain ? NO_IMAGE : undefined });
       return;
     }
     if (!old.record || capacityKey(old.record) !== capacityKey(r)) {
       // A plain volume just made ready has never shared an extent: its size and blocks tell all.
       const fresh = old.record?.state === 'creating' && r.state === 'ready' && !r.source;
       old.pending = atLeast(old.pending, fresh ? 'stat' : 'full');
-      if (fresh) old.image = { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+      if (fresh) old.image = NO_IMAGE;
       if (inUse(old.record) && !inUse(r)) this.remeasureFamily(r.id);
     }
     old.record = r;
@@ -198,7 +212,8 @@ export class CapacityLedger {
       for (const line of this.lines.values()) line.pending = atLeast(line.pending, exact ? 'full' : 'stat');
       this.lastFullStat = now;
     }
-    const fs = await statfs(this.src.root);
+    // Synchronous (microseconds), as everything else inside a hold of the pool lock: see pool-lock.ts.
+    const fs = statfsSync(this.src.root);
     await this.measure(exact);
     // A clone being copied (here or by another process) shares its source's extents a little more each moment.
     const cloned = new Set<string>();
@@ -264,6 +279,15 @@ export class CapacityLedger {
     for (const entry of this.lines) {
       const [, line] = entry;
       if (exact || line.pending !== 'none' || !line.image || mustStat(line, this.src.reflink)) due.push(entry);
+    }
+    // A few stats (the usual case: the last volume made, the volumes in use) run synchronously, as
+    // everything else under the lock; extent maps and long lists go through libuv in batches.
+    if (due.length <= SYNC_STATS && due.every(([, line]) => line.pending !== 'full' && line.image)) {
+      for (const [id, line] of due) {
+        line.pending = 'none';
+        line.image = statImageSync(this.src.volumesDir, id, line.image!.sharedBytes) ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+      }
+      return;
     }
     for (let start = 0; start < due.length; start += STAT_BATCH) {
       await Promise.all(

@@ -257,34 +257,55 @@ export class ImagePool {
    * after a crash at any point finds the 'creating' record and redoes the image.
    */
   async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
-    const record = await this.withLock(async () => {
-      const existing = await this.volumes.read(spec.id);
-      if (existing && existing.state !== 'creating') return existing;
-      await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
-      const r: VolumeRecord = {
-        ...spec,
-        format: 1,
-        kind: 'volume',
-        state: 'creating',
-        pool: this.name,
-        createdAt: existing?.createdAt ?? new Date().toISOString(),
-        staging: [],
-        publications: [],
-        attachments: [],
-      };
-      // Made durable by the fsync of the volumes directory after the 'ready' record (design: Records).
-      await this.volumes.write(r, { syncDir: false });
-      return r;
+    // The record's content is written and fsynced before the pool lock is taken; under it, only the
+    // check of the promise and a rename (design: Pool lock and concurrency).
+    const seen = await this.volumes.read(spec.id);
+    if (seen && seen.state !== 'creating') return seen;
+    const draft = (createdAt: string): VolumeRecord => ({
+      ...spec,
+      format: 1,
+      kind: 'volume',
+      state: 'creating',
+      pool: this.name,
+      createdAt,
+      staging: [],
+      publications: [],
+      attachments: [],
     });
+    const prepared = await this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString()));
+    let record: VolumeRecord;
+    try {
+      record = await this.withLock(async () => {
+        // What the ledger holds is what is on disk while no other process changed records (design: Capacity).
+        const known = this.ledger.knownRecord(spec.id);
+        const existing = known ? known.record : await this.volumes.read(spec.id);
+        if (existing && existing.state !== 'creating') return existing;
+        await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
+        // Made durable by the fsync of the volumes directory after the 'ready' record (design: Records).
+        if (existing?.createdAt === seen?.createdAt) {
+          await this.volumes.commit(prepared, { syncDir: false });
+          return prepared.record;
+        }
+        const r = draft(existing?.createdAt ?? prepared.record.createdAt);
+        await this.volumes.write(r, { syncDir: false });
+        return r;
+      });
+    } finally {
+      await this.volumes.discard(prepared);
+    }
     if (record.state !== 'creating') return record;
     faultPoint('create-volume:after-record');
     await this.makeImage(record, fill);
     faultPoint('create-volume:after-image');
-    return this.withLock(async () => {
-      const ready: VolumeRecord = { ...record, state: 'ready' };
-      await this.volumes.write(ready);
-      return ready;
-    });
+    const ready = await this.volumes.prepare({ ...record, state: 'ready' });
+    try {
+      await this.withLock(() => this.volumes.commit(ready, { syncDir: false }));
+    } finally {
+      await this.volumes.discard(ready);
+    }
+    // Outside the lock, so that concurrent creates share the journal commit; before the answer.
+    await this.volumes.sync();
+    return ready.record;
   }
 
   /** Refuses (RESOURCE_EXHAUSTED) a promise of `size` more bytes; `thick` also needs them free now. Call under withLock. */

@@ -33,7 +33,10 @@ export async function removeObject<R extends PoolRecord>(
   faultPoint(`${opts.faultPrefix}:after-mark`);
   for (const f of files) await rm(f, { force: true });
   faultPoint(`${opts.faultPrefix}:after-image`);
-  if (found) await pool.withLock(() => store.remove(id));
+  if (!found) return;
+  // The directory fsync runs after the lock is released, so concurrent deletions share it; before the answer.
+  await pool.withLock(() => store.remove(id, { syncDir: false }));
+  await store.sync();
 }
 
 /**

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { deadlineExceeded } from '../domain/errors.js';
@@ -7,9 +7,15 @@ import { KeyedMutex } from './keyed-mutex.js';
 
 const require = createRequire(import.meta.url);
 // N-API addon with prebuilt binaries: loads on every Node.js release, nothing compiles at install.
-const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number): boolean };
+const { tryLock, unlock } = require('fs-native-extensions') as { tryLock(fd: number): boolean; unlock(fd: number): void };
 
 const POLL_MS = 5;
+/**
+ * The lock file's read-write descriptor is kept this long after a change, so a burst of changes
+ * opens it once; then closed, so that no descriptor open for writing keeps the pool's filesystem
+ * from being remounted read-only.
+ */
+const KEEP_OPEN_MS = 1000;
 /** The pool generation: a little-endian u64 at the start of the lock file (design: Capacity). */
 const GENERATION_BYTES = 8;
 
@@ -37,6 +43,7 @@ export class PoolLock {
   private held?: { handle: FileHandle; generation?: bigint; bumped: boolean };
   /** Called under the lock when records may have changed since this process last held it. */
   onForeignChange?: () => void;
+  private kept?: { handle: FileHandle; timer: NodeJS.Timeout };
 
   constructor(
     private readonly lockFile: string,
@@ -51,15 +58,21 @@ export class PoolLock {
       async () => {
         await this.holdCompatLock();
         const handle = await this.acquire();
+        let released = false;
         try {
-          const generation = await readGeneration(handle);
+          const generation = readGeneration(handle);
           if (generation === undefined || generation !== this.seen) this.onForeignChange?.();
           this.seen = generation;
           this.held = { handle, generation, bumped: false };
-          return await fn();
+          const result = await fn();
+          this.held = undefined;
+          unlock(handle.fd);
+          released = true;
+          this.keep(handle);
+          return result;
         } finally {
           this.held = undefined;
-          await handle.close(); // closing the only descriptor of the description releases the OFD lock
+          if (!released) await handle.close(); // closing the only descriptor of the description releases the OFD lock
         }
       },
       `the pool lock ${this.lockFile}`,
@@ -84,7 +97,7 @@ export class PoolLock {
     const buf = Buffer.alloc(GENERATION_BYTES);
     buf.writeBigUInt64LE(next);
     try {
-      const { bytesWritten } = await held.handle.write(buf, 0, GENERATION_BYTES, 0);
+      const bytesWritten = writeSync(held.handle.fd, buf, 0, GENERATION_BYTES, 0);
       if (bytesWritten !== GENERATION_BYTES) throw new Error('short write');
       this.seen = next;
     } catch {
@@ -93,8 +106,25 @@ export class PoolLock {
     }
   }
 
+  /** Keeps the unlocked descriptor for the next change, closed once no change came for a while. */
+  private keep(handle: FileHandle): void {
+    const timer = setTimeout(() => {
+      if (this.kept?.handle !== handle) return;
+      this.kept = undefined;
+      void handle.close().catch(() => undefined);
+    }, KEEP_OPEN_MS);
+    timer.unref();
+    this.kept = { handle, timer };
+  }
+
   /** Drops the lifetime lock (tests, shutdown); the next run() takes it again. */
   async close(): Promise<void> {
+    const kept = this.kept;
+    this.kept = undefined;
+    if (kept) {
+      clearTimeout(kept.timer);
+      await kept.handle.close().catch(() => undefined);
+    }
     const held = this.compat;
     this.compat = undefined;
     await (await held?.catch(() => undefined))?.close();
@@ -120,8 +150,11 @@ export class PoolLock {
   }
 
   private async acquire(): Promise<FileHandle> {
+    const kept = this.kept;
+    this.kept = undefined;
+    if (kept) clearTimeout(kept.timer);
     // Read-write (not append): the generation is read and rewritten in place at offset 0.
-    const handle = await open(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
+    const handle = kept?.handle ?? (await open(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600));
     try {
       const deadline = Date.now() + this.waitBoundMs;
       while (!tryLock(handle.fd)) {
@@ -138,9 +171,14 @@ export class PoolLock {
   }
 }
 
-async function readGeneration(handle: FileHandle): Promise<bigint | undefined> {
+/**
+ * Synchronous, like the other calls inside a hold: an 8-byte read of a cached page takes
+ * microseconds, while a libuv request would wait behind every fsync queued by requests outside
+ * the lock, and the whole pool waits for the holder (design: Pool lock and concurrency).
+ */
+function readGeneration(handle: FileHandle): bigint | undefined {
   const buf = Buffer.alloc(GENERATION_BYTES);
-  const { bytesRead } = await handle.read(buf, 0, GENERATION_BYTES, 0);
+  const bytesRead = readSync(handle.fd, buf, 0, GENERATION_BYTES, 0);
   return bytesRead === GENERATION_BYTES ? buf.readBigUInt64LE(0) : undefined;
 }
 

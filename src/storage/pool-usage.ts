@@ -1,4 +1,5 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedBytes } from '../host/filefrag.js';
 import { capacityMargin, validSize, type CapacityInput } from './capacity.js';
@@ -117,6 +118,17 @@ export interface ImageAllocation {
   allocatedBytes: number;
   /** Allocated bytes whose extents another file shares (0 off a reflink pool). */
   sharedBytes: number;
+}
+
+/** The same, synchronously, for an image whose shared bytes are known (a stat, no extent map). */
+export function statImageSync(volumesDir: string, id: string, knownShared: number): ImageAllocation | undefined {
+  for (const path of [join(volumesDir, `${id}.img`), join(volumesDir, `${id}.img.partial`)]) {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!st) continue;
+    const allocated = Number(st.blocks * 512n);
+    return { apparentBytes: Number(st.size), allocatedBytes: allocated, sharedBytes: Math.min(knownShared, allocated) };
+  }
+  return undefined;
 }
 
 export async function imageAllocation(path: string, reflink: boolean, knownShared?: number): Promise<ImageAllocation | undefined> {

@@ -1,11 +1,21 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile as readFileCb } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { resourceExhausted } from '../domain/errors.js';
-import { removeFileDurable, writeFileAtomic, type AtomicWriteOptions } from './durable-file.js';
+import { commitTemp, removeFileDurable, syncDir, writeFileAtomic, writeTemp, type AtomicWriteOptions } from './durable-file.js';
 import { parseRecord } from './record-schema.js';
 import type { PoolRecord } from './records.js';
 
 const LIST_BATCH = 64;
+/** Callback readFile: no FileHandle object per read (design: Performance targets). */
+const readFile = promisify(readFileCb);
+
+export interface PreparedRecord<R> {
+  record: R;
+  tmp: string;
+  committed: boolean;
+}
 
 /** Told about every change this store makes: the pool's capacity ledger and generation follow it. */
 export interface RecordHooks<R> {
@@ -63,10 +73,44 @@ export class RecordStore<R extends PoolRecord> {
     }
   }
 
-  async remove(id: string): Promise<void> {
+  /**
+   * Writes a record's new content to a fsynced temporary file, outside the pool lock, so that the
+   * change under the lock is one rename (commit). Drop it with discard when it is not committed.
+   */
+  async prepare(record: R): Promise<PreparedRecord<R>> {
+    return { record, tmp: await writeTemp(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`), committed: false };
+  }
+
+  /** Renames a prepared record into place. Call under the pool lock. A temporary file swept away meanwhile is written again. */
+  async commit(p: PreparedRecord<R>, opts?: AtomicWriteOptions): Promise<void> {
     await this.hooks.beforeChange?.();
     try {
-      await removeFileDurable(this.pathOf(id));
+      await commitTemp(p.tmp, this.pathOf(p.record.id), opts);
+      p.committed = true;
+      this.hooks.written?.(p.record);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.hooks.failed?.();
+        throw err;
+      }
+      p.committed = true; // nothing left to discard
+      await this.write(p.record, opts);
+    }
+  }
+
+  async discard(p: PreparedRecord<R>): Promise<void> {
+    if (!p.committed) await rm(p.tmp, { force: true });
+  }
+
+  /** fsyncs the records directory: makes renames and removals done with `syncDir: false` durable. */
+  async sync(): Promise<void> {
+    await syncDir(this.dir);
+  }
+
+  async remove(id: string, opts?: AtomicWriteOptions): Promise<void> {
+    await this.hooks.beforeChange?.();
+    try {
+      await removeFileDurable(this.pathOf(id), opts);
       this.hooks.removed?.(id);
     } catch (err) {
       this.hooks.failed?.();
