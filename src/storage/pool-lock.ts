@@ -1,4 +1,4 @@
-import { constants, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { deadlineExceeded } from '../domain/errors.js';
@@ -7,15 +7,10 @@ import { KeyedMutex } from './keyed-mutex.js';
 
 const require = createRequire(import.meta.url);
 // N-API addon with prebuilt binaries: loads on every Node.js release, nothing compiles at install.
-const { tryLock, unlock } = require('fs-native-extensions') as { tryLock(fd: number): boolean; unlock(fd: number): void };
+const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number): boolean };
 
 const POLL_MS = 5;
-/**
- * The lock file's read-write descriptor is kept this long after a change, so a burst of changes
- * opens it once; then closed, so that no descriptor open for writing keeps the pool's filesystem
- * from being remounted read-only.
- */
-const KEEP_OPEN_MS = 1000;
+
 /** The pool generation: a little-endian u64 at the start of the lock file (design: Capacity). */
 const GENERATION_BYTES = 8;
 
@@ -40,10 +35,9 @@ export class PoolLock {
   private compat?: Promise<FileHandle>;
   /** The generation this process last read or wrote; undefined when unknown. */
   private seen?: bigint;
-  private held?: { handle: FileHandle; generation?: bigint; bumped: boolean };
+  private held?: { fd: number; generation?: bigint; bumped: boolean };
   /** Called under the lock when records may have changed since this process last held it. */
   onForeignChange?: () => void;
-  private kept?: { handle: FileHandle; timer: NodeJS.Timeout };
 
   constructor(
     private readonly lockFile: string,
@@ -57,22 +51,18 @@ export class PoolLock {
       'pool',
       async () => {
         await this.holdCompatLock();
-        const handle = await this.acquire();
-        let released = false;
+        const fd = await this.acquire();
         try {
-          const generation = readGeneration(handle);
+          const generation = readGeneration(fd);
           if (generation === undefined || generation !== this.seen) this.onForeignChange?.();
           this.seen = generation;
-          this.held = { handle, generation, bumped: false };
-          const result = await fn();
-          this.held = undefined;
-          unlock(handle.fd);
-          released = true;
-          this.keep(handle);
-          return result;
+          this.held = { fd, generation, bumped: false };
+          return await fn();
         } finally {
           this.held = undefined;
-          if (!released) await handle.close(); // closing the only descriptor of the description releases the OFD lock
+          // Closing the only descriptor of the description releases the OFD lock; no descriptor
+          // open for writing stays behind to keep the pool's filesystem from a read-only remount.
+          closeSync(fd);
         }
       },
       `the pool lock ${this.lockFile}`,
@@ -97,34 +87,17 @@ export class PoolLock {
     const buf = Buffer.alloc(GENERATION_BYTES);
     buf.writeBigUInt64LE(next);
     try {
-      const bytesWritten = writeSync(held.handle.fd, buf, 0, GENERATION_BYTES, 0);
+      const bytesWritten = writeSync(held.fd, buf, 0, GENERATION_BYTES, 0);
       if (bytesWritten !== GENERATION_BYTES) throw new Error('short write');
       this.seen = next;
     } catch {
-      await held.handle.truncate(0);
+      ftruncateSync(held.fd, 0);
       this.seen = undefined;
     }
   }
 
-  /** Keeps the unlocked descriptor for the next change, closed once no change came for a while. */
-  private keep(handle: FileHandle): void {
-    const timer = setTimeout(() => {
-      if (this.kept?.handle !== handle) return;
-      this.kept = undefined;
-      void handle.close().catch(() => undefined);
-    }, KEEP_OPEN_MS);
-    timer.unref();
-    this.kept = { handle, timer };
-  }
-
   /** Drops the lifetime lock (tests, shutdown); the next run() takes it again. */
   async close(): Promise<void> {
-    const kept = this.kept;
-    this.kept = undefined;
-    if (kept) {
-      clearTimeout(kept.timer);
-      await kept.handle.close().catch(() => undefined);
-    }
     const held = this.compat;
     this.compat = undefined;
     await (await held?.catch(() => undefined))?.close();
@@ -149,23 +122,21 @@ export class PoolLock {
     return this.compat;
   }
 
-  private async acquire(): Promise<FileHandle> {
-    const kept = this.kept;
-    this.kept = undefined;
-    if (kept) clearTimeout(kept.timer);
+  /** Opened synchronously, like every call inside a hold (see readGeneration). */
+  private async acquire(): Promise<number> {
     // Read-write (not append): the generation is read and rewritten in place at offset 0.
-    const handle = kept?.handle ?? (await open(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600));
+    const fd = openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const deadline = Date.now() + this.waitBoundMs;
-      while (!tryLock(handle.fd)) {
+      while (!tryLock(fd)) {
         if (Date.now() > deadline) {
           throw deadlineExceeded(`the pool lock ${this.lockFile} is held by another process for more than ${this.waitBoundMs} ms`);
         }
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      return handle;
+      return fd;
     } catch (err) {
-      await handle.close();
+      closeSync(fd);
       throw err;
     }
   }
@@ -176,9 +147,9 @@ export class PoolLock {
  * microseconds, while a libuv request would wait behind every fsync queued by requests outside
  * the lock, and the whole pool waits for the holder (design: Pool lock and concurrency).
  */
-function readGeneration(handle: FileHandle): bigint | undefined {
+function readGeneration(fd: number): bigint | undefined {
   const buf = Buffer.alloc(GENERATION_BYTES);
-  const bytesRead = readSync(handle.fd, buf, 0, GENERATION_BYTES, 0);
+  const bytesRead = readSync(fd, buf, 0, GENERATION_BYTES, 0);
   return bytesRead === GENERATION_BYTES ? buf.readBigUInt64LE(0) : undefined;
 }
 

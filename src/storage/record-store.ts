@@ -66,11 +66,16 @@ export class RecordStore<R extends PoolRecord> {
       this.hooks.written?.(record);
     } catch (err) {
       this.hooks.failed?.();
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      throw resourceExhausted(
-        `the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`,
-      );
+      throw this.noSpace(err, record.id);
     }
+  }
+
+  /** ENOSPC as RESOURCE_EXHAUSTED naming the record; any other error as it is. */
+  private noSpace(err: unknown, id: string): unknown {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+    return resourceExhausted(
+      `the pool has no space left to write ${this.pathOf(id)}; free space in the pool (delete volumes or snapshots) and retry`,
+    );
   }
 
   /**
@@ -78,7 +83,11 @@ export class RecordStore<R extends PoolRecord> {
    * change under the lock is one rename (commit). Drop it with discard when it is not committed.
    */
   async prepare(record: R): Promise<PreparedRecord<R>> {
-    return { record, tmp: await writeTemp(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`), committed: false };
+    try {
+      return { record, tmp: await writeTemp(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`), committed: false };
+    } catch (err) {
+      throw this.noSpace(err, record.id);
+    }
   }
 
   /** Renames a prepared record into place. Call under the pool lock. A temporary file swept away meanwhile is written again. */
@@ -91,7 +100,7 @@ export class RecordStore<R extends PoolRecord> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.hooks.failed?.();
-        throw err;
+        throw this.noSpace(err, p.record.id);
       }
       p.committed = true; // nothing left to discard
       await this.write(p.record, opts);
