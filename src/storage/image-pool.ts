@@ -137,6 +137,15 @@ export class ImagePool {
     }
   }
 
+  /** Record work done before or after a hold: a read-only pool is reported as withLock reports it. */
+  private async outsideLock<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.readOnlyError(err) ?? err;
+    }
+  }
+
   /** A pool whose filesystem went read-only says so and how to fix it, instead of INTERNAL ... EROFS. */
   readOnlyError(err: unknown): QuarryError | undefined {
     if ((err as NodeJS.ErrnoException)?.code !== 'EROFS') return undefined;
@@ -272,7 +281,7 @@ export class ImagePool {
       publications: [],
       attachments: [],
     });
-    const prepared = await this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString()));
+    const prepared = await this.outsideLock(() => this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString())));
     let record: VolumeRecord;
     try {
       record = await this.withLock(async () => {
@@ -297,14 +306,14 @@ export class ImagePool {
     faultPoint('create-volume:after-record');
     await this.makeImage(record, fill);
     faultPoint('create-volume:after-image');
-    const ready = await this.volumes.prepare({ ...record, state: 'ready' });
+    const ready = await this.outsideLock(() => this.volumes.prepare({ ...record, state: 'ready' }));
     try {
       await this.withLock(() => this.volumes.commit(ready, { syncDir: false }));
     } finally {
       await this.volumes.discard(ready);
     }
     // Outside the lock, so that concurrent creates share the journal commit; before the answer.
-    await this.volumes.sync();
+    await this.outsideLock(() => this.volumes.sync());
     return ready.record;
   }
 

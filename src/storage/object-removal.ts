@@ -36,7 +36,9 @@ export async function removeObject<R extends PoolRecord>(
   if (!found) return;
   // The directory fsync runs after the lock is released, so concurrent deletions share it; before the answer.
   await pool.withLock(() => store.remove(id, { syncDir: false }));
-  await store.sync();
+  await store.sync().catch((err: unknown) => {
+    throw pool.readOnlyError(err) ?? err;
+  });
 }
 
 /**
