@@ -26,6 +26,14 @@ await withScope(async (scope) => {
   const t0 = Date.now();
   await Promise.all(Array.from({ length: n }, (_, i) => call(c, 'CreateVolume', createRequest(`p-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })));
   process.stderr.write(`${n} creates: ${Date.now() - t0} ms; after: ${cpu()}\n`);
+  const seq = Number(process.env.SEQ ?? 0);
+  const times: number[] = [];
+  for (let i = 0; i < seq; i++) {
+    const t = performance.now();
+    await call(c, 'CreateVolume', createRequest(`s-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
+    times.push(performance.now() - t);
+  }
+  if (seq) process.stderr.write(`sequential: ${times.map((x) => x.toFixed(1)).join(' ')}; after: ${cpu()}\n`);
   child.kill('SIGTERM');
   await exited;
   c.close();
