@@ -1,27 +1,50 @@
 /**
- * 500 concurrent CreateVolume calls (distinct names, 1 GiB thin) against one real `quarry
- * controller`, then 500 concurrent DeleteVolume, on an xfs pool and on an ext4 pool.
- * Spec §5: "500 concurrent requests finish in seconds, not minutes".
+ * The controller's provisioning path (issue 12), on one real `quarry controller` over an XFS pool
+ * with reflink: concurrent CreateVolume bursts (wall time and the controller's CPU per create),
+ * sequential CreateVolume with 10 and with 1,000 volumes in the pool, ListVolumes at 1,000, and
+ * DeleteVolume bursts. Each goal sits next to the same bare work done from Node without Quarry,
+ * in the same run, on the same filesystem.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GiB } from '../src/domain/bytes.js';
 import { call } from '../src/wire/client.js';
 import { benchPool, createRequest, startOnPool } from './lib/quarry.js';
-import { table, type Section } from './lib/report.js';
+import { goalTable, table, type GoalRow, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 import { ms, percentile, timed } from './lib/stats.js';
 
-const COUNT = 500;
 const TIMEOUT_MS = 600_000;
+const SEQUENTIAL = 25;
+const LIST_REPEATS = 10;
+const CLK_TCK = 100; // USER_HZ on Linux
 
 interface Burst {
   wallMs: number;
   latencies: number[];
   failures: string[];
+  /** CPU the measured process used during the burst, per call (ms). */
+  cpuPerCallMs: number;
 }
 
+/** utime + stime of a process, in ms (from /proc/<pid>/stat; all its threads). */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 /** Starts every call at once; each call's latency runs from the start of the burst. */
-async function burst(calls: Array<() => Promise<unknown>>): Promise<Burst> {
+async function burst(calls: Array<() => Promise<unknown>>, cpuMs: () => number): Promise<Burst> {
   const failures: string[] = [];
+  const cpu0 = cpuMs();
   const [latencies, wallMs] = await timed(() =>
     Promise.all(
       calls.map(async (fn) => {
@@ -30,56 +53,186 @@ async function burst(calls: Array<() => Promise<unknown>>): Promise<Burst> {
       }),
     ),
   );
-  return { wallMs, latencies, failures };
+  return { wallMs, latencies, failures, cpuPerCallMs: (cpuMs() - cpu0) / Math.max(1, calls.length) };
 }
 
-async function onPool(fsType: 'xfs' | 'ext4'): Promise<string[][]> {
-  return withScope(async (scope) => {
-    const pool = await benchPool(scope, { fsType });
-    const ctl = await startOnPool(scope, 'controller', pool);
-    const c = ctl.clients.controller;
-    const names = Array.from({ length: COUNT }, (_, i) => `bench-cv-${i}`);
-    const ids: string[] = [];
-    const create = await burst(
-      names.map((name) => async () => {
-        const res = await call(c, 'CreateVolume', createRequest(name, 1 * GiB, 'xfs'), { timeoutMs: TIMEOUT_MS });
-        ids.push((res as { volume: { volume_id: string } }).volume.volume_id);
-      }),
-    );
-    const del = await burst(ids.map((id) => () => call(c, 'DeleteVolume', { volume_id: id } as never, { timeoutMs: TIMEOUT_MS })));
-    const row = (op: string, b: Burst) => [
-      `${fsType} pool`,
-      op,
-      String(COUNT),
-      String(COUNT - b.failures.length),
-      (b.wallMs / 1000).toFixed(2),
-      ms(percentile(b.latencies, 50)),
-      ms(percentile(b.latencies, 99)),
-      ms(Math.max(...b.latencies)),
-    ];
-    for (const [op, b] of [
-      ['CreateVolume', create],
-      ['DeleteVolume', del],
-    ] as const) {
-      process.stderr.write(`${fsType} pool: ${COUNT} concurrent ${op}: ${(b.wallMs / 1000).toFixed(2)} s, ${b.failures.length} failed\n`);
-      if (b.failures.length) process.stderr.write(`  first failure: ${b.failures[0]}\n`);
-    }
-    return [row('CreateVolume', create), row('DeleteVolume', del)];
-  });
+/** The bare work a CreateVolume stands for: a sparse 1 GiB file and a small JSON record, each fsynced and renamed into place. */
+async function bareCreate(dir: string, name: string): Promise<void> {
+  const img = join(dir, `${name}.img`);
+  const fd = await open(`${img}.partial`, 'wx', 0o600);
+  await fd.truncate(GiB);
+  await fd.sync();
+  await fd.close();
+  await rename(`${img}.partial`, img);
+  const rec = join(dir, `${name}.json`);
+  const tmp = `${rec}.${randomBytes(6).toString('hex')}.tmp`;
+  const rf = await open(tmp, 'wx', 0o600);
+  await rf.writeFile(JSON.stringify({ name, sizeBytes: GiB, state: 'ready', staging: [], publications: [] }, null, 2));
+  await rf.sync();
+  await rf.close();
+  await rename(tmp, rec);
+  const d = await open(dir, 'r');
+  await d.sync();
+  await d.close();
 }
+
+/** The bare work a ListVolumes stands for: readdir and read plus parse every record. */
+async function bareList(dir: string): Promise<number> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
+  const records = await Promise.all(names.map(async (n) => JSON.parse(await readFile(join(dir, n), 'utf8')) as unknown));
+  return records.length;
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+const sec = (msv: number) => `${(msv / 1000).toFixed(2)} s`;
+const msu = (v: number) => `${v.toFixed(2)} ms`;
 
 export async function createVolumeBench(): Promise<Section> {
-  const rows = [...(await onPool('xfs')), ...(await onPool('ext4'))];
-  return {
-    title: `CreateVolume and DeleteVolume, ${COUNT} at once (target: seconds, not minutes)`,
-    body: `
-- One real \`quarry controller\` process per pool (400 GiB sparse scratch fs, \`--overprovisioning 10\`), driven over
-  its unix socket by one gRPC client: ${COUNT} CreateVolume calls with distinct names (1 GiB, thin, fstype xfs) all
-  started at once, then the ${COUNT} DeleteVolume calls of the volumes made, all at once.
-- Wall time is from the first call to the last answer. Latency of a call counts from the moment the burst started
-  (so queueing inside the controller is included); p50/p99 are nearest-rank.
+  return withScope(async (scope) => {
+    const pool = await benchPool(scope, { fsType: 'xfs', reflink: true });
+    const bareDir = join(pool.fs.mountPath, 'bare');
+    await mkdir(bareDir);
+    const ctl = await startOnPool(scope, 'controller', pool);
+    const c = ctl.clients.controller;
+    const controllerCpu = () => processCpuMs(ctl.pid);
+    const log = (s: string) => process.stderr.write(`${s}\n`);
+    let seq = 0;
+    const createOne = (name: string) => call(c, 'CreateVolume', createRequest(name, 1 * GiB, 'xfs'), { timeoutMs: TIMEOUT_MS });
+    const idOf = (res: unknown) => (res as { volume: { volume_id: string } }).volume.volume_id;
+    const createBurst = async (n: number, tag: string) => {
+      const ids: string[] = [];
+      const b = await burst(
+        Array.from({ length: n }, (_, i) => async () => ids.push(idOf(await createOne(`${tag}-${i}`)))),
+        controllerCpu,
+      );
+      log(`${n} concurrent CreateVolume: ${sec(b.wallMs)}, ${msu(b.cpuPerCallMs)} CPU each, ${b.failures.length} failed${b.failures[0] ? ` (${b.failures[0]})` : ''}`);
+      return { b, ids };
+    };
+    const deleteBurst = async (ids: string[]) => {
+      const b = await burst(
+        ids.map((id) => () => call(c, 'DeleteVolume', { volume_id: id } as never, { timeoutMs: TIMEOUT_MS })),
+        controllerCpu,
+      );
+      log(`${ids.length} concurrent DeleteVolume: ${sec(b.wallMs)}, ${b.failures.length} failed`);
+      return b;
+    };
+    const sequential = async (tag: string) => {
+      const times: number[] = [];
+      const ids: string[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) {
+        const [res, t] = await timed(() => createOne(`${tag}-${seq++}`));
+        times.push(t);
+        ids.push(idOf(res));
+      }
+      return { median: median(times), ids };
+    };
+    const bareBurst = async (n: number, tag: string) =>
+      burst(
+        Array.from({ length: n }, (_, i) => () => bareCreate(bareDir, `${tag}-${i}`)),
+        ownCpuMs,
+      );
+    const bareSequential = async (tag: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) times.push((await timed(() => bareCreate(bareDir, `${tag}-${i}`)))[1]);
+      return median(times);
+    };
+    const clearBare = async () => {
+      await rm(bareDir, { recursive: true, force: true });
+      await mkdir(bareDir);
+    };
 
-${table(['pool', 'RPC', 'calls', 'succeeded', 'wall s', 'p50 ms', 'p99 ms', 'max ms'], rows, [2, 3, 4, 5, 6, 7])}
+    // Warm-up, then 10 volumes in the pool: sequential creates.
+    const base = await createBurst(10, 'base');
+    const seq10 = await sequential('seq10');
+    await deleteBurst(seq10.ids);
+    const bareSeq10 = await bareSequential('bs10');
+    log(`sequential CreateVolume at 10 volumes: ${msu(seq10.median)} (bare ${msu(bareSeq10)})`);
+
+    // Bursts of 100 (CPU), 500 (wall), then 1,000 (wall and CPU), each against the bare work.
+    const b100 = await createBurst(100, 'b100');
+    await clearBare();
+    const bare100 = await bareBurst(100, 'b100');
+    const d100 = await deleteBurst(b100.ids);
+    const b500 = await createBurst(500, 'b500');
+    await clearBare();
+    const bare500 = await bareBurst(500, 'b500');
+    const d500 = await deleteBurst(b500.ids);
+    const b1000 = await createBurst(1000, 'b1000');
+    await clearBare();
+    const bare1000 = await bareBurst(1000, 'b1000');
+
+    // 1,000 volumes in the pool: ListVolumes and sequential creates.
+    const lists: number[] = [];
+    let listed = 0;
+    for (let i = 0; i < LIST_REPEATS; i++) {
+      const [res, t] = await timed(() => call(c, 'ListVolumes', {} as never, { timeoutMs: TIMEOUT_MS }));
+      lists.push(t);
+      listed = (res as { entries: unknown[] }).entries.length;
+    }
+    const bareLists: number[] = [];
+    for (let i = 0; i < LIST_REPEATS; i++) bareLists.push((await timed(() => bareList(bareDir)))[1]);
+    log(`ListVolumes of ${listed}: ${msu(median(lists))} (bare ${msu(median(bareLists))})`);
+    const seq1000 = await sequential('seq1000');
+    const bareSeq1000 = await bareSequential('bs1000');
+    log(`sequential CreateVolume at 1,000 volumes: ${msu(seq1000.median)} (bare ${msu(bareSeq1000)})`);
+    const d1000 = await deleteBurst([...b1000.ids, ...seq1000.ids, ...base.ids]);
+
+    const failed = [b100, b500, b1000].flatMap((x) => x.b.failures);
+    const row = (measure: string, q: number, bare: number, fmt: (v: number) => string, goal: string, limit: number, why: string): GoalRow => ({
+      measure,
+      quarry: fmt(q),
+      baseline: fmt(bare),
+      ratio: q / bare,
+      goal,
+      met: q <= limit,
+      reason: why,
+    });
+    const rows: GoalRow[] = [
+      row('500 concurrent CreateVolume (wall)', b500.b.wallMs, bare500.wallMs, sec, '≤ 1.0 s', 1000, `${sec(b500.b.wallMs)}; the bare work took ${sec(bare500.wallMs)} in the same run`),
+      row('1,000 concurrent CreateVolume (wall)', b1000.b.wallMs, bare1000.wallMs, sec, '≤ 2.0 s', 2000, `${sec(b1000.b.wallMs)}; the bare work took ${sec(bare1000.wallMs)}`),
+      row('CPU per CreateVolume, burst of 100', b100.b.cpuPerCallMs, bare100.cpuPerCallMs, msu, '≤ 1.5 ms', 1.5, 'controller CPU (utime+stime) over the burst ÷ 100'),
+      row('CPU per CreateVolume, burst of 1,000', b1000.b.cpuPerCallMs, bare1000.cpuPerCallMs, msu, '≤ 1.5 ms', 1.5, 'controller CPU (utime+stime) over the burst ÷ 1,000'),
+      row('Sequential CreateVolume, 10 volumes in the pool (median)', seq10.median, bareSeq10, msu, '—', Infinity, ''),
+      {
+        measure: 'Sequential CreateVolume, 1,000 volumes in the pool (median)',
+        quarry: msu(seq1000.median),
+        baseline: msu(bareSeq1000),
+        ratio: seq1000.median / bareSeq1000,
+        goal: `≤ 1.5 × the median at 10 (≤ ${msu(1.5 * seq10.median)})`,
+        met: seq1000.median <= 1.5 * seq10.median,
+        reason: `${(seq1000.median / seq10.median).toFixed(2)} × the median at 10 volumes`,
+      },
+      row(`ListVolumes at ${listed} volumes (median of ${LIST_REPEATS})`, median(lists), median(bareLists), msu, '≤ 20 ms', 20, 'see the profile notes in docs/design.md (Performance)'),
+    ];
+    const deletes = [
+      ['100', d100],
+      ['500', d500],
+      [String(b1000.ids.length + seq1000.ids.length + base.ids.length), d1000],
+    ] as const;
+    return {
+      title: 'Provisioning: CreateVolume, ListVolumes and DeleteVolume at 10 to 1,000 volumes (issue 12)',
+      body: `
+- One real \`quarry controller\` (the image's V8 flags, \`--overprovisioning 10\`, warn logging) over a pool on a 400 GiB
+  sparse XFS scratch filesystem with reflink, driven over its unix socket by one gRPC client. Volumes are 1 GiB, thin.
+- Bursts: all calls started at once; wall time from the first call to the last answer. CPU per create is the
+  controller process's utime + stime (\`/proc/<pid>/stat\`, all threads, 10 ms ticks) over the burst, divided by the
+  number of calls.
+- Sequential: ${SEQUENTIAL} CreateVolume one after another, median, first with 10 volumes in the pool, then with 1,000.
+- Baselines, measured in the same run on the same filesystem from the bench's Node process: for creates, the bare
+  work a CreateVolume stands for (a 1 GiB sparse file created, fsynced and renamed; a small JSON record written to a
+  temporary file, fsynced, renamed; the directory fsynced), N at once or one after another; its CPU is the bench
+  process's own (\`process.cpuUsage\`). For ListVolumes, \`readdir\` plus reading and parsing 1,000 small JSON files.
+${failed.length ? `- **${failed.length} creates failed**; first: ${failed[0]}\n` : ''}
+${goalTable(rows)}
+
+DeleteVolume bursts on the same controller:
+
+${table(
+  ['calls', 'wall s', 'p50 ms', 'p99 ms', 'CPU per call ms', 'failed'],
+  deletes.map(([n, d]) => [n, (d.wallMs / 1000).toFixed(2), ms(percentile(d.latencies, 50)), ms(percentile(d.latencies, 99)), d.cpuPerCallMs.toFixed(2), String(d.failures.length)]),
+  [0, 1, 2, 3, 4, 5],
+)}
 `,
-  };
+    };
+  });
 }

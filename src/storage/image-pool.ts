@@ -1,4 +1,4 @@
-import { access, constants, open, rm } from 'node:fs/promises';
+import { access, constants, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
@@ -10,10 +10,12 @@ import { faultPoint } from './fault-points.js';
 import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
-import { PoolLock } from './pool-lock.js';
+import { CapacityLedger } from './capacity-ledger.js';
+import { initGeneration, PoolLock } from './pool-lock.js';
 import { NodeRegistry, type NodeRegistration } from './node-registry.js';
 import { measurePool } from './pool-usage.js';
 import { RecordStore } from './record-store.js';
+import type { RecordHooks } from './record-store.js';
 import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from './records.js';
 
 export interface PoolOptions {
@@ -36,6 +38,8 @@ export class ImagePool {
   readonly snapshots: RecordStore<SnapshotRecord>;
   private readonly lock: PoolLock;
   private readonly nodes: NodeRegistry;
+  /** What ensureRoom checks a new promise against: kept in memory, rebuilt from records and images (design: Capacity). */
+  private readonly ledger: CapacityLedger;
 
   private constructor(
     readonly name: string,
@@ -44,9 +48,31 @@ export class ImagePool {
     private readonly opts: PoolOptions,
   ) {
     const dirs = poolSubdirs(root);
-    this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume');
-    this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot');
     this.lock = new PoolLock(dirs.lockFile, opts.lockWaitMs);
+    this.ledger = new CapacityLedger({
+      root,
+      volumesDir: dirs.volumes,
+      reflink,
+      overprovisioning: opts.overprovisioning,
+      listVolumes: () => this.listVolumes(),
+      listSnapshots: () => this.listSnapshots(),
+      onCorrupt: (kind, id, why) =>
+        this.opts.onCorruptRecord?.((kind === 'volume' ? this.volumes : this.snapshots).pathOf(id), new Error(why)),
+    });
+    this.lock.onForeignChange = () => this.ledger.invalidate();
+    const common = { beforeChange: () => this.lock.bumpGeneration(), failed: () => this.ledger.invalidate() };
+    const volumeHooks: RecordHooks<VolumeRecord> = {
+      ...common,
+      written: (r) => this.ledger.noteVolume(r),
+      removed: (id) => this.ledger.forgetVolume(id),
+    };
+    const snapshotHooks: RecordHooks<SnapshotRecord> = {
+      ...common,
+      written: (r) => this.ledger.noteSnapshot(r),
+      removed: (id) => this.ledger.forgetSnapshot(id),
+    };
+    this.volumes = new RecordStore<VolumeRecord>(dirs.volumes, 'volume', volumeHooks);
+    this.snapshots = new RecordStore<SnapshotRecord>(dirs.snapshots, 'snapshot', snapshotHooks);
     this.nodes = new NodeRegistry(root);
   }
 
@@ -54,6 +80,8 @@ export class ImagePool {
     await openPoolDir(root);
     // Made now so that taking the lock never needs a new inode on a pool that has filled up.
     await (await open(poolSubdirs(root).lockFile, 'a', 0o600)).close();
+    // Best effort: without its generation word the lock file only makes every process re-read records.
+    await initGeneration(poolSubdirs(root).lockFile).catch(() => undefined);
     const reflink = await probeReflink(poolSubdirs(root).volumes);
     return new ImagePool(name, root, reflink, opts);
   }
@@ -72,7 +100,8 @@ export class ImagePool {
    * `sync: false` leaves that fsync to the caller (a snapshot does it after the thaw, not frozen).
    */
   async copyImage(from: string, to: string, opts: { sync?: boolean } = {}): Promise<void> {
-    if (this.reflink) await reflinkCopy(from, to);
+    // A reflink copy shares the source's extents: its owned bytes shrink, so the ledger measures it again after.
+    if (this.reflink) await this.ledger.whileChanging(from, () => reflinkCopy(from, to));
     else await sparseCopy(from, to);
     if (opts.sync === false) return;
     const fd = await open(to, 'r+');
@@ -81,6 +110,11 @@ export class ImagePool {
     } finally {
       await fd.close();
     }
+  }
+
+  /** Runs work that may punch holes in a volume's image (dig-holes): the ledger counts it as owning nothing meanwhile. */
+  whileImageChanges<T>(id: VolumeId, work: () => Promise<T>): Promise<T> {
+    return this.ledger.whileChanging(this.volumeImagePath(id), work);
   }
 
   private partialImagePath(id: string): string {
@@ -100,6 +134,15 @@ export class ImagePool {
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await this.lock.run(fn);
+    } catch (err) {
+      throw this.readOnlyError(err) ?? err;
+    }
+  }
+
+  /** Record work done before or after a hold: a read-only pool is reported as withLock reports it. */
+  private async outsideLock<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
     } catch (err) {
       throw this.readOnlyError(err) ?? err;
     }
@@ -183,6 +226,25 @@ export class ImagePool {
     return undefined;
   }
 
+  /** The largest volume the pool could ever hold: its filesystem's size × the ratio (one statfs). */
+  async maximumVolumeBytes(): Promise<Bytes> {
+    const fs = await statfs(this.root);
+    return computeCapacity({
+      filesystemBytes: fs.blocks * fs.bsize,
+      freeBytes: 0,
+      ownedBytes: 0,
+      promisedBytes: 0,
+      marginBytes: 0,
+      overprovisioning: this.opts.overprovisioning,
+    }).maximumVolumeBytes;
+  }
+
+  /** What the in-memory ledger counts now, read under the pool lock (tests compare it with a full recount). */
+  async ledgerCapacity(): Promise<Capacity & CapacityInput> {
+    const input = await this.withLock(() => this.ledger.input());
+    return { ...input, ...computeCapacity(input) };
+  }
+
   /** Measured afresh from the records and the images on every call (design: Capacity). */
   private async capacityInput(excludeId?: string): Promise<CapacityInput> {
     const [volumes, snapshots] = await Promise.all([this.listVolumes(), this.listSnapshots()]);
@@ -206,38 +268,62 @@ export class ImagePool {
    * after a crash at any point finds the 'creating' record and redoes the image.
    */
   async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
-    const record = await this.withLock(async () => {
-      const existing = await this.volumes.read(spec.id);
-      if (existing && existing.state !== 'creating') return existing;
-      await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
-      const r: VolumeRecord = {
-        ...spec,
-        format: 1,
-        kind: 'volume',
-        state: 'creating',
-        pool: this.name,
-        createdAt: existing?.createdAt ?? new Date().toISOString(),
-        staging: [],
-        publications: [],
-        attachments: [],
-      };
-      await this.volumes.write(r);
-      return r;
+    // The record's content is written and fsynced before the pool lock is taken; under it, only the
+    // check of the promise and a rename (design: Pool lock and concurrency).
+    const seen = await this.volumes.read(spec.id);
+    if (seen && seen.state !== 'creating') return seen;
+    const draft = (createdAt: string): VolumeRecord => ({
+      ...spec,
+      format: 1,
+      kind: 'volume',
+      state: 'creating',
+      pool: this.name,
+      createdAt,
+      staging: [],
+      publications: [],
+      attachments: [],
     });
+    const prepared = await this.outsideLock(() => this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString())));
+    let record: VolumeRecord;
+    try {
+      record = await this.withLock(async () => {
+        // What the ledger holds is what is on disk while no other process changed records (design: Capacity).
+        const known = this.ledger.knownRecord(spec.id);
+        const existing = known ? known.record : await this.volumes.read(spec.id);
+        if (existing && existing.state !== 'creating') return existing;
+        await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
+        // Made durable by the fsync of the volumes directory after the 'ready' record (design: Records).
+        if (existing?.createdAt === seen?.createdAt) {
+          await this.volumes.commit(prepared, { syncDir: false });
+          return prepared.record;
+        }
+        const r = draft(existing?.createdAt ?? prepared.record.createdAt);
+        await this.volumes.write(r, { syncDir: false });
+        return r;
+      });
+    } finally {
+      await this.volumes.discard(prepared);
+    }
     if (record.state !== 'creating') return record;
     faultPoint('create-volume:after-record');
     await this.makeImage(record, fill);
     faultPoint('create-volume:after-image');
-    return this.withLock(async () => {
-      const ready: VolumeRecord = { ...record, state: 'ready' };
-      await this.volumes.write(ready);
-      return ready;
-    });
+    const ready = await this.outsideLock(() => this.volumes.prepare({ ...record, state: 'ready' }));
+    try {
+      await this.withLock(() => this.volumes.commit(ready, { syncDir: false }));
+    } finally {
+      await this.volumes.discard(ready);
+    }
+    // Outside the lock, so that concurrent creates share the journal commit; before the answer.
+    await this.outsideLock(() => this.volumes.sync());
+    return ready.record;
   }
 
   /** Refuses (RESOURCE_EXHAUSTED) a promise of `size` more bytes; `thick` also needs them free now. Call under withLock. */
   async ensureRoom(id: string, size: Bytes, thick: boolean): Promise<void> {
-    const input = await this.capacityInput(id);
+    // The ledger's fast count never exceeds a recount, so its yes is safe; a no is checked by the recount.
+    if (canPromise(size, thick, await this.ledger.input(id))) return;
+    const input = await this.ledger.input(id, true);
     if (!canPromise(size, thick, input)) {
       const { availableBytes } = computeCapacity(input);
       throw new QuarryError(
@@ -255,9 +341,9 @@ export class ImagePool {
       if (fill) {
         await rm(partial, { force: true });
         await fill(partial);
-        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick');
+        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       } else {
-        await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick');
+        await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       }
     } catch (err) {
       await rm(partial, { force: true }).catch(() => undefined);
@@ -325,9 +411,11 @@ export class ImagePool {
     try {
       await growImage(this.volumeImagePath(id), record.sizeBytes, record.provisioning === 'thick');
     } catch (err) {
+      this.ledger.imageGrew(this.volumeImagePath(id));
       if (isNoSpace(err)) throw noSpace(`growing volume ${id}`);
       throw err;
     }
+    this.ledger.imageGrew(this.volumeImagePath(id));
     return record;
   }
 
@@ -355,6 +443,12 @@ export class ImagePool {
     return imageSize(this.volumeImagePath(id));
   }
 }
+
+/**
+ * The image's rename is in the volumes directory, like the 'ready' record written next, whose
+ * directory fsync makes both durable; a crash before it leaves 'creating', which a retry redoes.
+ */
+const NO_DIR_SYNC = { syncDir: false };
 
 export const DEFAULT_LOW_SPACE_FRACTION = 0.1;
 const SPACE_CONDITION_TTL_MS = 10_000;

@@ -33,7 +33,12 @@ export async function removeObject<R extends PoolRecord>(
   faultPoint(`${opts.faultPrefix}:after-mark`);
   for (const f of files) await rm(f, { force: true });
   faultPoint(`${opts.faultPrefix}:after-image`);
-  if (found) await pool.withLock(() => store.remove(id));
+  if (!found) return;
+  // The directory fsync runs after the lock is released, so concurrent deletions share it; before the answer.
+  await pool.withLock(() => store.remove(id, { syncDir: false }));
+  await store.sync().catch((err: unknown) => {
+    throw pool.readOnlyError(err) ?? err;
+  });
 }
 
 /**
@@ -44,7 +49,9 @@ export async function removeObject<R extends PoolRecord>(
  */
 async function markDeleting<R extends PoolRecord>(store: RecordStore<R>, r: R, files: string[]): Promise<boolean> {
   try {
-    await store.write({ ...r, state: 'deleting' });
+    // Made durable with the removals: the record's removal fsyncs the same directory, and no
+    // filesystem persists a later change to a directory without the earlier ones (design: Records).
+    await store.write({ ...r, state: 'deleting' }, { syncDir: false });
     return true;
   } catch (err) {
     if (!isNoSpace(err)) throw err;

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { deadlineExceeded } from '../domain/errors.js';
@@ -11,6 +11,9 @@ const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number): bo
 
 const POLL_MS = 5;
 
+/** The pool generation: a little-endian u64 at the start of the lock file (design: Capacity). */
+const GENERATION_BYTES = 8;
+
 /**
  * Serialises record updates on one pool across processes (controller and node
  * share a pool). Two kernel locks on `<pool>/.lock`, both dropped by the kernel
@@ -22,10 +25,19 @@ const POLL_MS = 5;
  *   exclusive flock per change and knows nothing of OFD locks, which do not
  *   exclude flocks; our shared flock keeps such a process out while we run, and
  *   we wait for its change to end before we start.
+ *
+ * The lock file also holds the pool generation: whoever changes a record bumps it first, under
+ * the lock, so a process finding another number than the one it last saw knows that records
+ * changed behind its back and re-reads them before trusting what it keeps in memory.
  */
 export class PoolLock {
   private readonly local: KeyedMutex;
   private compat?: Promise<FileHandle>;
+  /** The generation this process last read or wrote; undefined when unknown. */
+  private seen?: bigint;
+  private held?: { fd: number; generation?: bigint; bumped: boolean };
+  /** Called under the lock when records may have changed since this process last held it. */
+  onForeignChange?: () => void;
 
   constructor(
     private readonly lockFile: string,
@@ -39,15 +51,49 @@ export class PoolLock {
       'pool',
       async () => {
         await this.holdCompatLock();
-        const handle = await this.acquire();
+        const fd = await this.acquire();
         try {
+          const generation = readGeneration(fd);
+          if (generation === undefined || generation !== this.seen) this.onForeignChange?.();
+          this.seen = generation;
+          this.held = { fd, generation, bumped: false };
           return await fn();
         } finally {
-          await handle.close(); // closing the only descriptor of the description releases the OFD lock
+          this.held = undefined;
+          // Closing the only descriptor of the description releases the OFD lock; no descriptor
+          // open for writing stays behind to keep the pool's filesystem from a read-only remount.
+          closeSync(fd);
         }
       },
       `the pool lock ${this.lockFile}`,
     );
+  }
+
+  /**
+   * Announces a record change to every other process, before it happens: the generation goes up
+   * once per hold. Not fsynced: after a crash every process starts afresh and reads all records.
+   * A generation that cannot be written is cut to nothing, which every reader takes as "re-read".
+   */
+  async bumpGeneration(): Promise<void> {
+    const held = this.held;
+    if (!held) {
+      this.seen = undefined; // a change outside the lock (never done): trust nothing kept in memory
+      this.onForeignChange?.();
+      return;
+    }
+    if (held.bumped) return;
+    held.bumped = true;
+    const next = ((held.generation ?? 0n) + 1n) & 0xffffffffffffffffn;
+    const buf = Buffer.alloc(GENERATION_BYTES);
+    buf.writeBigUInt64LE(next);
+    try {
+      const bytesWritten = writeSync(held.fd, buf, 0, GENERATION_BYTES, 0);
+      if (bytesWritten !== GENERATION_BYTES) throw new Error('short write');
+      this.seen = next;
+    } catch {
+      ftruncateSync(held.fd, 0);
+      this.seen = undefined;
+    }
   }
 
   /** Drops the lifetime lock (tests, shutdown); the next run() takes it again. */
@@ -76,21 +122,44 @@ export class PoolLock {
     return this.compat;
   }
 
-  private async acquire(): Promise<FileHandle> {
-    const handle = await open(this.lockFile, 'a', 0o600);
+  /** Opened synchronously, like every call inside a hold (see readGeneration). */
+  private async acquire(): Promise<number> {
+    // Read-write (not append): the generation is read and rewritten in place at offset 0.
+    const fd = openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const deadline = Date.now() + this.waitBoundMs;
-      while (!tryLock(handle.fd)) {
+      while (!tryLock(fd)) {
         if (Date.now() > deadline) {
           throw deadlineExceeded(`the pool lock ${this.lockFile} is held by another process for more than ${this.waitBoundMs} ms`);
         }
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      return handle;
+      return fd;
     } catch (err) {
-      await handle.close();
+      closeSync(fd);
       throw err;
     }
+  }
+}
+
+/**
+ * Synchronous, like the other calls inside a hold: an 8-byte read of a cached page takes
+ * microseconds, while a libuv request would wait behind every fsync queued by requests outside
+ * the lock, and the whole pool waits for the holder (design: Pool lock and concurrency).
+ */
+function readGeneration(fd: number): bigint | undefined {
+  const buf = Buffer.alloc(GENERATION_BYTES);
+  const bytesRead = readSync(fd, buf, 0, GENERATION_BYTES, 0);
+  return bytesRead === GENERATION_BYTES ? buf.readBigUInt64LE(0) : undefined;
+}
+
+/** Gives a new lock file its generation word, so the first change needs no new block (a full pool). */
+export async function initGeneration(lockFile: string): Promise<void> {
+  const handle = await open(lockFile, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    if ((await handle.stat()).size < GENERATION_BYTES) await handle.write(Buffer.alloc(GENERATION_BYTES), 0, GENERATION_BYTES, 0);
+  } finally {
+    await handle.close();
   }
 }
 

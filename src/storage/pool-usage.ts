@@ -1,4 +1,5 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedBytes } from '../host/filefrag.js';
 import { capacityMargin, validSize, type CapacityInput } from './capacity.js';
@@ -37,7 +38,7 @@ export async function measurePool(src: PoolUsageSource, excludeId?: string): Pro
   const volumes = await volumeUsage(src, excludeId);
   const reserved = src.snapshots
     .filter((s) => s.state === 'creating' && s.id !== excludeId)
-    .reduce((sum, s) => sum + snapshotReservation(s, src), 0);
+    .reduce((sum, s) => sum + snapshotReservation(s, src, (id) => src.volumes.find((v) => v.id === id)?.sizeBytes), 0);
   return {
     filesystemBytes,
     freeBytes: fs.bavail * fs.bsize,
@@ -51,43 +52,86 @@ export async function measurePool(src: PoolUsageSource, excludeId?: string): Pro
 /** Per volume: a record's promise merged with its image's allocation; images with no record included. */
 export async function volumeUsage(src: PoolUsageSource, excludeId?: string): Promise<VolumeUsage[]> {
   const records = new Map(src.volumes.map((v) => [v.id, v]));
-  const names = await readdir(src.volumesDir).catch(() => [] as string[]);
-  const ids = new Set([...records.keys(), ...names.filter((n) => n.endsWith('.img')).map((n) => n.slice(0, -'.img'.length))]);
+  const ids = new Set([...records.keys(), ...(await imageIds(src.volumesDir))]);
   ids.delete(excludeId ?? '');
   const out: VolumeUsage[] = [];
   for (const id of ids) {
-    const record = records.get(id);
-    // A clone or restore being copied holds its data in the partial image, which becomes its image.
-    const image =
-      (await imageAllocation(join(src.volumesDir, `${id}.img`), src.reflink)) ??
-      (await imageAllocation(join(src.volumesDir, `${id}.img.partial`), src.reflink));
-    const recorded = validSize(record?.sizeBytes);
-    if (record && recorded === undefined) src.onCorrupt?.('volume', id, `size ${JSON.stringify(record.sizeBytes)} is not a byte count`);
-    // Expansion writes the record first, so the record may be ahead of the image; never behind it.
-    const promisedBytes = Math.max(recorded ?? 0, image?.apparentBytes ?? 0);
-    out.push({ id, promisedBytes, ownedBytes: Math.min(image?.exclusiveBytes ?? 0, promisedBytes) });
+    const image = await volumeImageAllocation(src.volumesDir, id, src.reflink);
+    out.push({ id, ...lineOf(src, id, records.get(id), image) });
   }
   return out;
 }
 
+/** IDs of the volume images in a volumes directory (a partial image counts through its record). */
+export async function imageIds(volumesDir: string): Promise<string[]> {
+  const names = await readdir(volumesDir).catch(() => [] as string[]);
+  return names.filter((n) => n.endsWith('.img')).map((n) => n.slice(0, -'.img'.length));
+}
+
+/** A clone or restore being copied holds its data in the partial image, which becomes its image. */
+export async function volumeImageAllocation(
+  volumesDir: string,
+  id: string,
+  reflink: boolean,
+  knownShared?: number,
+): Promise<ImageAllocation | undefined> {
+  return (
+    (await imageAllocation(join(volumesDir, `${id}.img`), reflink, knownShared)) ??
+    (await imageAllocation(join(volumesDir, `${id}.img.partial`), reflink, knownShared))
+  );
+}
+
+/** One ledger line from a record (maybe missing or corrupt) and its image (maybe missing). */
+export function lineOf(
+  src: Pick<PoolUsageSource, 'onCorrupt'>,
+  id: string,
+  record: VolumeRecord | undefined,
+  image: ImageAllocation | undefined,
+): Omit<VolumeUsage, 'id'> {
+  const recorded = validSize(record?.sizeBytes);
+  if (record && recorded === undefined) src.onCorrupt?.('volume', id, `size ${JSON.stringify(record.sizeBytes)} is not a byte count`);
+  // Expansion writes the record first, so the record may be ahead of the image; never behind it.
+  const promisedBytes = Math.max(recorded ?? 0, image?.apparentBytes ?? 0);
+  return { promisedBytes, ownedBytes: Math.min(exclusiveBytes(image), promisedBytes) };
+}
+
+/** Allocated and not shared with any other file. */
+export const exclusiveBytes = (image: ImageAllocation | undefined) => Math.max(0, (image?.allocatedBytes ?? 0) - (image?.sharedBytes ?? 0));
+
 /** A half-made snapshot holds its source's allocated bytes (a sparse copy needs them, a reflink may). */
-function snapshotReservation(s: SnapshotRecord, src: PoolUsageSource): number {
+export function snapshotReservation(
+  s: SnapshotRecord,
+  src: Pick<PoolUsageSource, 'onCorrupt'>,
+  volumeSize: (id: string) => unknown = () => undefined,
+): number {
   const held = validSize(s.allocatedBytes) ?? validSize(s.sizeBytes);
   if (held === undefined) {
     src.onCorrupt?.('snapshot', s.id, 'neither allocatedBytes nor sizeBytes is a byte count');
-    const source = src.volumes.find((v) => v.id === s.sourceVolumeId);
-    return validSize(source?.sizeBytes) ?? 0;
+    return validSize(volumeSize(s.sourceVolumeId)) ?? 0;
   }
   return held;
 }
 
-interface ImageAllocation {
+export interface ImageAllocation {
   apparentBytes: number;
-  /** Allocated and not shared with any other file. */
-  exclusiveBytes: number;
+  /** st_blocks × 512. */
+  allocatedBytes: number;
+  /** Allocated bytes whose extents another file shares (0 off a reflink pool). */
+  sharedBytes: number;
 }
 
-async function imageAllocation(path: string, reflink: boolean): Promise<ImageAllocation | undefined> {
+/** The same, synchronously, for an image whose shared bytes are known (a stat, no extent map). */
+export function statImageSync(volumesDir: string, id: string, knownShared: number): ImageAllocation | undefined {
+  for (const path of [join(volumesDir, `${id}.img`), join(volumesDir, `${id}.img.partial`)]) {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!st) continue;
+    const allocated = Number(st.blocks * 512n);
+    return { apparentBytes: Number(st.size), allocatedBytes: allocated, sharedBytes: Math.min(knownShared, allocated) };
+  }
+  return undefined;
+}
+
+export async function imageAllocation(path: string, reflink: boolean, knownShared?: number): Promise<ImageAllocation | undefined> {
   let st;
   try {
     st = await stat(path, { bigint: true });
@@ -97,6 +141,6 @@ async function imageAllocation(path: string, reflink: boolean): Promise<ImageAll
   }
   const allocated = Number(st.blocks * 512n);
   // Only a reflink pool shares extents; elsewhere every allocated byte is the image's own.
-  const shared = reflink && allocated > 0 ? await sharedBytes(path) : 0;
-  return { apparentBytes: Number(st.size), exclusiveBytes: Math.max(0, allocated - shared) };
+  const shared = reflink && allocated > 0 ? (knownShared ?? (await sharedBytes(path))) : 0;
+  return { apparentBytes: Number(st.size), allocatedBytes: allocated, sharedBytes: Math.min(shared, allocated) };
 }

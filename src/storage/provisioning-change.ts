@@ -40,7 +40,8 @@ export async function changeProvisioning(pool: ImagePool, id: VolumeId, target: 
   });
   if (target === 'thick') {
     try {
-      await preallocate(image, after.sizeBytes);
+      // Owned bytes only grow here; counted as none until measured again (design: Capacity).
+      await pool.whileImageChanges(id, () => preallocate(image, after.sizeBytes));
     } catch (err) {
       if (before.provisioning !== 'thick')
         await pool.updateVolume(id, (v) => withProvisioning(v, before.provisioning)).catch(() => undefined);
@@ -50,7 +51,8 @@ export async function changeProvisioning(pool: ImagePool, id: VolumeId, target: 
     return { record: after, spaceReturnedLater: false };
   }
   const inUse = after.staging.length > 0 || after.publications.length > 0 || after.attachments.length > 0;
-  if (!inUse) await giveBackZeroes(image);
+  // Punching holes frees space the image owned: the ledger must not count both (design: Capacity).
+  if (!inUse) await pool.whileImageChanges(id, () => giveBackZeroes(image));
   return { record: after, spaceReturnedLater: inUse };
 }
 

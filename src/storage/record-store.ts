@@ -1,11 +1,31 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile as readFileCb } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { resourceExhausted } from '../domain/errors.js';
-import { removeFileDurable, writeFileAtomic } from './durable-file.js';
+import { commitTemp, removeFileDurable, syncDir, writeFileAtomic, writeTemp, type AtomicWriteOptions } from './durable-file.js';
 import { parseRecord } from './record-schema.js';
 import type { PoolRecord } from './records.js';
 
 const LIST_BATCH = 64;
+/** Callback readFile: no FileHandle object per read (design: Performance targets). */
+const readFile = promisify(readFileCb);
+
+export interface PreparedRecord<R> {
+  record: R;
+  tmp: string;
+  committed: boolean;
+}
+
+/** Told about every change this store makes: the pool's capacity ledger and generation follow it. */
+export interface RecordHooks<R> {
+  /** Awaited before a file changes (the pool bumps its generation first, so other processes re-read). */
+  beforeChange?(): Promise<void>;
+  written?(record: R): void;
+  removed?(id: string): void;
+  /** A change failed part-way: what is on disk is not known without reading it. */
+  failed?(): void;
+}
 
 /**
  * One JSON record per object in a directory. Names passed in are already
@@ -21,6 +41,7 @@ export class RecordStore<R extends PoolRecord> {
   constructor(
     readonly dir: string,
     private readonly kind: R['kind'],
+    private readonly hooks: RecordHooks<R> = {},
   ) {}
 
   pathOf(id: string): string {
@@ -38,19 +59,72 @@ export class RecordStore<R extends PoolRecord> {
     return this.parse(id, text);
   }
 
-  async write(record: R): Promise<void> {
+  async write(record: R, opts?: AtomicWriteOptions): Promise<void> {
+    await this.hooks.beforeChange?.();
     try {
-      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`);
+      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`, opts);
+      this.hooks.written?.(record);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      throw resourceExhausted(
-        `the pool has no space left to write ${this.pathOf(record.id)}; free space in the pool (delete volumes or snapshots) and retry`,
-      );
+      this.hooks.failed?.();
+      throw this.noSpace(err, record.id);
     }
   }
 
-  async remove(id: string): Promise<void> {
-    await removeFileDurable(this.pathOf(id));
+  /** ENOSPC as RESOURCE_EXHAUSTED naming the record; any other error as it is. */
+  private noSpace(err: unknown, id: string): unknown {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+    return resourceExhausted(
+      `the pool has no space left to write ${this.pathOf(id)}; free space in the pool (delete volumes or snapshots) and retry`,
+    );
+  }
+
+  /**
+   * Writes a record's new content to a fsynced temporary file, outside the pool lock, so that the
+   * change under the lock is one rename (commit). Drop it with discard when it is not committed.
+   */
+  async prepare(record: R): Promise<PreparedRecord<R>> {
+    try {
+      return { record, tmp: await writeTemp(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`), committed: false };
+    } catch (err) {
+      throw this.noSpace(err, record.id);
+    }
+  }
+
+  /** Renames a prepared record into place. Call under the pool lock. A temporary file swept away meanwhile is written again. */
+  async commit(p: PreparedRecord<R>, opts?: AtomicWriteOptions): Promise<void> {
+    await this.hooks.beforeChange?.();
+    try {
+      await commitTemp(p.tmp, this.pathOf(p.record.id), opts);
+      p.committed = true;
+      this.hooks.written?.(p.record);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.hooks.failed?.();
+        throw this.noSpace(err, p.record.id);
+      }
+      p.committed = true; // nothing left to discard
+      await this.write(p.record, opts);
+    }
+  }
+
+  async discard(p: PreparedRecord<R>): Promise<void> {
+    if (!p.committed) await rm(p.tmp, { force: true });
+  }
+
+  /** fsyncs the records directory: makes renames and removals done with `syncDir: false` durable. */
+  async sync(): Promise<void> {
+    await syncDir(this.dir);
+  }
+
+  async remove(id: string, opts?: AtomicWriteOptions): Promise<void> {
+    await this.hooks.beforeChange?.();
+    try {
+      await removeFileDurable(this.pathOf(id), opts);
+      this.hooks.removed?.(id);
+    } catch (err) {
+      this.hooks.failed?.();
+      throw err;
+    }
   }
 
   /** IDs of every record, sorted, so listings have a stable order. */

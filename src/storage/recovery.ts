@@ -50,8 +50,9 @@ export const NODE_TEMP_MIN_AGE_MS = 5 * 60_000;
 /**
  * Removes the temporary record files a process killed mid-write left behind (design: Recovery).
  * Only our own pattern (`.<id>.json.<hex>.tmp`), only regular files, only in the pool's record
- * directories, and under the pool lock: every volume and snapshot record write happens under
- * it, so no temporary file found then belongs to a write still in progress. Node registrations
+ * directories, and under the pool lock. A volume record may be prepared (written to its temporary
+ * file) before the lock is taken; one swept away meanwhile is written again when it is committed
+ * (RecordStore.commit), so sweeping it costs a rewrite, never a record. Node registrations
  * are not written under it, so their temporary files must also be old. Returns the paths removed.
  */
 export async function sweepTempRecords(pool: ImagePool, now = Date.now()): Promise<string[]> {

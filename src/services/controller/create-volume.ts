@@ -62,7 +62,7 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest
         );
       }
       checkFilesystemMinimum(size, requestedFsType ?? source?.fsType ?? params.fsType, caps);
-      if (size > (await pool.capacity()).maximumVolumeBytes) {
+      if (size > (await pool.maximumVolumeBytes())) {
         throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
       }
       // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.

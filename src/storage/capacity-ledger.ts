@@ -1,0 +1,324 @@
+import { statfsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { capacityMargin, type CapacityInput } from './capacity.js';
+import { imageIds, lineOf, snapshotReservation, statImageSync, volumeImageAllocation, type ImageAllocation, type PoolUsageSource } from './pool-usage.js';
+import type { SnapshotRecord, VolumeRecord } from './records.js';
+
+const BTRFS_SUPER_MAGIC = 0x9123683e;
+const STAT_BATCH = 64;
+const SYNC_STATS = 16;
+const FULL_STAT_EVERY_MS = 30_000;
+
+export interface LedgerSource extends Pick<PoolUsageSource, 'root' | 'volumesDir' | 'reflink' | 'overprovisioning' | 'onCorrupt'> {
+  listVolumes(): Promise<VolumeRecord[]>;
+  listSnapshots(): Promise<SnapshotRecord[]>;
+}
+
+/** What the next read must measure of an image: nothing, its size and blocks (stat), or also its sharing (filefrag). */
+type Pending = 'none' | 'stat' | 'full';
+
+/** One volume's line: its record as this process knows it and its image's last measurement. */
+interface Line {
+  /** Undefined for an image with no readable record: it still counts (design: Capacity). */
+  record?: VolumeRecord;
+  image?: ImageAllocation;
+  pending: Pending;
+  /** Copies or hole punching of the image running in this process: its owned bytes count as 0 meanwhile. */
+  busy: number;
+}
+
+/** Staged, published or attached: a node may write it or discard blocks of it at any moment. */
+const inUse = (r: VolumeRecord | undefined) => !!r && (r.staging.length > 0 || r.publications.length > 0 || r.attachments.length > 0);
+
+/** The fields of a volume record that change what its line counts. */
+const capacityKey = (r: VolumeRecord) => `${r.state}|${String(r.sizeBytes)}|${r.provisioning}|${inUse(r)}`;
+
+/**
+ * Whether the fast count may add a line's measured owned bytes. Not while this process copies or
+ * punches the image, nor while it is being deleted (its files go before its record), nor while a
+ * plain volume is being made (a thin image owns nothing yet), nor while a reflink clone fills (its
+ * extents are shared): none of these can then be counted above what a recount finds.
+ */
+function ownsMeasured(line: Line, reflink: boolean): boolean {
+  if (line.busy > 0) return false;
+  const state = line.record?.state;
+  if (state === 'deleting') return false;
+  if (state === 'creating') return !!line.record?.source && !reflink;
+  return true;
+}
+
+/** Lines whose allocation can change behind our back between two reads: stat'ed on every fast read. */
+function mustStat(line: Line, reflink: boolean): boolean {
+  if (inUse(line.record)) return true; // a node writes it and discards blocks of it
+  return line.record?.state === 'creating' && !!line.record.source && !reflink && line.busy === 0; // a sparse clone filling
+}
+
+const NO_IMAGE: ImageAllocation = Object.freeze({ apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 });
+
+const rank: Record<Pending, number> = { none: 0, stat: 1, full: 2 };
+const atLeast = (a: Pending, b: Pending): Pending => (rank[a] >= rank[b] ? a : b);
+
+/**
+ * The pool's capacity ledger, kept in memory (design: Capacity). Promised bytes come from the
+ * records this process wrote or read; owned bytes from the last measurement of each image, taken
+ * again only where it can have changed. Read under the pool lock only: the lock tells it when
+ * another process changed records (the pool generation), and it then re-reads them.
+ *
+ * What it counts is never more than a full recount would (storage/pool-usage.ts measurePool):
+ * - free space and the filesystem size come from statfs on every read;
+ * - an image whose owned bytes can shrink behind our back (a node discarding blocks of a volume
+ *   in use) is re-stat'ed on every read, its shared bytes kept from the last extent map: sharing
+ *   only grows through our own copies, which mark the source;
+ * - an image being copied or punched by this process counts as owning nothing until it is
+ *   measured again;
+ * - a record being deleted owns nothing; a failed record write drops the ledger for a re-read.
+ */
+export class CapacityLedger {
+  private lines = new Map<string, Line>();
+  private snapshots = new Map<string, SnapshotRecord>();
+  private synced = false;
+  private lastFullStat = Date.now();
+
+  constructor(private readonly src: LedgerSource) {}
+
+  /** Another process changed records, or a write of ours may have half-happened: re-read before the next answer. */
+  invalidate(): void {
+    this.synced = false;
+  }
+
+  /**
+   * The volume's record as the ledger knows it, when it knows the pool's records (read and kept up
+   * to date since, with no change by another process seen): what a read under the lock would find,
+   * short of a file edited by hand.
+   */
+  knownRecord(id: string): { record?: VolumeRecord } | undefined {
+    if (!this.synced) return undefined;
+    return { record: this.lines.get(id)?.record };
+  }
+
+  /** A volume record this process has just written. */
+  noteVolume(r: VolumeRecord): void {
+    const old = this.lines.get(r.id);
+    if (!old) {
+      // New: an image made from nothing shares no extent, so a stat tells all; a copy needs its extent map.
+      const plain = !r.source;
+      this.lines.set(r.id, { record: r, pending: plain ? 'stat' : 'full', busy: 0, image: plain ? NO_IMAGE : undefined });
+      return;
+    }
+    if (!old.record || capacityKey(old.record) !== capacityKey(r)) {
+      // A plain volume just made ready has never shared an extent: its size and blocks tell all.
+      const fresh = old.record?.state === 'creating' && r.state === 'ready' && !r.source;
+      old.pending = atLeast(old.pending, fresh ? 'stat' : 'full');
+      if (fresh) old.image = NO_IMAGE;
+      if (inUse(old.record) && !inUse(r)) this.remeasureFamily(r.id);
+    }
+    old.record = r;
+  }
+
+  /** A volume record this process has just removed (its files went first). */
+  forgetVolume(id: string): void {
+    const gone = this.lines.get(id)?.record;
+    this.lines.delete(id);
+    this.remeasureRelatives(gone?.source?.kind === 'volume' ? gone.source.id : undefined, 'volume', id);
+  }
+
+  noteSnapshot(s: SnapshotRecord): void {
+    const old = this.snapshots.get(s.id);
+    this.snapshots.set(s.id, s);
+    // The copy made the source's extents shared: measured afresh (the copy itself already marked it).
+    if (old?.state !== s.state) this.remeasure(s.sourceVolumeId);
+  }
+
+  forgetSnapshot(id: string): void {
+    const gone = this.snapshots.get(id);
+    this.snapshots.delete(id);
+    if (gone) this.remeasureRelatives(gone.sourceVolumeId, 'snapshot', id);
+  }
+
+  /**
+   * A volume's writes while in use unshared extents its relatives held with it (its source, its
+   * clones, volumes restored from its snapshots, and theirs): their owned bytes may have grown,
+   * which the fast count leaves uncounted until they are measured again.
+   */
+  private remeasureFamily(id: string): void {
+    const links = new Map<string, string[]>();
+    const link = (x: string, y: string) => {
+      links.set(x, [...(links.get(x) ?? []), y]);
+      links.set(y, [...(links.get(y) ?? []), x]);
+    };
+    for (const [vid, line] of this.lines) {
+      const source = line.record?.source;
+      if (source?.kind === 'volume') link(vid, source.id);
+      if (source?.kind === 'snapshot') {
+        const snap = this.snapshots.get(source.id);
+        if (snap) link(vid, snap.sourceVolumeId);
+        // Restored from a snapshot deleted since: whom it still shares with is no longer recorded.
+        else if ((line.image?.sharedBytes ?? 0) > 0) this.remeasure(vid);
+      }
+    }
+    const seen = new Set([id]);
+    const queue = [id];
+    while (queue.length > 0) {
+      for (const next of links.get(queue.pop()!) ?? []) {
+        if (seen.has(next)) continue;
+        seen.add(next);
+        queue.push(next);
+        this.remeasure(next);
+      }
+    }
+  }
+
+  /** An object went: extents it shared with its source or with copies made from it may now be theirs alone. */
+  private remeasureRelatives(sourceVolumeId: string | undefined, kind: 'volume' | 'snapshot', id: string): void {
+    if (sourceVolumeId) this.remeasure(sourceVolumeId);
+    for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.remeasure(other);
+  }
+
+  /** The image at `path` changed size or allocation (expansion, preallocation): its blocks are read again. */
+  imageGrew(path: string): void {
+    const id = this.volumeIdOf(path);
+    const line = id === undefined ? undefined : this.lines.get(id);
+    if (line) line.pending = atLeast(line.pending, 'stat');
+  }
+
+  /**
+   * Runs work that may share or punch the image at `path` (a reflink copy from it, dig-holes).
+   * Its owned bytes count as 0 meanwhile, never more than a recount would find; measured afresh after.
+   */
+  async whileChanging<T>(path: string, work: () => Promise<T>): Promise<T> {
+    const id = this.volumeIdOf(path);
+    if (id === undefined) return work();
+    const line = this.lineFor(id);
+    line.busy++;
+    try {
+      return await work();
+    } finally {
+      line.busy--;
+      line.pending = 'full';
+    }
+  }
+
+  /**
+   * The capacity input. Fast (the default): measures only what can have changed, and counts owned
+   * bytes only where they cannot be stale-high, so it never exceeds a full recount. Exact: measures
+   * every image afresh and counts it as measurePool does (the recount itself, from the records kept
+   * here). Call under the pool lock.
+   */
+  async input(excludeId?: string, exact = false): Promise<CapacityInput> {
+    if (!this.synced) await this.resync();
+    const now = Date.now();
+    if (exact || now - this.lastFullStat > FULL_STAT_EVERY_MS) {
+      // Bounds how long a change made by hand to an idle image (a punched hole, a deleted file) goes unseen.
+      for (const line of this.lines.values()) line.pending = atLeast(line.pending, exact ? 'full' : 'stat');
+      this.lastFullStat = now;
+    }
+    // Synchronous (microseconds), as everything else inside a hold of the pool lock: see pool-lock.ts.
+    const fs = statfsSync(this.src.root);
+    await this.measure(exact);
+    // A clone being copied (here or by another process) shares its source's extents a little more each moment.
+    const cloned = new Set<string>();
+    for (const line of this.lines.values()) {
+      const r = line.record;
+      if (r?.state === 'creating' && r.source?.kind === 'volume') cloned.add(r.source.id);
+    }
+    let owned = 0;
+    let promised = 0;
+    for (const [id, line] of this.lines) {
+      if (id === excludeId) continue;
+      const counted = lineOf(this.src, id, line.record, line.image);
+      promised += counted.promisedBytes;
+      if (exact || (ownsMeasured(line, this.src.reflink) && !(this.src.reflink && cloned.has(id)))) owned += counted.ownedBytes;
+    }
+    for (const s of this.snapshots.values()) {
+      if (s.state !== 'creating' || s.id === excludeId) continue;
+      promised += snapshotReservation(s, this.src, (id) => this.lines.get(id)?.record?.sizeBytes);
+    }
+    const filesystemBytes = fs.blocks * fs.bsize;
+    return {
+      filesystemBytes,
+      freeBytes: fs.bavail * fs.bsize,
+      ownedBytes: owned,
+      promisedBytes: promised,
+      marginBytes: capacityMargin(filesystemBytes, fs.type === BTRFS_SUPER_MAGIC),
+      overprovisioning: this.src.overprovisioning,
+    };
+  }
+
+  /** Re-reads every record (unchanged ones from the record store's cache) and keeps the measurements of unchanged lines. */
+  private async resync(): Promise<void> {
+    const [volumes, snapshots, images] = await Promise.all([this.src.listVolumes(), this.src.listSnapshots(), imageIds(this.src.volumesDir)]);
+    const next = new Map<string, Line>();
+    for (const r of volumes) {
+      const old = this.lines.get(r.id);
+      const same = old?.record && old.image && capacityKey(old.record) === capacityKey(r);
+      next.set(r.id, { record: r, image: old?.image, busy: old?.busy ?? 0, pending: same ? old.pending : 'full' });
+    }
+    // Images with no readable record: counted at their own size; measured once, then when they change here.
+    for (const id of images) {
+      if (next.has(id)) continue;
+      const old = this.lines.get(id);
+      next.set(id, old && !old.record ? old : { pending: 'full', busy: old?.busy ?? 0 });
+    }
+    const before = { lines: this.lines, snapshots: this.snapshots };
+    this.lines = next;
+    this.snapshots = new Map(snapshots.map((s) => [s.id, s]));
+    this.synced = true;
+    // What another process copied or deleted changed who shares which extents: measured afresh.
+    for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
+    for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.remeasureRelatives(s.sourceVolumeId, 'snapshot', id);
+    for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.remeasureRelatives(line.record.source?.id, 'volume', id);
+    for (const r of volumes) {
+      const was = before.lines.get(r.id)?.record;
+      if (r.source?.kind === 'volume' && was?.state !== r.state) this.remeasure(r.source.id);
+      if (inUse(was) && !inUse(r)) this.remeasureFamily(r.id);
+    }
+  }
+
+  private async measure(exact: boolean): Promise<void> {
+    const due: Array<[string, Line]> = [];
+    for (const entry of this.lines) {
+      const [, line] = entry;
+      if (exact || line.pending !== 'none' || !line.image || mustStat(line, this.src.reflink)) due.push(entry);
+    }
+    // A few stats (the usual case: the last volume made, the volumes in use) run synchronously, as
+    // everything else under the lock; extent maps and long lists go through libuv in batches.
+    if (due.length <= SYNC_STATS && due.every(([, line]) => line.pending !== 'full' && line.image)) {
+      for (const [id, line] of due) {
+        line.pending = 'none';
+        line.image = statImageSync(this.src.volumesDir, id, line.image!.sharedBytes) ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+      }
+      return;
+    }
+    for (let start = 0; start < due.length; start += STAT_BATCH) {
+      await Promise.all(
+        due.slice(start, start + STAT_BATCH).map(async ([id, line]) => {
+          const full = line.pending === 'full' || !line.image;
+          line.pending = 'none';
+          const image = await volumeImageAllocation(this.src.volumesDir, id, this.src.reflink, full ? undefined : line.image?.sharedBytes);
+          line.image = image ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+        }),
+      );
+    }
+  }
+
+  private lineFor(id: string): Line {
+    let line = this.lines.get(id);
+    if (!line) {
+      line = { pending: 'full', busy: 0 };
+      this.lines.set(id, line);
+    }
+    return line;
+  }
+
+  private remeasure(id: string): void {
+    const line = this.lines.get(id);
+    if (line) line.pending = 'full';
+  }
+
+  /** The volume ID of an image path in this pool, or undefined for any other file. */
+  private volumeIdOf(path: string): string | undefined {
+    if (dirname(path) !== this.src.volumesDir) return undefined;
+    const m = /^(.+)\.img(\.partial)?$/.exec(basename(path));
+    return m?.[1];
+  }
+}
