@@ -90,9 +90,8 @@ async function settledRss(pid: number): Promise<Rss> {
   return rssMiB(pid);
 }
 
-/** Idle RSS, then `mixed` RPCs and RSS again, then the Probe figures. */
-async function measure(pid: number, clients: CsiClients, mixed: (i: number) => Promise<unknown>): Promise<ProcessFigures> {
-  const idle = await settledRss(pid);
+/** `mixed` RPCs and RSS, then the Probe figures; `idle` was read before any work. */
+async function measure(pid: number, clients: CsiClients, idle: Rss, mixed: (i: number) => Promise<unknown>): Promise<ProcessFigures> {
   const t0 = Date.now();
   await drive(MIXED, mixed);
   const busy = await rssMiB(pid);
@@ -137,10 +136,13 @@ export async function memoryBench(): Promise<Section> {
   await withScope(async (scope) => {
     const pool = await benchPool(scope, { fsType: 'xfs', sizeBytes: 16 * GiB });
     const bare = await startBare(scope, pool.workDir);
-    fig.bare = await measure(bare.pid, bare.clients, () => call(bare.clients.identity, 'Probe', {}));
+    fig.bare = await measure(bare.pid, bare.clients, await settledRss(bare.pid), () => call(bare.clients.identity, 'Probe', {}));
 
     const ctl = await startOnPool(scope, 'controller', pool);
     const node = await startOnPool(scope, 'node', pool);
+    // Idle: started, Probe answered, nothing else asked yet.
+    const ctlIdle = await settledRss(ctl.pid);
+    const nodeIdle = await rssMiB(node.pid);
     const res = await call(ctl.clients.controller, 'CreateVolume', createRequest('bench-mem', 1 * GiB, 'xfs'));
     const volumeId = (res as { volume: { volume_id: string } }).volume.volume_id;
     const staging = join(pool.workDir, 'staging', 'mem');
@@ -185,8 +187,8 @@ export async function memoryBench(): Promise<Section> {
           : i % 4 === 2
             ? call(n.node, 'NodeGetInfo', {})
             : call(n.node, 'NodeGetVolumeStats', { volume_id: volumeId, volume_path: staging } as never);
-    fig.controller = await measure(ctl.pid, ctl.clients, controllerRpc);
-    fig.node = await measure(node.pid, node.clients, nodeRpc);
+    fig.controller = await measure(ctl.pid, ctl.clients, ctlIdle, controllerRpc);
+    fig.node = await measure(node.pid, node.clients, nodeIdle, nodeRpc);
 
     await call(n.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, { timeoutMs: 60_000 });
     await call(c.controller, 'DeleteVolume', { volume_id: volumeId } as never);
@@ -270,7 +272,7 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
   ValidateVolumeCapabilities, and a CreateVolume+DeleteVolume pair every 100 calls. Node mix: Probe,
   NodeGetCapabilities, NodeGetInfo, NodeGetVolumeStats of the staged volume. ${IN_FLIGHT} calls in flight at a time.
 - Every process runs with the container image's node flags (\`NODE_OPTIONS="${imageNodeOptions()}"\`, from the
-  Dockerfile). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer; VmRSS from \`/proc/<pid>/status\`.
+  Dockerfile). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same 2 cores).
