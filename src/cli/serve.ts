@@ -27,7 +27,7 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (servesNode) await registerNode(ctx);
   if (ctx.nodeId) await thawLeftFreezes(ctx, ctx.nodeId, servesController, logger);
   if (servesController) await recoverPools(ctx, logger);
-  // prom-client and the HTTP server load only with --metrics-addr (design: Performance).
+  // prom-client and the HTTP server load only with --metrics-addr (design: Process footprint).
   const metricsModules = config.metricsAddr
     ? await Promise.all([import('../metrics/registry.js'), import('../metrics/http.js')])
     : undefined;

@@ -10,7 +10,7 @@ const LOOP_NAME = /^loop\d+$/;
 /**
  * A loop device's size from /sys/block/loopN/size (512-byte sectors, what BLKGETSIZE64 reports),
  * without forking blockdev: NodeGetVolumeStats of a block volume asks for it on every call
- * (design: Performance). Undefined when /sys does not say.
+ * (design: Process footprint). Undefined when /sys does not say.
  */
 async function loopSizeFromSysfs(device: string): Promise<Bytes | undefined> {
   const name = basename(device);

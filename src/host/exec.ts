@@ -28,7 +28,7 @@ export type HostToolObserver = (tool: string, outcome: HostToolOutcome, seconds:
 let observer: HostToolObserver | undefined;
 
 // execa (about 4 MiB of RSS with its dependencies) loads on the first host-tool run, not at
-// start: an idle process, or one answering only Probe and stats, never needs it (design: Performance).
+// start: an idle process, or one answering only Probe and stats, never needs it (design: Process footprint).
 let execaModule: Promise<typeof import('execa')> | undefined;
 const loadExeca = () => (execaModule ??= import('execa'));
 

@@ -38,7 +38,7 @@ const IDENTITY: HandlerTable<IdentityHandlers> = {
 /**
  * Probes that arrive while a check of the pools is running share its answer: a burst of Probes
  * (several sidecars, a liveness probe, a retrying CO) costs one check, not two file-system calls
- * per pool each, which were a third of Probe's CPU (design: Performance). A Probe that arrives
+ * per pool each, which were a third of Probe's CPU (design: Process footprint). A Probe that arrives
  * after a check finished starts a new one, so every answer is at most one check old.
  */
 const running = new WeakMap<ServiceContext, Promise<string | undefined>>();

@@ -4,7 +4,7 @@
  * source of the grpc-js service definitions (serialisers built from its types here).
  * @grpc/proto-loader is not loaded at run time: it would parse the file a second time, build a
  * descriptor.proto Root of its own and encode a descriptor of every message, about 6 MiB of a
- * process's RSS for reflection nobody serves (design: Performance).
+ * process's RSS for reflection nobody serves (design: Process footprint).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// NodeGetVolumeStats forks no host tool (design: Performance): the loop device behind a volume
+// NodeGetVolumeStats forks no host tool (design: Process footprint): the loop device behind a volume
 // path and its backing file are read from /sys. The kubelet asks for stats of every volume every
 // minute, and one `losetup --json --list` per call was most of a busy node's CPU.
 //
