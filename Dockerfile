@@ -7,8 +7,8 @@
 #   - Node.js, the major that CI runs every suite on (.ci/run, "shipped in
 #     the image"); no dependency has a native addon (test/unit/dependencies.test.ts
 #     keeps it so), so node_modules carries no ABI of its own;
-#   - /opt/quarry: dist/src (compiled TypeScript), proto/ (loaded at run time
-#     by @grpc/proto-loader), production node_modules only;
+#   - /opt/quarry: dist/src (compiled TypeScript), proto/ (parsed once at run
+#     time by protobufjs), production node_modules only;
 #   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck, dumpe2fs), xfsprogs (mkfs.xfs,
 #     xfs_growfs), btrfs-progs (mkfs.btrfs, `btrfs filesystem resize`):
 #     create, check and grow the volume filesystems;
@@ -69,8 +69,10 @@ RUN apt-get update \
 WORKDIR /opt/quarry
 ENV NODE_ENV=production
 # A small young generation and a bounded old one: V8 otherwise lets a node process's heap
-# drift to ~150 MiB before collecting. With these the node process stays flat near 85 MiB RSS,
-# half of it the node binary's own pages (measured by npm run bench, docs/benchmarks.md).
+# drift to ~150 MiB before collecting. With these a quarry process is ~64 MiB RSS idle and
+# stays flat near 75-82 MiB under load, ~42 MiB of it the node binary's own pages (npm run
+# bench, docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or
+# ~15% for 2.5 or 5 MiB more RSS per process; the RSS goal is the tighter (design: Process footprint).
 ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
