@@ -27,6 +27,8 @@ const WARMUP = 1_000;
 const IN_FLIGHT = 8;
 /** Time left to a process after its first answer before "idle" is read. */
 const SETTLE_MS = 2_000;
+/** Quiet time after the mixed RPCs before RSS is read again (V8's memory reducer runs within it). */
+const SETTLE_AFTER_BUSY_MS = 10_000;
 const IDLE_GOAL_MIB = 64;
 const BUSY_GOAL_MIB = 75;
 const PROBE_CPU_GOAL_US = 60;
@@ -81,7 +83,10 @@ async function probeFigures(pid: number, clients: CsiClients): Promise<ProbeFigu
 
 interface ProcessFigures {
   idle: Rss;
+  /** Right after the last of the mixed RPCs. */
   busy: Rss;
+  /** SETTLE_AFTER_BUSY_MS later, with no call in between: what V8's memory reducer gives back. */
+  settled: Rss;
   probe: ProbeFigures;
 }
 
@@ -95,12 +100,14 @@ async function measure(pid: number, clients: CsiClients, idle: Rss, mixed: (i: n
   const t0 = Date.now();
   await drive(MIXED, mixed);
   const busy = await rssMiB(pid);
+  await new Promise((r) => setTimeout(r, SETTLE_AFTER_BUSY_MS));
+  const settled = await rssMiB(pid);
   const probe = await probeFigures(pid, clients);
   process.stderr.write(
     `process: pid ${pid}: idle ${idle.total.toFixed(1)} MiB, ${MIXED} RPCs in ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
       `then ${busy.total.toFixed(1)} MiB; Probe ${probe.cpuUsPerCall.toFixed(1)} µs CPU, ${probe.callsPerSecond.toFixed(0)}/s\n`,
   );
-  return { idle, busy, probe };
+  return { idle, busy, settled, probe };
 }
 
 /** The baseline server as its own process, under the same node flags; killed by the scope. */
@@ -260,6 +267,7 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
   const detail = (name: string, f: ProcessFigures) => [
     [`${name}, idle`, f.idle.total.toFixed(1), f.idle.anon.toFixed(1), f.idle.file.toFixed(1)],
     [`${name}, after ${MIXED.toLocaleString('en')} RPCs`, f.busy.total.toFixed(1), f.busy.anon.toFixed(1), f.busy.file.toFixed(1)],
+    [`${name}, ${SETTLE_AFTER_BUSY_MS / 1000} s later`, f.settled.total.toFixed(1), f.settled.anon.toFixed(1), f.settled.file.toFixed(1)],
   ];
   return {
     title: 'Process: RSS, Probe CPU and Probe throughput, against a bare grpc-js server',
@@ -275,7 +283,10 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
   Dockerfile). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
-  ${IN_FLIGHT} in flight, the client being this bench process (on the same 2 cores).
+  ${IN_FLIGHT} in flight, the client being this bench process (on the same cores).
+- "After ${MIXED.toLocaleString('en')} mixed RPCs" is read right after the last call: the heap at its fullest. The detail
+  table also gives RSS ${SETTLE_AFTER_BUSY_MS / 1000} s later with no call in between, once V8's memory reducer has
+  collected and released the old generation: the steady state a quiet process returns to.
 
 ${goalTable(rows)}
 
