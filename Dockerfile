@@ -75,6 +75,13 @@ ENV NODE_ENV=production
 # of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for 2.5 or 5 MiB more RSS per process; the RSS
 # goal is the tighter (design: Process footprint).
 ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
+# glibc: allocations of 32 KiB and more get their own mapping, returned on free, and free memory
+# at the top of the heap is returned past 128 KiB. V8's compiler takes ~16 MiB in such blocks
+# during a burst of calls and frees it; without these glibc kept it: on Node 24, RSS right after
+# 10,000 mixed RPCs measured 95-97 MiB with them and 99-107 MiB without (3 runs each), idle and
+# CPU unchanged within noise (design: Process footprint).
+ENV MALLOC_MMAP_THRESHOLD_=32768
+ENV MALLOC_TRIM_THRESHOLD_=131072
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/proto ./proto

@@ -16,7 +16,7 @@ import { GiB } from '../src/domain/bytes.js';
 import { call, csiClients, type CsiClients } from '../src/wire/client.js';
 import { startQuarry } from '../test/helpers/quarry-process.js';
 import { onCleanup, type HasAfter } from '../test/helpers/scratch.js';
-import { benchPool, createRequest, imageNodeOptions, mountCapability, startOnPool } from './lib/quarry.js';
+import { benchPool, createRequest, imageEnv, mountCapability, startOnPool } from './lib/quarry.js';
 import { goalTable, table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 
@@ -115,7 +115,7 @@ async function startBare(scope: HasAfter, dir: string): Promise<{ pid: number; c
   const socketPath = join(dir, 'bare.sock');
   const script = fileURLToPath(new URL('./lib/bare-grpc-server.js', import.meta.url));
   const child = spawn(process.execPath, [script, socketPath], {
-    env: { ...process.env, NODE_OPTIONS: imageNodeOptions() },
+    env: { ...process.env, ...imageEnv() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((r) => child.once('exit', r));
@@ -208,7 +208,7 @@ export async function memoryBench(): Promise<Section> {
       dir: pool.workDir,
       socketName: 'all.sock',
       args: ['--nodeid', 'bench-node', '--pool', allPool, '--log-level', 'warn'],
-      env: { NODE_OPTIONS: imageNodeOptions() },
+      env: imageEnv(),
     });
     fig.all = await settledRss(all.pid);
   });
@@ -273,14 +273,14 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
     title: 'Process: RSS, Probe CPU and Probe throughput, against a bare grpc-js server',
     body: `
 - Baseline, measured in the same run: a bare grpc-js server (bench/lib/bare-grpc-server.ts: @grpc/proto-loader on
-  proto/csi.proto, one Probe handler, nothing else) on a unix socket, under the same node flags. It is the floor of
+  proto/csi.proto, one Probe handler, nothing else) on a unix socket, under the same environment. It is the floor of
   any Node CSI driver: the runtime, grpc-js and the contract. Its "after ${MIXED.toLocaleString('en')} RPCs" is after as many Probes.
 - Quarry: real \`quarry controller\` and \`quarry node\` processes on a 16 GiB sparse xfs scratch pool, one 1 GiB xfs
   volume staged. Controller mix: Probe, GetPluginInfo, ControllerGetCapabilities, GetCapacity, ListVolumes,
   ValidateVolumeCapabilities, and a CreateVolume+DeleteVolume pair every 100 calls. Node mix: Probe,
   NodeGetCapabilities, NodeGetInfo, NodeGetVolumeStats of the staged volume. ${IN_FLIGHT} calls in flight at a time.
-- Every process runs with the container image's node flags (\`NODE_OPTIONS="${imageNodeOptions()}"\`, from the
-  Dockerfile). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
+- Every process runs with the container image's environment (the Dockerfile's \`ENV\` lines:
+  ${Object.entries(imageEnv()).map(([k, v]) => `\`${k}=${v}\``).join(', ')}). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same cores).
