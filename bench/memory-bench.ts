@@ -231,8 +231,20 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
   const rows = [
     rssRow('RSS, `quarry controller` idle', controller.idle.total, bare.idle.total, IDLE_GOAL_MIB, fileShare),
     rssRow('RSS, `quarry node` idle', node.idle.total, bare.idle.total, IDLE_GOAL_MIB, fileShare),
-    rssRow(`RSS, \`quarry controller\` after ${MIXED.toLocaleString('en')} mixed RPCs`, controller.busy.total, bare.busy.total, BUSY_GOAL_MIB, fileShare),
-    rssRow(`RSS, \`quarry node\` after ${MIXED.toLocaleString('en')} mixed RPCs`, node.busy.total, bare.busy.total, BUSY_GOAL_MIB, fileShare),
+    rssRow(
+      `RSS, \`quarry controller\` after ${MIXED.toLocaleString('en')} mixed RPCs`,
+      controller.busy.total,
+      bare.busy.total,
+      BUSY_GOAL_MIB,
+      fileShare,
+    ),
+    rssRow(
+      `RSS, \`quarry node\` after ${MIXED.toLocaleString('en')} mixed RPCs`,
+      node.busy.total,
+      bare.busy.total,
+      BUSY_GOAL_MIB,
+      fileShare,
+    ),
     ...(
       [
         ['controller', controller],
@@ -280,7 +292,11 @@ function report(bare: ProcessFigures, controller: ProcessFigures, node: ProcessF
   ValidateVolumeCapabilities, and a CreateVolume+DeleteVolume pair every 100 calls. Node mix: Probe,
   NodeGetCapabilities, NodeGetInfo, NodeGetVolumeStats of the staged volume. ${IN_FLIGHT} calls in flight at a time.
 - Every process runs with the container image's environment (the Dockerfile's \`ENV\` lines:
-  ${Object.entries(imageEnv()).map(([k, v]) => `\`${k}=${v}\``).join(', ')}). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
+  ${Object.entries(imageEnv())
+    .map(([k, v]) => `\`${k}=${v}\``)
+    .join(
+      ', ',
+    )}). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same cores).

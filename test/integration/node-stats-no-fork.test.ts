@@ -46,7 +46,10 @@ for (const kind of ['xfs', 'block'] as VolumeKind[]) {
       for (const path of paths) {
         const stats = await nodeGetVolumeStats(ctx, { volume_id: v.volumeId, volume_path: path } as never);
         // The answer is the real one (the volume's device was found), not an early NOT_FOUND.
-        assert.ok(stats.usage?.some((u) => u.unit === 'BYTES' && Number(u.total) > 0), `stats of ${path}: ${JSON.stringify(stats)}`);
+        assert.ok(
+          stats.usage?.some((u) => u.unit === 'BYTES' && Number(u.total) > 0),
+          `stats of ${path}: ${JSON.stringify(stats)}`,
+        );
         assert.equal(stats.volume_condition?.abnormal, false, JSON.stringify(stats.volume_condition));
       }
     };

@@ -125,10 +125,22 @@ test('scrubber removes secret values from text, longest first', () => {
 test('holdsSecrets: true for requests with a secret field at any depth, false for the rest', () => {
   const root = csiProto().root;
   const type = (name: string) => root.lookupType(`csi.v1.${name}`);
-  for (const name of ['CreateVolumeRequest', 'NodeStageVolumeRequest', 'NodePublishVolumeRequest', 'CreateSnapshotRequest', 'DeleteVolumeRequest']) {
+  for (const name of [
+    'CreateVolumeRequest',
+    'NodeStageVolumeRequest',
+    'NodePublishVolumeRequest',
+    'CreateSnapshotRequest',
+    'DeleteVolumeRequest',
+  ]) {
     assert.equal(holdsSecrets(type(name)), true, name);
   }
-  for (const name of ['ProbeRequest', 'GetPluginInfoRequest', 'NodeGetVolumeStatsRequest', 'NodeGetInfoRequest', 'ControllerGetCapabilitiesRequest']) {
+  for (const name of [
+    'ProbeRequest',
+    'GetPluginInfoRequest',
+    'NodeGetVolumeStatsRequest',
+    'NodeGetInfoRequest',
+    'ControllerGetCapabilitiesRequest',
+  ]) {
     assert.equal(holdsSecrets(type(name)), false, name);
   }
 });
