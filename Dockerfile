@@ -7,8 +7,8 @@
 #   - Node.js, the major that CI runs every suite on (.ci/run, "shipped in
 #     the image"); no dependency has a native addon (test/unit/dependencies.test.ts
 #     keeps it so), so node_modules carries no ABI of its own;
-#   - /opt/quarry: dist/src (compiled TypeScript), proto/ (loaded at run time
-#     by @grpc/proto-loader), production node_modules only;
+#   - /opt/quarry: dist/src (compiled TypeScript), proto/ (parsed once at run
+#     time by protobufjs), production node_modules only;
 #   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck, dumpe2fs), xfsprogs (mkfs.xfs,
 #     xfs_growfs), btrfs-progs (mkfs.btrfs, `btrfs filesystem resize`):
 #     create, check and grow the volume filesystems;
@@ -69,9 +69,19 @@ RUN apt-get update \
 WORKDIR /opt/quarry
 ENV NODE_ENV=production
 # A small young generation and a bounded old one: V8 otherwise lets a node process's heap
-# drift to ~150 MiB before collecting. With these the node process stays flat near 85 MiB RSS,
-# half of it the node binary's own pages (measured by npm run bench, docs/benchmarks.md).
+# drift to ~150 MiB before collecting. With these (and the allocator settings below) a quarry
+# process on Node 24 is ~80 MiB RSS idle and ~95 MiB right after a burst of RPCs, ~52 MiB of it
+# the node binary's own pages (Node 20: ~64, ~74-79 and ~42; the process bench,
+# docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for
+# 2.5 or 5 MiB more RSS per process; the RSS goal is the tighter (design: Process footprint).
 ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
+# glibc: allocations of 32 KiB and more get their own mapping, returned on free, and free memory
+# at the top of the heap is returned past 128 KiB. V8's compiler takes ~16 MiB in such blocks
+# during a burst of calls and frees it; without these glibc kept it: on Node 24, RSS right after
+# 10,000 mixed RPCs measured 95-97 MiB with them and 99-107 MiB without (3 runs each), idle and
+# CPU unchanged within noise (design: Process footprint).
+ENV MALLOC_MMAP_THRESHOLD_=32768
+ENV MALLOC_TRIM_THRESHOLD_=131072
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/proto ./proto

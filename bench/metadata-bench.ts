@@ -8,9 +8,9 @@
 import { randomFillSync } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { GiB, MiB } from '../src/domain/bytes.js';
-import { csiProto } from '../src/wire/proto.js';
+import { snapshotMetadataClient } from '../src/wire/client.js';
 import type { SnapshotMetadataClient } from '../src/wire/types.js';
 import { call } from '../test/helpers/grpc-client.js';
 import { benchPool, startOnPool } from './lib/quarry.js';
@@ -78,12 +78,6 @@ async function compareImages(a: string, b: string, span: number): Promise<number
   return differing * BLOCK;
 }
 
-function metadataClient(socketPath: string): SnapshotMetadataClient {
-  const v1 = (csiProto().grpcObject.csi as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  const Ctor = v1.SnapshotMetadata as unknown as new (address: string, creds: grpc.ChannelCredentials) => SnapshotMetadataClient;
-  return new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure());
-}
-
 interface Answer {
   ranges: number;
   bytes: number;
@@ -142,7 +136,7 @@ export async function metadataBench(): Promise<Section> {
     const changeWrites = await scatterWrites(image, CHANGED, 2);
     const target = await snapshot('bench-meta-b');
 
-    const client = metadataClient(q.socketPath);
+    const client = snapshotMetadataClient(q.socketPath);
     scope.after(() => client.close());
     const deltaMs: number[] = [];
     const allocMs: number[] = [];

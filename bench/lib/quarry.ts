@@ -47,6 +47,18 @@ export function imageNodeOptions(): string {
   return /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1] ?? '';
 }
 
+/**
+ * Every `ENV NAME=value` of the Dockerfile's runtime image (NODE_OPTIONS, the allocator's
+ * settings, ...), so benches run processes with the environment the image gives them.
+ */
+export function imageEnv(): Record<string, string> {
+  const dockerfile = readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of runtime.matchAll(/^ENV ([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S*))$/gm)) env[m[1]!] = m[2] ?? m[3] ?? '';
+  return env;
+}
+
 /** Starts `quarry <role>` on the pool (node ID bench-node, overprovisioning 10, warn logging), as the image runs it. */
 export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool): Promise<QuarryProcess> {
   return startQuarry(scope, {
@@ -54,7 +66,7 @@ export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: 
     dir: pool.workDir,
     socketName: `${role}.sock`,
     args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
-    env: { NODE_OPTIONS: imageNodeOptions() },
+    env: imageEnv(),
   });
 }
 

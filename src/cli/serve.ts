@@ -3,18 +3,12 @@ import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
 import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
 import { startFreezeSweeper, thawRecordedFreezes } from '../storage/freeze-guard.js';
-import { controllerService } from '../services/controller/index.js';
-import { groupControllerService } from '../services/group-controller/index.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
-import { nodeService } from '../services/node/index.js';
-import { servesSnapshotMetadata, snapshotMetadataService } from '../services/snapshot-metadata/index.js';
 import { registerNode } from '../services/node/register.js';
 import { resizerEndpointNodeService } from '../services/node/resizer-endpoint.js';
 import { packageVersion } from '../version.js';
 import { installSignalHandlers, startCsiServer } from '../wire/server.js';
-import { startMetricsServer } from '../metrics/http.js';
-import { createMetrics } from '../metrics/registry.js';
 import { setHostToolObserver } from '../host/exec.js';
 import { realHost } from '../host/node-host.js';
 import type { QuarryConfig } from './config.js';
@@ -33,20 +27,31 @@ export async function serve(config: QuarryConfig): Promise<void> {
   if (servesNode) await registerNode(ctx);
   if (ctx.nodeId) await thawLeftFreezes(ctx, ctx.nodeId, servesController, logger);
   if (servesController) await recoverPools(ctx, logger);
-  const metrics = config.metricsAddr ? createMetrics(ctx.pools, logger) : undefined;
+  // prom-client and the HTTP server load only with --metrics-addr (design: Process footprint).
+  const metricsModules = config.metricsAddr
+    ? await Promise.all([import('../metrics/registry.js'), import('../metrics/http.js')])
+    : undefined;
+  const metrics = metricsModules?.[0].createMetrics(ctx.pools, logger);
   if (metrics) ctx.locks = newRequestLocks(metrics.onLockWait);
   setHostToolObserver(metrics?.onHostTool);
-  const metricsServer = metrics ? await startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
-  const snapshotMetadata = servesSnapshotMetadata(ctx, servesController);
+  const metricsServer = metrics ? await metricsModules![1].startMetricsServer(config.metricsAddr!, metrics.registry, logger) : undefined;
+  // Only the role's handlers load: a node process carries no controller code and the reverse.
+  const controller = servesController ? await import('../services/controller/index.js') : undefined;
+  const groupController = servesController ? await import('../services/group-controller/index.js') : undefined;
+  const node = servesNode ? await import('../services/node/index.js') : undefined;
+  const metadata = servesController ? await import('../services/snapshot-metadata/index.js') : undefined;
+  const snapshotMetadata = metadata?.servesSnapshotMetadata(ctx, servesController) ?? false;
   const server = await startCsiServer({
     endpoint: config.endpoint,
     socketMode: config.socketMode,
     logger,
     services: {
       Identity: identityService(ctx, { snapshotMetadata }),
-      ...(servesController ? { Controller: controllerService(ctx), GroupController: groupControllerService(ctx) } : {}),
-      ...(snapshotMetadata ? { SnapshotMetadata: snapshotMetadataService(ctx) } : {}),
-      ...(servesNode ? { Node: nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
+      ...(controller && groupController
+        ? { Controller: controller.controllerService(ctx), GroupController: groupController.groupControllerService(ctx) }
+        : {}),
+      ...(metadata && snapshotMetadata ? { SnapshotMetadata: metadata.snapshotMetadataService(ctx) } : {}),
+      ...(node ? { Node: node.nodeService(ctx) } : resizerEndpoint ? { Node: resizerEndpointNodeService() } : {}),
     },
     onRpc: metrics?.onRpc,
     onRpcStart: metrics?.onRpcStart,

@@ -1,4 +1,4 @@
-import { execa, ExecaError, type Options } from 'execa';
+import type { Options } from 'execa';
 import { Code, QuarryError } from '../domain/errors.js';
 
 /** Default bound for one host command; callers pass a longer one for slow tools (mkfs on big devices, cp). */
@@ -26,6 +26,11 @@ export type HostToolOutcome = 'ok' | 'failed' | 'timeout' | 'missing' | 'error';
 export type HostToolObserver = (tool: string, outcome: HostToolOutcome, seconds: number) => void;
 
 let observer: HostToolObserver | undefined;
+
+// execa (about 4 MiB of RSS with its dependencies) loads on the first host-tool run, not at
+// start: an idle process, or one answering only Probe and stats, never needs it (design: Process footprint).
+let execaModule: Promise<typeof import('execa')> | undefined;
+const loadExeca = () => (execaModule ??= import('execa'));
 
 /** Installs the observer (undefined removes it). */
 export function setHostToolObserver(next: HostToolObserver | undefined): void {
@@ -66,6 +71,7 @@ function outcomeOf(err: unknown): HostToolOutcome {
 
 async function runUnobserved(tool: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const ok = new Set([0, ...(opts.okExitCodes ?? [])]);
+  const { execa, ExecaError } = await loadExeca();
   try {
     const r = await execa(tool, [...args], {
       timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -7,9 +7,9 @@
  *   c.close();
  */
 import * as grpc from '@grpc/grpc-js';
-import { csiProto, type CsiProto } from './proto.js';
+import { csiClientConstructor, csiProto, type CsiProto } from './proto.js';
 import { parseUnixEndpoint } from './server.js';
-import type { ControllerClient, GroupControllerClient, IdentityClient, NodeClient } from './types.js';
+import type { ControllerClient, GroupControllerClient, IdentityClient, NodeClient, SnapshotMetadataClient } from './types.js';
 
 export interface CsiClients {
   identity: IdentityClient;
@@ -22,8 +22,7 @@ export interface CsiClients {
 type ClientCtor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client;
 
 function ctor(proto: CsiProto, service: string): ClientCtor {
-  const v1 = (proto.grpcObject.csi as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  return v1[service] as unknown as ClientCtor;
+  return csiClientConstructor(proto, service) as unknown as ClientCtor;
 }
 
 /** Clients for every CSI service on `endpoint` (`unix:///abs/path` or `unix:/abs/path` or an absolute path). */
@@ -45,6 +44,14 @@ export function csiClients(endpoint: string, proto: CsiProto = csiProto()): CsiC
       for (const c of [identity, controller, node, groupController]) c.close();
     },
   };
+}
+
+/** A SnapshotMetadata client on `socketPath` (its methods stream; the caller closes it). */
+export function snapshotMetadataClient(socketPath: string, proto: CsiProto = csiProto()): SnapshotMetadataClient {
+  return new (ctor(proto, 'SnapshotMetadata'))(
+    `unix:${socketPath}`,
+    grpc.credentials.createInsecure(),
+  ) as unknown as SnapshotMetadataClient;
 }
 
 /** Names of the unary methods of a generated client (its PascalCase ones). */

@@ -1,26 +1,36 @@
 /**
- * Loads Quarry's CSI contract (proto/csi.proto) once at start.
- *
- * Two views of the same file:
- * - the @grpc/proto-loader package definition, which grpc-js uses to (de)serialise calls;
- * - a protobufjs Root, the reflection view that carries the custom options
- *   (`csi_secret`, `alpha_*`) which proto-loader does not expose.
+ * Loads Quarry's CSI contract (proto/csi.proto) once at start, parsed ONCE: one protobufjs Root
+ * is both the reflection view that carries the custom options (`csi_secret`, `alpha_*`) and the
+ * source of the grpc-js service definitions (serialisers built from its types here).
+ * @grpc/proto-loader is not loaded at run time: it would parse the file a second time, build a
+ * descriptor.proto Root of its own and encode a descriptor of every message, about 6 MiB of a
+ * process's RSS for reflection nobody serves (design: Process footprint).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 
-/** The options every part of Quarry decodes CSI messages with. Handlers see exactly this shape. */
-export const LOADER_OPTIONS: protoLoader.Options = {
+/**
+ * The options every part of Quarry decodes CSI messages with (proto-loader's names, so the
+ * generated types in src/wire/generated describe exactly what handlers see).
+ */
+export const LOADER_OPTIONS = {
   keepCase: true,
   longs: Number,
   enums: String,
   defaults: true,
   oneofs: true,
+} as const;
+
+/** The decode options of LOADER_OPTIONS (keepCase applies when parsing, the rest when decoding). */
+const DECODE_OPTIONS: protobuf.IConversionOptions = {
+  longs: LOADER_OPTIONS.longs,
+  enums: LOADER_OPTIONS.enums,
+  defaults: LOADER_OPTIONS.defaults,
+  oneofs: LOADER_OPTIONS.oneofs,
 };
 
 /** Fully qualified package of the CSI contract. */
@@ -29,12 +39,10 @@ export const CSI_PACKAGE = 'csi.v1';
 export interface CsiProto {
   /** Absolute path of the csi.proto that was loaded. */
   protoPath: string;
-  /** proto-loader's definition, as grpc-js consumes it. */
-  packageDefinition: protoLoader.PackageDefinition;
-  /** `grpc.loadPackageDefinition(packageDefinition)`: holds client constructors and service definitions. */
-  grpcObject: grpc.GrpcObject;
-  /** protobufjs reflection of the same file, resolved; carries the custom options. */
+  /** protobufjs reflection of the file, resolved; carries the custom options. */
   root: protobuf.Root;
+  /** grpc-js definitions of the `csi.v1` services, by service name, built from `root`. */
+  services: ReadonlyMap<string, grpc.ServiceDefinition>;
 }
 
 /**
@@ -82,21 +90,74 @@ export function loadProtobufRoot(protoPath: string): protobuf.Root {
   return root;
 }
 
-/** Loads the CSI contract both ways. Throws (at start) if the file is missing or does not parse. */
+/** Decodes a message of `type` into the plain object handlers see (LOADER_OPTIONS). */
+function deserializer(type: protobuf.Type): (bytes: Buffer) => unknown {
+  return (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS);
+}
+
+/** Encodes a plain object (as handlers and clients write it) as a message of `type`. */
+function serializer(type: protobuf.Type): (value: unknown) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`cannot serialise an array as ${type.name}`);
+    return Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
+  };
+}
+
+/** `NodeGetInfo` → `nodeGetInfo`: grpc-js also accepts handlers and client calls by this name. */
+const lowerFirst = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
+
+/** The grpc-js definition of one service: path, streaming flags and (de)serialisers per method. */
+function serviceDefinition(service: protobuf.Service): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const fullName = service.fullName.replace(/^\./, '');
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType!;
+    const res = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${fullName}/${method.name}`,
+      requestStream: !!method.requestStream,
+      responseStream: !!method.responseStream,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      originalName: lowerFirst(method.name),
+    };
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+/** Loads the CSI contract: one parse. Throws (at start) if the file is missing or does not parse. */
 export function loadCsiProto(protoPath: string = findCsiProto()): CsiProto {
-  const packageDefinition = protoLoader.loadSync(protoPath, LOADER_OPTIONS);
-  const grpcObject = grpc.loadPackageDefinition(packageDefinition);
   const root = loadProtobufRoot(protoPath);
-  return { protoPath, packageDefinition, grpcObject, root };
+  const services = new Map<string, grpc.ServiceDefinition>();
+  const pkg = root.lookup(CSI_PACKAGE);
+  if (!(pkg instanceof protobuf.Namespace)) throw new Error(`package ${CSI_PACKAGE} is not in ${protoPath}`);
+  for (const nested of pkg.nestedArray) {
+    if (nested instanceof protobuf.Service) services.set(nested.name, serviceDefinition(nested));
+  }
+  return { protoPath, root, services };
 }
 
 /** The grpc-js service definition of `csi.v1.<name>`, or an error naming what is missing. */
 export function csiServiceDefinition(proto: CsiProto, service: string): grpc.ServiceDefinition {
-  const def = proto.packageDefinition[`${CSI_PACKAGE}.${service}`];
-  if (!def || typeof def !== 'object' || 'format' in def) {
-    throw new Error(`service ${CSI_PACKAGE}.${service} is not in ${proto.protoPath}`);
+  const def = proto.services.get(service);
+  if (!def) throw new Error(`service ${CSI_PACKAGE}.${service} is not in ${proto.protoPath}`);
+  return def;
+}
+
+const clientConstructors = new WeakMap<grpc.ServiceDefinition, grpc.ServiceClientConstructor>();
+
+/** The grpc-js client class of `csi.v1.<name>` (made once per definition). */
+export function csiClientConstructor(proto: CsiProto, service: string): grpc.ServiceClientConstructor {
+  const def = csiServiceDefinition(proto, service);
+  let ctor = clientConstructors.get(def);
+  if (!ctor) {
+    ctor = grpc.makeClientConstructor(def, `${CSI_PACKAGE}.${service}`);
+    clientConstructors.set(def, ctor);
   }
-  return def as unknown as grpc.ServiceDefinition;
+  return ctor;
 }
 
 /** protobufjs reflection of a CSI message, e.g. `csiType(proto.root, 'CreateVolumeRequest')`. */

@@ -38,6 +38,17 @@ function messageTypeOf(field: protobuf.Field): protobuf.Type | undefined {
   return field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
 }
 
+/** Whether a message of `type` can hold a secret: a secret field in it or in any message it nests. */
+export function holdsSecrets(type: protobuf.Type, seen: Set<protobuf.Type> = new Set()): boolean {
+  if (seen.has(type)) return false;
+  seen.add(type);
+  return type.fieldsArray.some((field) => {
+    if (isSecretField(field)) return true;
+    const sub = messageTypeOf(field);
+    return sub !== undefined && holdsSecrets(sub, seen);
+  });
+}
+
 /** A copy of `msg` (a decoded message of `type`) with every secret field replaced or dropped. */
 export function redact(type: protobuf.Type, msg: unknown): Obj {
   return redactMessage(type, msg, 0);

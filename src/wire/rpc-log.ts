@@ -75,6 +75,8 @@ const SERVER_FAULTS = new Set<status>([status.UNKNOWN, status.INTERNAL, status.D
  * OK is info, a server fault is error, any other failure is warn.
  */
 export function logRpc(logger: Logger, rec: RpcRecord): void {
+  // Below the level: build nothing (a Probe answered at --log-level warn costs no log line).
+  if (rec.code === status.OK && !logger.isLevelEnabled('info')) return;
   const line: Record<string, unknown> = {
     service: rec.service,
     method: rec.method,

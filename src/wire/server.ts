@@ -14,7 +14,7 @@ import { runInRequestScope, type RequestScope } from '../services/request-scope.
 import { requestFingerprint } from './fingerprint.js';
 import { toServiceError } from './errors.js';
 import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './proto.js';
-import { redact, scrubber, secretValues } from './redact.js';
+import { holdsSecrets, redact, scrubber, secretValues } from './redact.js';
 import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
 import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
 import { serverStreamingCall } from './streaming.js';
@@ -146,6 +146,8 @@ interface MethodInfo {
   service: string;
   method: string;
   requestType: protobuf.Type;
+  /** Whether the request type holds a `csi_secret` field anywhere; most do not, and skip redaction. */
+  hasSecrets: boolean;
 }
 
 function elapsedMs(start: bigint): number {
@@ -172,17 +174,40 @@ function unaryCall(
     let ids: Record<string, string | string[]> = {};
     let scrub = (s: string) => s;
     try {
-      ids = rpcIds(redact(info.requestType, request));
-      scrub = scrubber(secretValues(info.requestType, request));
+      if (info.hasSecrets) {
+        ids = rpcIds(redact(info.requestType, request));
+        scrub = scrubber(secretValues(info.requestType, request));
+      } else {
+        ids = rpcIds(request as Record<string, unknown>); // nothing in this type is secret
+      }
     } catch (err) {
       logger.error({ method: info.method, err: (err as Error)?.message }, 'cannot redact request; logging no fields');
     }
 
-    const abort = new AbortController();
-    call.once('cancelled', () => abort.abort(new Error(`${fullMethod} cancelled by the client`)));
+    // The abort signal is made when a handler first asks for it: Probe and friends never do.
+    let abort: AbortController | undefined;
+    let cancelled: Error | undefined;
+    call.once('cancelled', () => {
+      cancelled = new Error(`${fullMethod} cancelled by the client`);
+      abort?.abort(cancelled);
+    });
+    const signal = (): AbortSignal => {
+      if (!abort) {
+        abort = new AbortController();
+        if (cancelled) abort.abort(cancelled);
+      }
+      return abort.signal;
+    };
     const rawDeadline = call.getDeadline();
     const deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
-    const ctx: CallContext = { method: fullMethod, signal: abort.signal, deadline, metadata: call.metadata };
+    const ctx: CallContext = {
+      method: fullMethod,
+      get signal() {
+        return signal();
+      },
+      deadline,
+      metadata: call.metadata,
+    };
     let fingerprint: string | undefined;
     const scope: RequestScope = {
       method: info.method,
@@ -191,7 +216,9 @@ function unaryCall(
         fingerprint ??= requestFingerprint(fullMethod, request);
         return fingerprint;
       },
-      signal: abort.signal,
+      get signal() {
+        return signal();
+      },
     };
 
     let finished = false;
@@ -269,7 +296,8 @@ function implementation(
       };
       continue;
     }
-    const info: MethodInfo = { service, method: name, requestType: method.resolvedRequestType! };
+    const requestType = method.resolvedRequestType!;
+    const info: MethodInfo = { service, method: name, requestType, hasSecrets: holdsSecrets(requestType) };
     impl[name] = unaryCall(info, handlers[name] as AnyHandler | undefined, logger, hooks);
   }
   return { definition, impl };

@@ -1,6 +1,6 @@
 // Test helper: a client of the server-streaming CSI SnapshotMetadata service, and its answers as range lists.
-import * as grpc from '@grpc/grpc-js';
-import { csiProto } from '../../src/wire/proto.js';
+import type * as grpc from '@grpc/grpc-js';
+import { snapshotMetadataClient } from '../../src/wire/client.js';
 import type { SnapshotMetadataClient } from '../../src/wire/types.js';
 import { onCleanup, type HasAfter } from './scratch.js';
 
@@ -17,9 +17,7 @@ export interface MetadataMessage {
 
 /** A SnapshotMetadata client on `socketPath`, closed after the test. */
 export function metadataClient(t: HasAfter, socketPath: string): SnapshotMetadataClient {
-  const v1 = (csiProto().grpcObject.csi as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  const Ctor = v1.SnapshotMetadata as unknown as new (address: string, creds: grpc.ChannelCredentials) => SnapshotMetadataClient;
-  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  const client = snapshotMetadataClient(socketPath);
   onCleanup(t, () => client.close());
   return client;
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import { csiProto, csiType } from '../../src/wire/proto.js';
-import { REDACTED, isSecretField, redact, scrubber, secretValues } from '../../src/wire/redact.js';
+import { REDACTED, holdsSecrets, isSecretField, redact, scrubber, secretValues } from '../../src/wire/redact.js';
 
 const require = createRequire(import.meta.url);
 const { root } = csiProto();
@@ -120,4 +120,27 @@ test('scrubber removes secret values from text, longest first', () => {
   assert.equal(scrubber([])('same'), 'same');
   const type = csiType(root, 'CreateVolumeRequest');
   assert.deepEqual(secretValues(type, { name: 'n', secrets: { password: SECRET } }), [SECRET]);
+});
+
+test('holdsSecrets: true for requests with a secret field at any depth, false for the rest', () => {
+  const root = csiProto().root;
+  const type = (name: string) => root.lookupType(`csi.v1.${name}`);
+  for (const name of [
+    'CreateVolumeRequest',
+    'NodeStageVolumeRequest',
+    'NodePublishVolumeRequest',
+    'CreateSnapshotRequest',
+    'DeleteVolumeRequest',
+  ]) {
+    assert.equal(holdsSecrets(type(name)), true, name);
+  }
+  for (const name of [
+    'ProbeRequest',
+    'GetPluginInfoRequest',
+    'NodeGetVolumeStatsRequest',
+    'NodeGetInfoRequest',
+    'ControllerGetCapabilitiesRequest',
+  ]) {
+    assert.equal(holdsSecrets(type(name)), false, name);
+  }
 });
