@@ -105,7 +105,9 @@ export async function createVolumeBench(): Promise<Section> {
         Array.from({ length: n }, (_, i) => async () => ids.push(idOf(await createOne(`${tag}-${i}`)))),
         controllerCpu,
       );
-      log(`${n} concurrent CreateVolume: ${sec(b.wallMs)}, ${msu(b.cpuPerCallMs)} CPU each, ${b.failures.length} failed${b.failures[0] ? ` (${b.failures[0]})` : ''}`);
+      log(
+        `${n} concurrent CreateVolume: ${sec(b.wallMs)}, ${msu(b.cpuPerCallMs)} CPU each, ${b.failures.length} failed${b.failures[0] ? ` (${b.failures[0]})` : ''}`,
+      );
       return { b, ids };
     };
     const deleteBurst = async (ids: string[]) => {
@@ -178,7 +180,15 @@ export async function createVolumeBench(): Promise<Section> {
     const d1000 = await deleteBurst([...b1000.ids, ...seq1000.ids, ...base.ids]);
 
     const failed = [b100, b500, b1000].flatMap((x) => x.b.failures);
-    const row = (measure: string, q: number, bare: number, fmt: (v: number) => string, goal: string, limit: number, why: string): GoalRow => ({
+    const row = (
+      measure: string,
+      q: number,
+      bare: number,
+      fmt: (v: number) => string,
+      goal: string,
+      limit: number,
+      why: string,
+    ): GoalRow => ({
       measure,
       quarry: fmt(q),
       baseline: fmt(bare),
@@ -188,10 +198,42 @@ export async function createVolumeBench(): Promise<Section> {
       reason: why,
     });
     const rows: GoalRow[] = [
-      row('500 concurrent CreateVolume (wall)', b500.b.wallMs, bare500.wallMs, sec, '≤ 1.0 s', 1000, `${sec(b500.b.wallMs)}; the bare work took ${sec(bare500.wallMs)} in the same run`),
-      row('1,000 concurrent CreateVolume (wall)', b1000.b.wallMs, bare1000.wallMs, sec, '≤ 2.0 s', 2000, `${sec(b1000.b.wallMs)}; the bare work took ${sec(bare1000.wallMs)}`),
-      row('CPU per CreateVolume, burst of 100', b100.b.cpuPerCallMs, bare100.cpuPerCallMs, msu, '≤ 1.5 ms', 1.5, 'controller CPU (utime+stime) over the burst ÷ 100'),
-      row('CPU per CreateVolume, burst of 1,000', b1000.b.cpuPerCallMs, bare1000.cpuPerCallMs, msu, '≤ 1.5 ms', 1.5, 'controller CPU (utime+stime) over the burst ÷ 1,000'),
+      row(
+        '500 concurrent CreateVolume (wall)',
+        b500.b.wallMs,
+        bare500.wallMs,
+        sec,
+        '≤ 1.0 s',
+        1000,
+        `${sec(b500.b.wallMs)}; the bare work took ${sec(bare500.wallMs)} in the same run`,
+      ),
+      row(
+        '1,000 concurrent CreateVolume (wall)',
+        b1000.b.wallMs,
+        bare1000.wallMs,
+        sec,
+        '≤ 2.0 s',
+        2000,
+        `${sec(b1000.b.wallMs)}; the bare work took ${sec(bare1000.wallMs)}`,
+      ),
+      row(
+        'CPU per CreateVolume, burst of 100',
+        b100.b.cpuPerCallMs,
+        bare100.cpuPerCallMs,
+        msu,
+        '≤ 1.5 ms',
+        1.5,
+        'controller CPU (utime+stime) over the burst ÷ 100',
+      ),
+      row(
+        'CPU per CreateVolume, burst of 1,000',
+        b1000.b.cpuPerCallMs,
+        bare1000.cpuPerCallMs,
+        msu,
+        '≤ 1.5 ms',
+        1.5,
+        'controller CPU (utime+stime) over the burst ÷ 1,000',
+      ),
       row('Sequential CreateVolume, 10 volumes in the pool (median)', seq10.median, bareSeq10, msu, '—', Infinity, ''),
       {
         measure: 'Sequential CreateVolume, 1,000 volumes in the pool (median)',
@@ -202,7 +244,15 @@ export async function createVolumeBench(): Promise<Section> {
         met: seq1000.median <= 1.5 * seq10.median,
         reason: `${(seq1000.median / seq10.median).toFixed(2)} × the median at 10 volumes`,
       },
-      row(`ListVolumes at ${listed} volumes (median of ${LIST_REPEATS})`, median(lists), median(bareLists), msu, '≤ 20 ms', 20, 'see the profile notes in docs/design.md (Performance)'),
+      row(
+        `ListVolumes at ${listed} volumes (median of ${LIST_REPEATS})`,
+        median(lists),
+        median(bareLists),
+        msu,
+        '≤ 20 ms',
+        20,
+        'see the profile notes in docs/design.md (Performance)',
+      ),
     ];
     const deletes = [
       ['100', d100],
@@ -229,7 +279,14 @@ DeleteVolume bursts on the same controller:
 
 ${table(
   ['calls', 'wall s', 'p50 ms', 'p99 ms', 'CPU per call ms', 'failed'],
-  deletes.map(([n, d]) => [n, (d.wallMs / 1000).toFixed(2), ms(percentile(d.latencies, 50)), ms(percentile(d.latencies, 99)), d.cpuPerCallMs.toFixed(2), String(d.failures.length)]),
+  deletes.map(([n, d]) => [
+    n,
+    (d.wallMs / 1000).toFixed(2),
+    ms(percentile(d.latencies, 50)),
+    ms(percentile(d.latencies, 99)),
+    d.cpuPerCallMs.toFixed(2),
+    String(d.failures.length),
+  ]),
   [0, 1, 2, 3, 4, 5],
 )}
 `,

@@ -11,20 +11,41 @@ import { withScope } from './lib/scope.js';
 await withScope(async (scope) => {
   const pool = await benchPool(scope, { fsType: 'xfs', reflink: true });
   const sock = join(pool.workDir, 'c.sock');
-  const wrap = process.env.STRACE ? ['strace', '-f', '-c', '-o', process.env.STRACE, process.execPath] : [process.execPath, '--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`];
+  const wrap = process.env.STRACE
+    ? ['strace', '-f', '-c', '-o', process.env.STRACE, process.execPath]
+    : [process.execPath, '--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`];
   const child = spawn(
     wrap[0]!,
-    [...wrap.slice(1), QUARRY_MAIN, 'controller', '--endpoint', `unix://${sock}`, '--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
+    [
+      ...wrap.slice(1),
+      QUARRY_MAIN,
+      'controller',
+      '--endpoint',
+      `unix://${sock}`,
+      '--nodeid',
+      'bench-node',
+      '--pool',
+      pool.path,
+      '--overprovisioning',
+      '10',
+      '--log-level',
+      'warn',
+    ],
     { stdio: 'inherit' },
   );
   const exited = new Promise((r) => child.on('exit', r));
   while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 50));
   const c = csiClients(`unix://${sock}`).controller;
   const n = Number(process.env.N ?? 500);
-  const cpu = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return `utime ${f[11]} stime ${f[12]}`; };
+  const cpu = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return `utime ${f[11]} stime ${f[12]}`;
+  };
   process.stderr.write(`before: ${cpu()}\n`);
   const t0 = Date.now();
-  await Promise.all(Array.from({ length: n }, (_, i) => call(c, 'CreateVolume', createRequest(`p-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })));
+  await Promise.all(
+    Array.from({ length: n }, (_, i) => call(c, 'CreateVolume', createRequest(`p-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
+  );
   process.stderr.write(`${n} creates: ${Date.now() - t0} ms; after: ${cpu()}\n`);
   const seq = Number(process.env.SEQ ?? 0);
   const times: number[] = [];

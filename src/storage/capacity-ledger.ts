@@ -1,7 +1,15 @@
 import { statfsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { capacityMargin, type CapacityInput } from './capacity.js';
-import { imageIds, lineOf, snapshotReservation, statImageSync, volumeImageAllocation, type ImageAllocation, type PoolUsageSource } from './pool-usage.js';
+import {
+  imageIds,
+  lineOf,
+  snapshotReservation,
+  statImageSync,
+  volumeImageAllocation,
+  type ImageAllocation,
+  type PoolUsageSource,
+} from './pool-usage.js';
 import type { SnapshotRecord, VolumeRecord } from './records.js';
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
@@ -246,7 +254,11 @@ export class CapacityLedger {
 
   /** Re-reads every record (unchanged ones from the record store's cache) and keeps the measurements of unchanged lines. */
   private async resync(): Promise<void> {
-    const [volumes, snapshots, images] = await Promise.all([this.src.listVolumes(), this.src.listSnapshots(), imageIds(this.src.volumesDir)]);
+    const [volumes, snapshots, images] = await Promise.all([
+      this.src.listVolumes(),
+      this.src.listSnapshots(),
+      imageIds(this.src.volumesDir),
+    ]);
     const next = new Map<string, Line>();
     for (const r of volumes) {
       const old = this.lines.get(r.id);
@@ -285,7 +297,11 @@ export class CapacityLedger {
     if (due.length <= SYNC_STATS && due.every(([, line]) => line.pending !== 'full' && line.image)) {
       for (const [id, line] of due) {
         line.pending = 'none';
-        line.image = statImageSync(this.src.volumesDir, id, line.image!.sharedBytes) ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+        line.image = statImageSync(this.src.volumesDir, id, line.image!.sharedBytes) ?? {
+          apparentBytes: 0,
+          allocatedBytes: 0,
+          sharedBytes: 0,
+        };
       }
       return;
     }

@@ -9,7 +9,13 @@ import { syncDir } from './durable-file.js';
  * Creates a sparse image of exactly `size` bytes at `path`, going through
  * `partialPath` so a crash never leaves a half-made image under the final name.
  */
-export async function createImage(path: string, partialPath: string, size: Bytes, thick: boolean, opts: { syncDir?: boolean } = {}): Promise<void> {
+export async function createImage(
+  path: string,
+  partialPath: string,
+  size: Bytes,
+  thick: boolean,
+  opts: { syncDir?: boolean } = {},
+): Promise<void> {
   await rm(partialPath, { force: true });
   const fd = await open(partialPath, 'wx', 0o600);
   try {
@@ -29,7 +35,13 @@ export async function createImage(path: string, partialPath: string, size: Bytes
 }
 
 /** Gives a filled partial image its final size and name (clones and restores). */
-export async function publishImage(partialPath: string, path: string, size: Bytes, thick: boolean, opts: { syncDir?: boolean } = {}): Promise<void> {
+export async function publishImage(
+  partialPath: string,
+  path: string,
+  size: Bytes,
+  thick: boolean,
+  opts: { syncDir?: boolean } = {},
+): Promise<void> {
   await growImage(partialPath, size, thick);
   await rename(partialPath, path);
   if (opts.syncDir !== false) await syncDir(dirname(path));

@@ -167,7 +167,10 @@ for (const p of POOLS) {
         await checkBoth(`after step ${step}: ${op}`);
       }
       t.diagnostic(ops.join('; '));
-      assert.ok(ops.filter((o) => o.startsWith('snapshot')).length > 0 && ops.filter((o) => o.startsWith('write')).length > 0, 'the mix exercised snapshots and writes');
+      assert.ok(
+        ops.filter((o) => o.startsWith('snapshot')).length > 0 && ops.filter((o) => o.startsWith('write')).length > 0,
+        'the mix exercised snapshots and writes',
+      );
     });
 
     test('after a controller is killed with SIGKILL mid-burst and restarted, a ledger built before and one built afresh both match the recount', async (t) => {
@@ -189,14 +192,24 @@ for (const p of POOLS) {
       const sock = await makeTempDir(t, 'sock');
       const rw = [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }];
       for (let round = 0; round < 3; round++) {
-        const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', root, '--overprovisioning', '4'] });
+        const q = await startQuarry(t, {
+          role: 'controller',
+          dir: sock,
+          args: ['--nodeid', 'node-a', '--pool', root, '--overprovisioning', '4'],
+        });
         const c = q.clients.controller;
         const calls: Array<Promise<unknown>> = [];
         for (let i = 0; i < 60; i++) {
           const r = random();
           const source = seeded[Math.floor(random() * seeded.length)]!;
           if (r < 0.5) {
-            calls.push(call(c, 'CreateVolume', { name: `r${round}-${i}`, volume_capabilities: rw, capacity_range: { required_bytes: 16 * MiB } } as never));
+            calls.push(
+              call(c, 'CreateVolume', {
+                name: `r${round}-${i}`,
+                volume_capabilities: rw,
+                capacity_range: { required_bytes: 16 * MiB },
+              } as never),
+            );
           } else if (r < 0.75) {
             calls.push(call(c, 'CreateSnapshot', { name: `r${round}-s${i}`, source_volume_id: source } as never));
           } else if (r < 0.9) {
@@ -214,7 +227,11 @@ for (const p of POOLS) {
         }
         // Killed once some calls have finished and others are still running.
         let done = 0;
-        for (const cl of calls) void cl.then(() => done++, () => done++);
+        for (const cl of calls)
+          void cl.then(
+            () => done++,
+            () => done++,
+          );
         const until = Date.now() + 20_000;
         while (done < 8 + round * 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
         const answeredBeforeKill = done;
@@ -222,12 +239,18 @@ for (const p of POOLS) {
         assert.equal(exit.signal, 'SIGKILL');
         const settled = await Promise.allSettled(calls);
         const cut = settled.filter((s) => s.status === 'rejected' && /UNAVAILABLE|CANCELLED|14 |1 /.test(String(s.reason))).length;
-        t.diagnostic(`round ${round}: killed after ${answeredBeforeKill} of ${calls.length} calls had answered; ${cut} cut off by the kill`);
+        t.diagnostic(
+          `round ${round}: killed after ${answeredBeforeKill} of ${calls.length} calls had answered; ${cut} cut off by the kill`,
+        );
         // Half-made objects may be left: the promise is counted the same, owned bytes never above the recount.
         await assertMatches(a, `after kill ${round}, ledger built before`, false);
       }
       // Restarted: its recovery finishes the interrupted deletions; then it is stopped for good.
-      const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', root, '--overprovisioning', '4'] });
+      const q = await startQuarry(t, {
+        role: 'controller',
+        dir: sock,
+        args: ['--nodeid', 'node-a', '--pool', root, '--overprovisioning', '4'],
+      });
       await q.kill();
       await recoverInterrupted(a, Date.now(), 0); // the creations nobody will retry, as a restart finds them much later
       await assertMatches(a, 'after recovery, ledger built before', true);
