@@ -97,9 +97,12 @@ describe('e2e install renders', () => {
     });
   }
 
-  it('snapshot-crds: the three VolumeSnapshot CRDs', async () => {
+  it('snapshot-crds: the three VolumeSnapshot and the three VolumeGroupSnapshot CRDs', async () => {
     const names = (await render('snapshot-crds')).map((o) => o.metadata.name).sort();
     assert.deepEqual(names, [
+      'volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io',
+      'volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io',
+      'volumegroupsnapshots.groupsnapshot.storage.k8s.io',
       'volumesnapshotclasses.snapshot.storage.k8s.io',
       'volumesnapshotcontents.snapshot.storage.k8s.io',
       'volumesnapshots.snapshot.storage.k8s.io',
