@@ -10,6 +10,13 @@ import type { FreezeRecord, VolumeRecord } from './records.js';
 /** The longest a volume's filesystem stays frozen for a copy; past it the copy is given up (design: Freeze). */
 export const DEFAULT_MAX_FREEZE_MS = 30_000;
 
+/**
+ * The freeze marker's writes skip the directory fsync: a killed process's successor sees the
+ * rename (it is in the kernel, not the process), and a host crash thaws everything by itself, so
+ * the marker never has to outlive the host (design: Freeze).
+ */
+const NOT_DURABLE = { syncDir: false } as const;
+
 /** How a copy of a volume can hold one instant of it (design: Snapshots and clones). */
 export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
@@ -98,7 +105,8 @@ export async function withFrozenFilesystem<T>(
     since: new Date(since).toISOString(),
     until: new Date(since + maxMs).toISOString(),
   };
-  await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
+  // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
+  await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
   faultPoint('freeze:after-record');
   await flushed;
   let expired = false;
@@ -133,7 +141,7 @@ export async function withFrozenFilesystem<T>(
     throw err;
   } finally {
     await thawOnce();
-    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v, NOT_DURABLE).catch(() => undefined);
     // A failed copy returns only once the record shows no freeze, as before.
     if (failed) await cleared;
   }

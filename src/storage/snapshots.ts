@@ -86,18 +86,10 @@ async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, source
   try {
     await rm(partial, { force: true });
     // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
-    await copyConsistently(
-      pool,
-      record.sourceVolumeId as VolumeId,
-      plan,
-      opts,
-      () => pool.copyImage(sourceImage, partial, { sync: false }),
-      async () => {
-        await syncFile(partial);
-        await rename(partial, finalPath);
-        await syncDir(dirname(finalPath));
-      },
-    );
+    await copyImageConsistently(pool, record.sourceVolumeId as VolumeId, plan, opts, sourceImage, partial, async () => {
+      await rename(partial, finalPath);
+      await syncDir(dirname(finalPath));
+    });
   } catch (err) {
     await rm(partial, { force: true });
     if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || (err instanceof QuarryError && err.code === Code.RESOURCE_EXHAUSTED)) {
@@ -135,6 +127,32 @@ export async function copyConsistently(
     },
     copy,
     afterThaw,
+  );
+}
+
+/**
+ * Copies a volume's image to `to` as its plan says (design: Freeze): only the copy runs frozen; its
+ * fsync comes after the thaw, and before `then` (a rename that publishes the copy, or nothing).
+ */
+export async function copyImageConsistently(
+  pool: ImagePool,
+  sourceId: VolumeId,
+  plan: CopyPlan,
+  opts: SnapshotCopyOptions,
+  from: string,
+  to: string,
+  then?: () => Promise<void>,
+): Promise<void> {
+  await copyConsistently(
+    pool,
+    sourceId,
+    plan,
+    opts,
+    () => pool.copyImage(from, to, { sync: false }),
+    async () => {
+      await syncFile(to);
+      await then?.();
+    },
   );
 }
 
