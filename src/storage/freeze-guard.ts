@@ -26,6 +26,11 @@ export interface CopyPlan {
    * records written before the freeze. Never rejects: it only shortens the freeze.
    */
   flushed?: Promise<void>;
+  /**
+   * What must be durable before the copy starts (a snapshot's 'creating' record), made so while the
+   * marker is written and the filesystem written back. Rejections are the copy's errors.
+   */
+  recorded?: Promise<void>;
 }
 
 /**
@@ -76,6 +81,8 @@ export interface FreezeOptions {
   onThawError?: (err: Error) => void;
   /** A write-back of the filesystem already under way (CopyPlan.flushed); else one is started here. */
   flushed?: Promise<void>;
+  /** Awaited with the write-back, before the freeze (CopyPlan.recorded). */
+  recorded?: Promise<void>;
 }
 
 /**
@@ -106,7 +113,12 @@ export async function withFrozenFilesystem<T>(
     until: new Date(since + maxMs).toISOString(),
   };
   // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
-  await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
+  try {
+    await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
+  } finally {
+    // Awaited even when the marker fails, so no rejection of it goes unhandled.
+    await opts.recorded;
+  }
   faultPoint('freeze:after-record');
   await flushed;
   let expired = false;
