@@ -113,11 +113,19 @@ export async function withFrozenFilesystem<T>(
     until: new Date(since + maxMs).toISOString(),
   };
   // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
+  const unmark = () => pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v, NOT_DURABLE);
   try {
     await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
-  } finally {
-    // Awaited even when the marker fails, so no rejection of it goes unhandled.
+  } catch (err) {
+    await opts.recorded?.catch(() => undefined); // settled, so no rejection of it goes unhandled
+    throw err;
+  }
+  try {
     await opts.recorded;
+  } catch (err) {
+    // Nothing was frozen: the marker goes at once, not at its deadline.
+    await unmark().catch(() => undefined);
+    throw err;
   }
   faultPoint('freeze:after-record');
   await flushed;
@@ -153,7 +161,7 @@ export async function withFrozenFilesystem<T>(
     throw err;
   } finally {
     await thawOnce();
-    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v, NOT_DURABLE).catch(() => undefined);
+    cleared = unmark().catch(() => undefined);
     // A failed copy returns only once the record shows no freeze, as before.
     if (failed) await cleared;
   }
