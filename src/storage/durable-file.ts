@@ -34,7 +34,10 @@ export function tempFileTarget(name: string): string | undefined {
 export interface AtomicWriteOptions {
   /**
    * False leaves the rename to be made durable by a later fsync of the same directory, which the
-   * caller must do before it reports success (design: Records, "Fewer fsyncs").
+   * caller must do before it reports success (design: Records, "Fewer fsyncs"), or, for a change
+   * that need not outlive the host (a freeze marker), by nothing (design: Freeze). The content is
+   * fsynced before the rename either way: a name made durable by any later directory fsync (or by
+   * the journal) then never points at a file whose data was lost with the host.
    */
   syncDir?: boolean;
 }

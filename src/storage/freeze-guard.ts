@@ -10,6 +10,13 @@ import type { FreezeRecord, VolumeRecord } from './records.js';
 /** The longest a volume's filesystem stays frozen for a copy; past it the copy is given up (design: Freeze). */
 export const DEFAULT_MAX_FREEZE_MS = 30_000;
 
+/**
+ * The freeze marker's writes skip the directory fsync: a killed process's successor sees the
+ * rename (it is in the kernel, not the process), and a host crash thaws everything by itself, so
+ * the marker never has to outlive the host (design: Freeze).
+ */
+const NOT_DURABLE = { syncDir: false } as const;
+
 /** How a copy of a volume can hold one instant of it (design: Snapshots and clones). */
 export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
@@ -19,6 +26,11 @@ export interface CopyPlan {
    * records written before the freeze. Never rejects: it only shortens the freeze.
    */
   flushed?: Promise<void>;
+  /**
+   * What must be durable before the copy starts (a snapshot's 'creating' record), made so while the
+   * marker is written and the filesystem written back. Rejections are the copy's errors.
+   */
+  recorded?: Promise<void>;
 }
 
 /**
@@ -69,6 +81,8 @@ export interface FreezeOptions {
   onThawError?: (err: Error) => void;
   /** A write-back of the filesystem already under way (CopyPlan.flushed); else one is started here. */
   flushed?: Promise<void>;
+  /** Awaited with the write-back, before the freeze (CopyPlan.recorded). */
+  recorded?: Promise<void>;
 }
 
 /**
@@ -98,7 +112,21 @@ export async function withFrozenFilesystem<T>(
     since: new Date(since).toISOString(),
     until: new Date(since + maxMs).toISOString(),
   };
-  await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }));
+  // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
+  const unmark = () => pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v, NOT_DURABLE);
+  try {
+    await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
+  } catch (err) {
+    await opts.recorded?.catch(() => undefined); // settled, so no rejection of it goes unhandled
+    throw err;
+  }
+  try {
+    await opts.recorded;
+  } catch (err) {
+    // Nothing was frozen: the marker goes at once, not at its deadline.
+    await unmark().catch(() => undefined);
+    throw err;
+  }
   faultPoint('freeze:after-record');
   await flushed;
   let expired = false;
@@ -133,7 +161,7 @@ export async function withFrozenFilesystem<T>(
     throw err;
   } finally {
     await thawOnce();
-    cleared = pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v).catch(() => undefined);
+    cleared = unmark().catch(() => undefined);
     // A failed copy returns only once the record shows no freeze, as before.
     if (failed) await cleared;
   }

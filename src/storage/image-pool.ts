@@ -7,6 +7,7 @@ import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
 import { attachVolume, detachVolume, type AttachRequest } from './attachments.js';
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
+import type { AtomicWriteOptions } from './durable-file.js';
 import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
@@ -367,13 +368,20 @@ export class ImagePool {
     return v;
   }
 
-  /** Read-modify-write of one volume record under the pool lock. */
-  async updateVolume(id: VolumeId, change: (v: VolumeRecord) => VolumeRecord | Promise<VolumeRecord>): Promise<VolumeRecord> {
+  /**
+   * Read-modify-write of one volume record under the pool lock. `syncDir: false` only for a change
+   * that need not outlive the host, such as a freeze marker (design: Freeze).
+   */
+  async updateVolume(
+    id: VolumeId,
+    change: (v: VolumeRecord) => VolumeRecord | Promise<VolumeRecord>,
+    opts?: AtomicWriteOptions,
+  ): Promise<VolumeRecord> {
     return this.withLock(async () => {
       const v = await this.volumes.read(id);
       if (v?.state !== 'ready') throw notFound(`volume ${id} does not exist`);
       const next = await change(v);
-      if (next !== v) await this.volumes.write(next);
+      if (next !== v) await this.volumes.write(next, opts);
       return next;
     });
   }

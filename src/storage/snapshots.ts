@@ -9,6 +9,7 @@ import { planConsistentCopy, withFrozenFilesystem, type CopyPlan } from './freez
 import { noSpace } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import type { ImagePool } from './image-pool.js';
+import type { PreparedRecord } from './record-store.js';
 import { RECORD_FORMAT, type SnapshotRecord } from './records.js';
 
 export type NewSnapshot = Pick<SnapshotRecord, 'id' | 'name' | 'sourceVolumeId' | 'parameters' | 'kubernetes'>;
@@ -64,39 +65,59 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
       createdAt: new Date().toISOString(),
       allocatedBytes: reserve,
     };
-    await pool.snapshots.write(r);
+    // Durable before the copy starts, but its directory fsync overlaps the freeze marker and the write-back (design: Freeze).
+    await pool.snapshots.write(r, { syncDir: false });
     return { ...r, plan };
   });
   if (record.state !== 'creating') return record;
   const { plan, ...created } = record as SnapshotRecord & { plan: CopyPlan };
+  const recorded = pool.snapshots.sync();
+  recorded.catch(() => undefined); // awaited before the copy; this only keeps an early rejection handled
   faultPoint('create-snapshot:after-record');
-  await copySnapshotImage(pool, created, sourceImage, plan, opts);
-  faultPoint('create-snapshot:after-image');
-  const held = await allocatedBytes(pool.snapshotImagePath(record.id));
-  return pool.withLock(async () => {
-    const ready: SnapshotRecord = { ...created, state: 'ready', allocatedBytes: held };
-    await pool.snapshots.write(ready);
-    return ready;
-  });
+  let ready: PreparedRecord<SnapshotRecord> | undefined;
+  try {
+    await copySnapshotImage(pool, created, sourceImage, { ...plan, recorded }, opts, async () => {
+      // The 'ready' record's content is written and fsynced while the image is.
+      const held = await allocatedBytes(pool.snapshotPartialImagePath(created.id));
+      ready = await pool.snapshots.prepare({ ...created, state: 'ready', allocatedBytes: held });
+    });
+    faultPoint('create-snapshot:after-image');
+    const prepared = ready as PreparedRecord<SnapshotRecord>;
+    return await pool.withLock(async () => {
+      await pool.snapshots.commit(prepared);
+      return prepared.record;
+    });
+  } finally {
+    if (ready) await pool.snapshots.discard(ready);
+  }
 }
 
-async function copySnapshotImage(pool: ImagePool, record: SnapshotRecord, sourceImage: string, plan: CopyPlan, opts: SnapshotCopyOptions) {
+/** `alongsideSync` runs after the copy, while the copy is fsynced (before the rename). */
+async function copySnapshotImage(
+  pool: ImagePool,
+  record: SnapshotRecord,
+  sourceImage: string,
+  plan: CopyPlan,
+  opts: SnapshotCopyOptions,
+  alongsideSync: () => Promise<void>,
+) {
   const partial = pool.snapshotPartialImagePath(record.id);
   const finalPath = pool.snapshotImagePath(record.id);
   try {
     await rm(partial, { force: true });
     // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
-    await copyConsistently(
+    await copyImageConsistently(
       pool,
       record.sourceVolumeId as VolumeId,
       plan,
       opts,
-      () => pool.copyImage(sourceImage, partial, { sync: false }),
+      sourceImage,
+      partial,
       async () => {
-        await syncFile(partial);
         await rename(partial, finalPath);
         await syncDir(dirname(finalPath));
       },
+      alongsideSync,
     );
   } catch (err) {
     await rm(partial, { force: true });
@@ -118,6 +139,7 @@ export async function copyConsistently(
   afterThaw?: () => Promise<void>,
 ): Promise<void> {
   if (!plan.freezeMountPath || !opts.nodeId) {
+    await plan.recorded;
     await copy();
     await afterThaw?.();
     return;
@@ -132,9 +154,38 @@ export async function copyConsistently(
       maxFreezeMs: opts.maxFreezeMs,
       onThawError: opts.onThawError,
       flushed: plan.flushed,
+      recorded: plan.recorded,
     },
     copy,
     afterThaw,
+  );
+}
+
+/**
+ * Copies a volume's image to `to` as its plan says (design: Freeze): only the copy runs frozen; its
+ * fsync comes after the thaw, and before `then` (a rename that publishes the copy, or nothing).
+ */
+export async function copyImageConsistently(
+  pool: ImagePool,
+  sourceId: VolumeId,
+  plan: CopyPlan,
+  opts: SnapshotCopyOptions,
+  from: string,
+  to: string,
+  then?: () => Promise<void>,
+  alongsideSync?: () => Promise<void>,
+): Promise<void> {
+  await copyConsistently(
+    pool,
+    sourceId,
+    plan,
+    opts,
+    () => pool.copyImage(from, to, { sync: false }),
+    async () => {
+      // Both settle before anything goes on, so nothing either leaves behind outlives an error.
+      for (const r of await Promise.allSettled([syncFile(to), alongsideSync?.()])) if (r.status === 'rejected') throw r.reason;
+      await then?.();
+    },
   );
 }
 

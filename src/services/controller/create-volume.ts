@@ -4,7 +4,7 @@ import { parseSnapshotId, parseVolumeId, volumeIdForName, type VolumeId } from '
 import type { Capability, FsType } from '../../domain/volume.js';
 import { planConsistentCopy } from '../../storage/freeze-guard.js';
 import type { ImagePool } from '../../storage/image-pool.js';
-import { copyConsistently } from '../../storage/snapshots.js';
+import { copyImageConsistently } from '../../storage/snapshots.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
@@ -67,9 +67,9 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest
       }
       // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.
       const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone') : {};
+      // Only the copy runs frozen; its fsync follows the thaw, before the image is renamed into place.
       const fill = source
-        ? (partial: string) =>
-            copyConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), () => pool.copyImage(source.imagePath, partial))
+        ? (partial: string) => copyImageConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), source.imagePath, partial)
         : undefined;
       const create = () =>
         pool.createVolume(
