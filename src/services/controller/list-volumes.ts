@@ -3,7 +3,7 @@ import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { paginate } from './page-token.js';
-import { publishedNodes, volumeCondition } from './volume-condition.js';
+import { publishedNodes, volumeConditions, type VolumeCondition } from './volume-condition.js';
 import { volumeMessage } from './volume-response.js';
 import type { ListVolumesRequest, ListVolumesResponse } from '../../wire/types.js';
 
@@ -12,15 +12,21 @@ export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest):
   if (max < 0) throw invalidArgument('max_entries must not be negative');
   const all: { pool: ImagePool; record: VolumeRecord }[] = [];
   for (const pool of ctx.pools.pools.values()) {
-    for (const record of await pool.listVolumes()) if (record.state === 'ready') all.push({ pool, record });
+    for (const record of await pool.listVolumesForListing()) if (record.state === 'ready') all.push({ pool, record });
   }
   all.sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
   const { page, next_token } = paginate(all, (e) => e.record.id, req.starting_token, max);
-  const entries = await Promise.all(
-    page.map(async ({ pool, record }) => ({
-      volume: volumeMessage(ctx, record),
-      status: { published_node_ids: publishedNodes(ctx, record), volume_condition: await volumeCondition(pool, record) },
-    })),
-  );
+  // Conditions of the page only, a pool at a time: its images stat'ed now, its space read once.
+  const conditions = new Map<VolumeRecord, VolumeCondition>();
+  for (const pool of ctx.pools.pools.values()) {
+    const records = page.filter((e) => e.pool === pool).map((e) => e.record);
+    if (records.length === 0) continue;
+    const found = await volumeConditions(pool, records);
+    records.forEach((r, i) => conditions.set(r, found[i]!));
+  }
+  const entries = page.map(({ record }) => ({
+    volume: volumeMessage(ctx, record),
+    status: { published_node_ids: publishedNodes(ctx, record), volume_condition: conditions.get(record)! },
+  }));
   return { entries, next_token };
 }
