@@ -185,7 +185,8 @@ export class ImagePool {
    * Not under the pool lock, so a listing never waits behind a burst of changes.
    */
   async listVolumesForListing(): Promise<VolumeRecord[]> {
-    const generation = await this.outsideLock(() => this.lock.peekGeneration());
+    // No generation to be had (the lock file unreadable, a read-only pool): the listing reads, as it always could.
+    const generation = await this.lock.peekGeneration().catch(() => undefined);
     return this.volumes.allAt(generation, (id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
   }
 
