@@ -22,7 +22,7 @@ export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest):
     const records = page.filter((e) => e.pool === pool).map((e) => e.record);
     if (records.length === 0) continue;
     const found = await volumeConditions(pool, records);
-    records.forEach((r, i) => conditions.set(r, found[i]!));
+    for (const [i, r] of records.entries()) conditions.set(r, found[i]!);
   }
   const entries = page.map(({ record }) => ({
     volume: volumeMessage(ctx, record),
