@@ -290,7 +290,9 @@ export class ImagePool {
   async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
     // The record's content is written and fsynced before the pool lock is taken; under it, only the
     // check of the promise and a rename (design: Pool lock and concurrency).
-    const seen = await this.volumes.read(spec.id);
+    // A ledger that knows the pool's records and holds neither record nor image for this ID spares a
+    // read of a missing file (the usual create); what another process did meanwhile is checked under the lock.
+    const seen = this.ledger.knowsNothingOf(spec.id) ? undefined : await this.volumes.read(spec.id);
     if (seen && seen.state !== 'creating') return seen;
     const draft = (createdAt: string): VolumeRecord => ({
       ...spec,
