@@ -8,7 +8,7 @@ import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
 import { attachVolume, detachVolume, type AttachRequest } from './attachments.js';
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
-import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
+import { createImage, growImage, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { CapacityLedger } from './capacity-ledger.js';
@@ -459,10 +459,6 @@ export class ImagePool {
   /** Shared mode: the node's registration, or undefined while its node service has not registered here. */
   async nodeRegistration(nodeId: NodeId): Promise<NodeRegistration | undefined> {
     return this.nodes.read(nodeId);
-  }
-
-  async volumeImageSize(id: string): Promise<Bytes | undefined> {
-    return imageSize(this.volumeImagePath(id));
   }
 }
 
