@@ -7,6 +7,23 @@ import { publishedNodes, volumeConditions, type VolumeCondition } from './volume
 import { volumeMessage } from './volume-response.js';
 import type { ListVolumesRequest, ListVolumesResponse } from '../../wire/types.js';
 
+type VolumeMessage = ReturnType<typeof volumeMessage>;
+
+/**
+ * Volume messages by record object, per service context. Records served from the last listing
+ * are the same objects (see RecordStore.allAt), so their messages are not built again for every
+ * call; a changed record is a new object and gets its own.
+ */
+const messages = new WeakMap<ServiceContext, WeakMap<VolumeRecord, VolumeMessage>>();
+
+function messageOf(ctx: ServiceContext, record: VolumeRecord): VolumeMessage {
+  let known = messages.get(ctx);
+  if (!known) messages.set(ctx, (known = new WeakMap()));
+  let m = known.get(record);
+  if (!m) known.set(record, (m = volumeMessage(ctx, record)));
+  return m;
+}
+
 export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest): Promise<ListVolumesResponse> {
   const max = req.max_entries ?? 0;
   if (max < 0) throw invalidArgument('max_entries must not be negative');
@@ -25,7 +42,7 @@ export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest):
     for (const [i, r] of records.entries()) conditions.set(r, found[i]!);
   }
   const entries = page.map(({ record }) => ({
-    volume: volumeMessage(ctx, record),
+    volume: messageOf(ctx, record),
     status: { published_node_ids: publishedNodes(ctx, record), volume_condition: conditions.get(record)! },
   }));
   return { entries, next_token };
