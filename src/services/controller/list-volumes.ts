@@ -18,9 +18,15 @@ const messages = new WeakMap<ServiceContext, WeakMap<VolumeRecord, VolumeMessage
 
 function messageOf(ctx: ServiceContext, record: VolumeRecord): VolumeMessage {
   let known = messages.get(ctx);
-  if (!known) messages.set(ctx, (known = new WeakMap()));
+  if (!known) {
+    known = new WeakMap();
+    messages.set(ctx, known);
+  }
   let m = known.get(record);
-  if (!m) known.set(record, (m = volumeMessage(ctx, record)));
+  if (!m) {
+    m = volumeMessage(ctx, record);
+    known.set(record, m);
+  }
   return m;
 }
 
