@@ -55,6 +55,13 @@ await withScope(async (scope) => {
     times.push(performance.now() - t);
   }
   if (seq) process.stderr.write(`sequential: ${times.map((x) => x.toFixed(1)).join(' ')}; after: ${cpu()}\n`);
+  const lists: number[] = [];
+  for (let i = 0; i < Number(process.env.LIST ?? 0); i++) {
+    const t = performance.now();
+    await call(c, 'ListVolumes', {} as never, { timeoutMs: 600_000 });
+    lists.push(performance.now() - t);
+  }
+  if (lists.length) process.stderr.write(`ListVolumes: ${lists.map((x) => x.toFixed(1)).join(' ')}; after: ${cpu()}\n`);
   child.kill('SIGTERM');
   await exited;
   c.close();

@@ -104,6 +104,11 @@ export class CapacityLedger {
     return { record: this.lines.get(id)?.record };
   }
 
+  /** True when the ledger knows the pool's records and has no line (no record, no image) for the ID. */
+  knowsNothingOf(id: string): boolean {
+    return this.synced && !this.lines.has(id);
+  }
+
   /** A volume record this process has just written. */
   noteVolume(r: VolumeRecord): void {
     const old = this.lines.get(r.id);

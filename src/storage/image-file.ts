@@ -1,4 +1,4 @@
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { Code, QuarryError, resourceExhausted } from '../domain/errors.js';
@@ -59,15 +59,6 @@ export async function growImage(path: string, size: Bytes, thick: boolean): Prom
     await fd.close();
   }
   if (thick) await preallocate(path, size);
-}
-
-export async function imageSize(path: string): Promise<Bytes | undefined> {
-  try {
-    return (await stat(path)).size as Bytes;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 export function noSpace(what: string) {

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { access, constants, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
@@ -8,7 +9,7 @@ import { attachVolume, detachVolume, type AttachRequest } from './attachments.js
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
 import type { AtomicWriteOptions } from './durable-file.js';
-import { createImage, growImage, imageSize, isNoSpace, noSpace, publishImage } from './image-file.js';
+import { createImage, growImage, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { CapacityLedger } from './capacity-ledger.js';
@@ -179,6 +180,25 @@ export class ImagePool {
     return this.volumes.all((id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
   }
 
+  /**
+   * Every volume record, for ListVolumes: served from the last listing while the pool generation
+   * shows no change since, else read (unchanged records from the store's cache) (design: Records).
+   * Not under the pool lock, so a listing never waits behind a burst of changes.
+   */
+  async listVolumesForListing(): Promise<VolumeRecord[]> {
+    // No generation to be had (the lock file unreadable, a read-only pool): the listing reads, as it always could.
+    const generation = await this.lock.peekGeneration().catch(() => undefined);
+    return this.volumes.allAt(generation, (id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
+  }
+
+  /**
+   * The sizes of volumes' images, undefined for a missing one, from a synchronous stat each: a
+   * stat of a cached inode takes microseconds, its libuv request and promise several times that.
+   */
+  volumeImageSizesNow(ids: readonly string[]): Array<Bytes | undefined> {
+    return ids.map((id) => statSync(this.volumeImagePath(id), { throwIfNoEntry: false })?.size as Bytes | undefined);
+  }
+
   async listSnapshots(): Promise<SnapshotRecord[]> {
     return this.snapshots.all((id, err) => this.opts.onCorruptRecord?.(this.snapshots.pathOf(id), err));
   }
@@ -271,7 +291,9 @@ export class ImagePool {
   async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
     // The record's content is written and fsynced before the pool lock is taken; under it, only the
     // check of the promise and a rename (design: Pool lock and concurrency).
-    const seen = await this.volumes.read(spec.id);
+    // A ledger that knows the pool's records and holds neither record nor image for this ID spares a
+    // read of a missing file (the usual create); what another process did meanwhile is checked under the lock.
+    const seen = this.ledger.knowsNothingOf(spec.id) ? undefined : await this.volumes.read(spec.id);
     if (seen && seen.state !== 'creating') return seen;
     const draft = (createdAt: string): VolumeRecord => ({
       ...spec,
@@ -445,10 +467,6 @@ export class ImagePool {
   /** Shared mode: the node's registration, or undefined while its node service has not registered here. */
   async nodeRegistration(nodeId: NodeId): Promise<NodeRegistration | undefined> {
     return this.nodes.read(nodeId);
-  }
-
-  async volumeImageSize(id: string): Promise<Bytes | undefined> {
-    return imageSize(this.volumeImagePath(id));
   }
 }
 

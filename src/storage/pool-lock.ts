@@ -7,7 +7,7 @@ import { KeyedMutex } from './keyed-mutex.js';
 
 const require = createRequire(import.meta.url);
 // N-API addon with prebuilt binaries: loads on every Node.js release, nothing compiles at install.
-const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number): boolean };
+const { tryLock } = require('fs-native-extensions') as { tryLock(fd: number, opts?: { shared?: boolean }): boolean };
 
 const POLL_MS = 5;
 
@@ -93,6 +93,23 @@ export class PoolLock {
     } catch {
       ftruncateSync(held.fd, 0);
       this.seen = undefined;
+    }
+  }
+
+  /**
+   * The pool generation as it stands between changes, read without waiting and without joining
+   * this process's queue for the lock: under a shared lock, which no holder of the exclusive one
+   * lets in, so no change is half made while it is read. Undefined while another hold is in
+   * progress (here or in another process) or when the lock file has no generation: the caller
+   * then trusts nothing it keeps (design: Records).
+   */
+  async peekGeneration(): Promise<bigint | undefined> {
+    await this.holdCompatLock(); // a 0.1.0 process changes records without a generation: kept out first
+    const fd = openSync(this.lockFile, constants.O_RDONLY);
+    try {
+      return tryLock(fd, { shared: true }) ? readGeneration(fd) : undefined;
+    } finally {
+      closeSync(fd); // the only descriptor of its description: the shared lock goes with it
     }
   }
 

@@ -1,5 +1,5 @@
-import { readFile as readFileCb } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readFile as readFileCb, statSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { resourceExhausted } from '../domain/errors.js';
@@ -8,6 +8,11 @@ import { parseRecord } from './record-schema.js';
 import type { PoolRecord } from './records.js';
 
 const LIST_BATCH = 64;
+/**
+ * How long a listing served at an unchanged pool generation may stand: a record edited by hand
+ * (not through Quarry, so without a new generation) is seen within this (design: Records).
+ */
+const LISTING_TTL_MS = 10_000;
 /** Callback readFile: no FileHandle object per read (design: Performance targets). */
 const readFile = promisify(readFileCb);
 
@@ -136,19 +141,59 @@ export class RecordStore<R extends PoolRecord> {
       .sort();
   }
 
+  /**
+   * Every readable record, for a listing outside the pool lock (ListVolumes). `generation` is the
+   * pool generation read between changes just before (PoolLock.peekGeneration): every process bumps
+   * it under the lock before it changes a record, so while it is the one the last full pass started
+   * at, no record changed since through Quarry and that pass's records are served as they were,
+   * with no file touched. Undefined (a change in progress, or no generation) always reads.
+   */
+  async allAt(generation: bigint | undefined, onCorrupt?: (id: string, err: Error) => void): Promise<R[]> {
+    const last = this.listing;
+    const now = Date.now();
+    if (generation !== undefined && last?.generation === generation && now - last.at < LISTING_TTL_MS) return [...last.records];
+    const records = await this.all(onCorrupt);
+    // Read after the generation: a change made meanwhile has a later number, so the next call reads again.
+    this.listing = generation === undefined ? undefined : { generation, at: now, records };
+    return [...records];
+  }
+
+  /** The last full pass made by allAt, and the pool generation it started at. */
+  private listing?: { generation: bigint; at: number; records: R[] };
+
   /** Every readable record. A corrupt one is reported and skipped so that it affects no other object. */
   async all(onCorrupt?: (id: string, err: Error) => void): Promise<R[]> {
     const ids = await this.ids();
     const present = new Set(ids);
     for (const id of this.parsed.keys()) if (!present.has(id)) this.parsed.delete(id);
-    // A stat instead of a read for unchanged records, a batch at a time (bounded open files):
-    // capacity checks list every record, under the pool lock.
+    // A stat instead of a read for unchanged records. Synchronous: a stat of a cached inode takes a
+    // few microseconds, a libuv request several times that in CPU, and capacity checks list every
+    // record under the pool lock (design: Performance targets).
     const found: (R | undefined)[] = new Array(ids.length);
-    for (let start = 0; start < ids.length; start += LIST_BATCH) {
+    const changed: Array<{ index: number; id: string; identity: string }> = [];
+    for (let index = 0; index < ids.length; index++) {
+      const id = ids[index]!;
+      try {
+        const identity = this.identityOf(id);
+        if (identity === undefined) continue; // removed since the readdir
+        const known = this.parsed.get(id);
+        if (known?.identity === identity) found[index] = known.record;
+        else changed.push({ index, id, identity });
+      } catch (err) {
+        if (!onCorrupt) throw err;
+        onCorrupt(id, err as Error);
+      }
+    }
+    // Reads of changed records, a batch at a time (bounded open files).
+    for (let start = 0; start < changed.length; start += LIST_BATCH) {
       await Promise.all(
-        ids.slice(start, start + LIST_BATCH).map(async (id, i) => {
+        changed.slice(start, start + LIST_BATCH).map(async ({ index, id, identity }) => {
+          this.parsed.delete(id);
           try {
-            found[start + i] = await this.readUnlessUnchanged(id);
+            const record = await this.read(id);
+            // Replaced between stat and read: the identity no longer matches, so the next listing reads again.
+            if (record) this.parsed.set(id, { identity, record });
+            found[index] = record;
           } catch (err) {
             if (!onCorrupt) throw err;
             onCorrupt(id, err as Error);
@@ -159,22 +204,13 @@ export class RecordStore<R extends PoolRecord> {
     return found.filter((r): r is R => r !== undefined);
   }
 
-  private async readUnlessUnchanged(id: string): Promise<R | undefined> {
-    let identity: string;
-    try {
-      const st = await stat(this.pathOf(id), { bigint: true });
-      identity = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    const known = this.parsed.get(id);
-    if (known?.identity === identity) return known.record;
-    this.parsed.delete(id);
-    const record = await this.read(id);
-    // Replaced between stat and read: the identity no longer matches, so the next listing reads again.
-    if (record) this.parsed.set(id, { identity, record });
-    return record;
+  /**
+   * The record file's identity (inode, change times, size), or undefined when it is gone. Times in
+   * ms as doubles (sub-microsecond steps near today) are finer than the kernel's file-time clock tick.
+   */
+  private identityOf(id: string): string | undefined {
+    const st = statSync(this.pathOf(id), { throwIfNoEntry: false });
+    return st && `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
   }
 
   /** Checked against the record schema: a bad record is FAILED_PRECONDITION naming the file and the field. */

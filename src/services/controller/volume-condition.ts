@@ -2,16 +2,44 @@ import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 
+export interface VolumeCondition {
+  abnormal: boolean;
+  message: string;
+}
+
+const HEALTHY: VolumeCondition = Object.freeze({ abnormal: false, message: 'volume is healthy' });
+
 /**
  * The controller's view of a volume's health (design: Volume health), from what the pool holds:
  * the image must exist at the recorded size, no copy may have left it frozen past its deadline,
  * and a thin volume is abnormal while its pool cannot give it its full size. The node adds what
  * only it can see (the mount) in NodeGetVolumeStats.
  */
-export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise<{ abnormal: boolean; message: string }> {
-  const path = pool.volumeImagePath(r.id);
-  const size = await pool.volumeImageSize(r.id);
-  if (size === undefined) return { abnormal: true, message: `image ${path} is missing: the volume's data is gone from pool ${pool.name}` };
+export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise<VolumeCondition> {
+  return (await volumeConditions(pool, [r]))[0]!;
+}
+
+/**
+ * The conditions of volumes of one pool (ListVolumes): each image stat'ed now, as a single volume's
+ * is, and the pool's space condition read once for all of them.
+ */
+export async function volumeConditions(pool: ImagePool, records: readonly VolumeRecord[]): Promise<VolumeCondition[]> {
+  const sizes = pool.volumeImageSizesNow(records.map((r) => r.id));
+  const found = records.map((r, i) => imageCondition(pool, r, sizes[i]));
+  const thinLeft = records.some((r, i) => !found[i] && r.provisioning === 'thin');
+  const space = thinLeft ? await pool.spaceCondition() : undefined;
+  return records.map((r, i) => {
+    const c = found[i];
+    if (c) return c;
+    return space && r.provisioning === 'thin' ? { abnormal: true, message: space } : HEALTHY;
+  });
+}
+
+/** What the image and the record say about a volume, or undefined when that is healthy. */
+function imageCondition(pool: ImagePool, r: VolumeRecord, size: number | undefined): VolumeCondition | undefined {
+  if (size === undefined) {
+    return { abnormal: true, message: `image ${pool.volumeImagePath(r.id)} is missing: the volume's data is gone from pool ${pool.name}` };
+  }
   if (size < r.sizeBytes) {
     return {
       abnormal: true,
@@ -31,11 +59,7 @@ export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise
         `past ${r.freeze.until}; the node's sweep thaws it`,
     };
   }
-  if (r.provisioning === 'thin') {
-    const space = await pool.spaceCondition();
-    if (space) return { abnormal: true, message: space };
-  }
-  return { abnormal: false, message: 'volume is healthy' };
+  return undefined;
 }
 
 /**
