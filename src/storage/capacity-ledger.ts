@@ -130,9 +130,9 @@ export class CapacityLedger {
 
   /** A volume record this process has just removed (its files went first). */
   forgetVolume(id: string): void {
-    const gone = this.lines.get(id)?.record;
+    const gone = this.lines.get(id);
     this.lines.delete(id);
-    this.remeasureRelatives(gone?.source?.kind === 'volume' ? gone.source.id : undefined, 'volume', id);
+    this.volumeGone(id, gone);
   }
 
   noteSnapshot(s: SnapshotRecord): void {
@@ -145,7 +145,7 @@ export class CapacityLedger {
   forgetSnapshot(id: string): void {
     const gone = this.snapshots.get(id);
     this.snapshots.delete(id);
-    if (gone) this.remeasureRelatives(gone.sourceVolumeId, 'snapshot', id);
+    if (gone) this.snapshotGone(id, gone.sourceVolumeId);
   }
 
   /**
@@ -181,10 +181,35 @@ export class CapacityLedger {
     }
   }
 
-  /** An object went: extents it shared with its source or with copies made from it may now be theirs alone. */
-  private remeasureRelatives(sourceVolumeId: string | undefined, kind: 'volume' | 'snapshot', id: string): void {
-    if (sourceVolumeId) this.remeasure(sourceVolumeId);
+  /**
+   * A volume went: extents it shared may now be one other volume's alone. Sharing outlives the
+   * records that explain it (a clone of a clone whose middle is deleted shares with the first
+   * directly), so a volume that shared anything, or whose sharing is not known, has every volume
+   * that shares extents measured afresh; one that shared nothing changes no one's count.
+   */
+  private volumeGone(id: string, gone: Line | undefined): void {
+    const shared = !gone?.image || gone.pending === 'full' || gone.image.sharedBytes > 0;
+    if (shared) this.remeasureSharers();
+    this.remeasureCopiesOf('volume', id);
+  }
+
+  /**
+   * A snapshot went. Its image is not measured here, so whom it shared with is not known: a block
+   * its source overwrote since may now be a clone's alone. Every volume that shares extents, its
+   * source and what was restored from it are measured afresh.
+   */
+  private snapshotGone(id: string, sourceVolumeId: string): void {
+    this.remeasureSharers();
+    this.remeasure(sourceVolumeId);
+    this.remeasureCopiesOf('snapshot', id);
+  }
+
+  private remeasureCopiesOf(kind: 'volume' | 'snapshot', id: string): void {
     for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.remeasure(other);
+  }
+
+  private remeasureSharers(): void {
+    for (const [vid, line] of this.lines) if ((line.image?.sharedBytes ?? 0) > 0) this.remeasure(vid);
   }
 
   /** The image at `path` changed size or allocation (expansion, preallocation): its blocks are read again. */
@@ -282,8 +307,8 @@ export class CapacityLedger {
     this.synced = true;
     // What another process copied or deleted changed who shares which extents: measured afresh.
     for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
-    for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.remeasureRelatives(s.sourceVolumeId, 'snapshot', id);
-    for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.remeasureRelatives(line.record.source?.id, 'volume', id);
+    for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.snapshotGone(id, s.sourceVolumeId);
+    for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.volumeGone(id, line);
     for (const r of volumes) {
       const was = before.lines.get(r.id)?.record;
       if (r.source?.kind === 'volume' && was?.state !== r.state) this.remeasure(r.source.id);
