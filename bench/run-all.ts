@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   if (wanted.length) return;
   const doc = `# Benchmarks
 
-Spec §5's performance targets, measured. Benchmarks measure; they are not run in CI and assert nothing.
+Quarry's performance goals (design.md, "Performance targets"), measured. Benchmarks measure; they are not run in CI and assert nothing.
 
 - Command: \`${COMMAND}\` (as root; runs \`node dist/bench/run-all.js\`, which runs every bench in turn, about ${minutes} minutes here).
   One bench alone: \`node dist/bench/run-all.js ${Object.keys(BENCHES).join('|')}\` (prints its tables, leaves this file alone).

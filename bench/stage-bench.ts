@@ -1,7 +1,7 @@
 /**
  * NodeStageVolume of a fresh 100 GiB volume (attach, mkfs, mount) through a real `quarry node`,
  * ext4 and xfs, median of 5; next to it, the same steps done by hand with the src/host modules
- * on a fresh image in the same pool filesystem. Spec §5: under 250 ms.
+ * on a fresh image in the same pool filesystem. Our goal (design: Performance targets): under 250 ms.
  */
 import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
