@@ -17,6 +17,7 @@ import { benchPool, startOnPool } from './lib/quarry.js';
 import { goalTable, table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 import { summarize, timed } from './lib/stats.js';
+import { seededRng } from '../test/chaos/lib/rng.js';
 
 const VOLUME = 100 * GiB;
 const CHANGED = 1 * GiB;
@@ -25,17 +26,8 @@ const REPS = 5;
 /** The baseline reads this much of each image and is scaled up to the whole volume. */
 const BASELINE_SPAN = 10 * GiB;
 
-/** A tiny deterministic PRNG (mulberry32): the same write pattern every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The chaos suite's seeded generator (mulberry32): the same write pattern every run. */
+const rng = (seed: number): (() => number) => seededRng(seed).next;
 
 /** Writes `total` bytes into `image` as writes of 4 KiB to 1 MiB (4 KiB-aligned) at random places; returns the count. */
 async function scatterWrites(image: string, total: number, seed: number): Promise<number> {

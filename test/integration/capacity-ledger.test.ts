@@ -16,18 +16,10 @@ import { createSnapshot, deleteSnapshot } from '../../src/storage/snapshots.js';
 import { call } from '../helpers/grpc-client.js';
 import { startQuarry } from '../helpers/quarry-process.js';
 import { makeScratchFs, makeTempDir, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import { seededRng } from '../chaos/lib/rng.js';
 
-/** A small seeded generator, so a failure can be replayed (the seed is in the test's diagnostics). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The chaos suite's seeded generator, so a failure can be replayed (the seed is in the test's diagnostics). */
+const rng = (seed: number): (() => number) => seededRng(seed).next;
 
 const spec = (name: string, size: number, extra: Partial<NewVolume> = {}): NewVolume => ({
   id: volumeIdForName(name),

@@ -27,6 +27,7 @@ import { collect, metadataClient, rangesOf, type Range } from '../helpers/metada
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { makeScratchFs } from '../helpers/scratch.js';
 import { startQuarryOnPool } from '../helpers/snapshot-harness.js';
+import { seededRng } from '../chaos/lib/rng.js';
 
 const BLOCK = 4096;
 
@@ -339,17 +340,8 @@ test('a pool without reflinks answers the delta FAILED_PRECONDITION and still re
   await call(q.clients.controller, 'DeleteVolume', { volume_id: vol });
 });
 
-/** A tiny deterministic PRNG (mulberry32): the same writes every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The chaos suite's seeded generator (mulberry32): the same writes every run. */
+const rng = (seed: number): (() => number) => seededRng(seed).next;
 
 for (const poolFs of ['xfs', 'btrfs'] as const) {
   test(`${poolFs} pool: over three snapshots of random changes, every delta covers the byte-by-byte difference`, async (t) => {

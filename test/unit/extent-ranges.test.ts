@@ -5,6 +5,7 @@ import { parseExtentMap, type FileExtent } from '../../src/host/filefrag.js';
 import { allocatedRanges, changedRanges, mergeRanges, pageRanges, rangesFrom } from '../../src/storage/extent-ranges.js';
 import { paging } from '../../src/services/snapshot-metadata/metadata-pages.js';
 import { Code, type QuarryError } from '../../src/domain/errors.js';
+import { seededRng } from '../chaos/lib/rng.js';
 
 const K = 4096;
 
@@ -92,17 +93,8 @@ test('delta: clipped to the target size; a grown target compares its new bytes a
   assert.deepEqual(changedRanges([], [ext(0, 2, 10)], 16 * K), [r(0, 2)]);
 });
 
-/** A tiny deterministic PRNG (mulberry32): the same cases every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The chaos suite's seeded generator (mulberry32): the same cases every run. */
+const rng = (seed: number): (() => number) => seededRng(seed).next;
 
 /** Extents of a block map (undefined = hole, 'z' = unwritten, n = device block), split at random places. */
 function extentsOf(blocks: (number | 'z' | undefined)[], rand: () => number): FileExtent[] {
