@@ -55,14 +55,11 @@ export interface PodSpec {
   block?: boolean;
 }
 
-/** A pod that runs `script` with the volume at /data (or the device at /dev/quarry-vol) and exits. */
-export function podYaml(p: PodSpec): string {
-  const attach = p.block
-    ? `      volumeDevices: [{name: vol, devicePath: /dev/quarry-vol}]`
-    : `      volumeMounts: [{name: vol, mountPath: /data}]`;
+/** The pod every story runs: `script` in the toolbox, then exit; `attach` and `volumes` name its claims. */
+function storyPodYaml(name: string, script: string, attach: string, volumes: string): string {
   return `apiVersion: v1
 kind: Pod
-metadata: {name: ${p.name}, namespace: ${NS}}
+metadata: {name: ${name}, namespace: ${NS}}
 spec:
   restartPolicy: Never
   hostNetwork: true
@@ -71,12 +68,18 @@ spec:
     - name: story
       image: ${TOOLBOX_IMAGE}
       imagePullPolicy: Never
-      command: ["/bin/sh", "-ec", ${JSON.stringify(p.script)}]
+      command: ["/bin/sh", "-ec", ${JSON.stringify(script)}]
 ${attach}
-  volumes:
-    - name: vol
-      persistentVolumeClaim: {claimName: ${p.pvc}}
+${volumes}
 `;
+}
+
+/** A pod that runs `script` with the volume at /data (or the device at /dev/quarry-vol) and exits. */
+export function podYaml(p: PodSpec): string {
+  const attach = p.block
+    ? `      volumeDevices: [{name: vol, devicePath: /dev/quarry-vol}]`
+    : `      volumeMounts: [{name: vol, mountPath: /data}]`;
+  return storyPodYaml(p.name, p.script, attach, `  volumes:\n    - name: vol\n      persistentVolumeClaim: {claimName: ${p.pvc}}`);
 }
 
 /** Applies the pod and waits until it has finished; returns its termination message, or throws with why it failed. */
@@ -139,21 +142,9 @@ spec:
 
 /** A pod with several claims, claim i at /data<i> (from 0); like podYaml otherwise. */
 export function multiVolumePodYaml(name: string, pvcs: string[], script: string): string {
-  return `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${NS}}
-spec:
-  restartPolicy: Never
-  hostNetwork: true
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: story
-      image: ${TOOLBOX_IMAGE}
-      imagePullPolicy: Never
-      command: ["/bin/sh", "-ec", ${JSON.stringify(script)}]
-      volumeMounts: ${JSON.stringify(pvcs.map((_, i) => ({ name: `vol${i}`, mountPath: `/data${i}` })))}
-  volumes: ${JSON.stringify(pvcs.map((claimName, i) => ({ name: `vol${i}`, persistentVolumeClaim: { claimName } })))}
-`;
+  const mounts = pvcs.map((_, i) => ({ name: `vol${i}`, mountPath: `/data${i}` }));
+  const volumes = pvcs.map((claimName, i) => ({ name: `vol${i}`, persistentVolumeClaim: { claimName } }));
+  return storyPodYaml(name, script, `      volumeMounts: ${JSON.stringify(mounts)}`, `  volumes: ${JSON.stringify(volumes)}`);
 }
 
 /** A VolumeGroupSnapshot of every claim in NS with these labels. */
