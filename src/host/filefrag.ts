@@ -1,4 +1,5 @@
-// Wraps filefrag(8) from e2fsprogs: reads a file's extent map (FIEMAP), for shared bytes and changed-block metadata.
+// Wraps filefrag(8) from e2fsprogs: reads a file's extent map (FIEMAP) once; shared bytes, unwritten
+// ranges and changed-block metadata are all derived from that one parsed map.
 import { run } from './exec.js';
 import { checkAbsolutePath, mapToolError } from './errors.js';
 
@@ -64,54 +65,40 @@ export function parseExtentMap(filefragOutput: string): FileExtent[] {
   return out.sort((a, b) => a.logical - b.logical);
 }
 
-/**
- * Bytes of `path` whose extents are shared with another file (FIEMAP_EXTENT_SHARED), as
- * `filefrag -v -b1` reports them: a write there needs new space on a reflink filesystem.
- */
-export async function sharedBytes(path: string, timeoutMs = 60_000): Promise<number> {
-  checkAbsolutePath(path, 'image path');
-  try {
-    const { stdout } = await run('filefrag', ['-v', '-b1', '--', path], { timeoutMs });
-    return parseSharedBytes(stdout);
-  } catch (err) {
-    throw mapToolError(err, `reading the extent map of ${path}`);
-  }
-}
-
-/** Sums the length column of the extent lines flagged `shared`. Exported for unit tests. */
-export function parseSharedBytes(filefragOutput: string): number {
-  let total = 0;
-  for (const e of parseExtentMap(filefragOutput)) if (e.shared) total += e.length;
-  return total;
-}
-
+/** A half-open byte range [offset, offset + length) of a file. */
 export interface ByteRange {
   offset: number;
   length: number;
 }
 
-/**
- * Byte ranges of `path` held by unwritten (preallocated, never written) extents. They read as
- * zeroes, but `fallocate --dig-holes` skips them on XFS (SEEK_DATA counts them as holes), so they
- * must be punched by range to give their space back.
- */
-export async function unwrittenRanges(path: string, timeoutMs = 60_000): Promise<ByteRange[]> {
-  checkAbsolutePath(path, 'image path');
-  try {
-    const { stdout } = await run('filefrag', ['-v', '-b1', '--', path], { timeoutMs });
-    return parseUnwrittenRanges(stdout);
-  } catch (err) {
-    throw mapToolError(err, `reading the extent map of ${path}`);
-  }
+/** Bytes held by extents another file shares (FIEMAP_EXTENT_SHARED): a write there needs new space on a reflink filesystem. */
+export function sharedBytesOf(extents: readonly FileExtent[]): number {
+  let total = 0;
+  for (const e of extents) if (e.shared) total += e.length;
+  return total;
 }
 
-/** The extent lines flagged `unwritten`, as byte ranges. Exported for unit tests. */
-export function parseUnwrittenRanges(filefragOutput: string): ByteRange[] {
-  const out: ByteRange[] = [];
-  for (const line of filefragOutput.split('\n')) {
-    // "   2:     8192.. 8388607:     106496..   8486911: 8380416:             last,unwritten,eof"
-    const m = /^\s*\d+:\s*(\d+)\.\.\s*\d+:\s*\d+\.\.\s*\d+:\s*(\d+):.*?([a-z_,]*)\s*$/.exec(line);
-    if (m && m[3]!.split(',').includes('unwritten')) out.push({ offset: Number(m[1]), length: Number(m[2]) });
-  }
-  return out;
+/** The unwritten (preallocated, never written) extents as byte ranges, in file order. */
+export function unwrittenRangesOf(extents: readonly FileExtent[]): ByteRange[] {
+  return extents.filter((e) => e.unwritten).map((e) => ({ offset: e.logical, length: e.length }));
 }
+
+/** Shared bytes of `path`, from one read of its extent map. */
+export async function sharedBytes(path: string, timeoutMs = 60_000): Promise<number> {
+  return sharedBytesOf(await extentMap(path, timeoutMs));
+}
+
+/**
+ * Byte ranges of `path` held by unwritten extents. They read as zeroes, but `fallocate --dig-holes`
+ * skips them on XFS (SEEK_DATA counts them as holes), so they must be punched by range to give
+ * their space back.
+ */
+export async function unwrittenRanges(path: string, timeoutMs = 60_000): Promise<ByteRange[]> {
+  return unwrittenRangesOf(await extentMap(path, timeoutMs));
+}
+
+/** `sharedBytesOf` over raw `filefrag -v -b1` output. Exported for unit tests. */
+export const parseSharedBytes = (filefragOutput: string): number => sharedBytesOf(parseExtentMap(filefragOutput));
+
+/** `unwrittenRangesOf` over raw `filefrag -v -b1` output. Exported for unit tests. */
+export const parseUnwrittenRanges = (filefragOutput: string): ByteRange[] => unwrittenRangesOf(parseExtentMap(filefragOutput));

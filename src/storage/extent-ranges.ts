@@ -3,13 +3,9 @@
  * snapshot image hold data, and which differ between two snapshots of one volume, from their
  * extent maps alone. No data is read.
  */
-import type { FileExtent } from '../host/filefrag.js';
+import type { ByteRange, FileExtent } from '../host/filefrag.js';
 
-/** A half-open byte range [offset, offset + length). */
-export interface ByteRange {
-  offset: number;
-  length: number;
-}
+export type { ByteRange };
 
 /** A stretch of an image that holds data (not a hole, not an unwritten extent). */
 interface DataSegment {

@@ -199,3 +199,26 @@ test('filefrag -v -b1: the unwritten extents as byte ranges, written and shared 
     { offset: 12288, length: 8376320 },
   ]);
 });
+
+test('filefrag -v -b1: shared bytes and unwritten ranges are filters of one parsed map, expected column or not', async () => {
+  const { parseExtentMap, sharedBytesOf, unwrittenRangesOf } = await import('../../src/host/filefrag.js');
+  // Both flags on lines that carry the "expected" column, which the map parser must not mistake for flags.
+  const out = [
+    'Filesystem type is: 58465342',
+    'File size of /p/f is 16384 (16384 blocks of 1 bytes)',
+    ' ext:     logical_offset:        physical_offset: length:   expected: flags:',
+    '   0:        0..    4095:      98304..    102399:   4096:             shared',
+    '   1:     4096..    8191:     200704..    204799:   4096:     102400: unwritten',
+    '   2:     8192..   12287:     102400..    106495:   4096:     204800: shared,unwritten',
+    '   3:    12288..   16383:     300000..    304095:   4096:     106496:',
+    '/p/f: 4 extents found',
+  ].join('\n');
+  const extents = parseExtentMap(out);
+  assert.equal(sharedBytesOf(extents), 8192);
+  assert.deepEqual(unwrittenRangesOf(extents), [
+    { offset: 4096, length: 4096 },
+    { offset: 8192, length: 4096 },
+  ]);
+  assert.equal(sharedBytesOf([]), 0);
+  assert.deepEqual(unwrittenRangesOf([]), []);
+});
