@@ -1,5 +1,5 @@
 // Wraps filefrag(8) from e2fsprogs: reads a file's extent map (FIEMAP) once; shared bytes, unwritten
-// ranges and changed-block metadata are all derived from that one parsed map.
+// ranges and changed-block metadata are all derived from that one parsed map (design: Changed-block metadata).
 import { run } from './exec.js';
 import { checkAbsolutePath, mapToolError } from './errors.js';
 
