@@ -29,7 +29,12 @@ const isThawed = (mnt: string) =>
     (err) => assert.ok(refusedWith(/invalid argument/i)(err), `fsfreeze -u on a thawed fs is EINVAL, got ${String(err)}`),
   );
 
-/** A pool with one volume record, and a mounted filesystem standing for that volume's staging mount. */
+const opts = { nodeId: 'n1', holder: 'controller' };
+
+/**
+ * A pool with one volume record, a mounted filesystem standing for that volume's staging mount,
+ * and `freeze`: withFrozenFilesystem on that volume and mount, so a case names only its two steps.
+ */
 async function setup(t: HasAfter) {
   const poolFs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 256 * MiB });
   const volumeFs = await makeScratchFs(t, { fsType: 'ext4', sizeBytes: 128 * MiB });
@@ -49,11 +54,12 @@ async function setup(t: HasAfter) {
     requestKey: 'v',
     parameters: {},
   });
+  const mnt = volumeFs.mountPath;
   const marker = async () => (await pool.volumes.read(id))?.freeze;
-  return { pool, id, mnt: volumeFs.mountPath, marker };
+  const freeze = <T>(copy: () => Promise<T>, afterThaw: (result: T) => Promise<void>) =>
+    withFrozenFilesystem(pool, id, mnt, opts, copy, afterThaw);
+  return { mnt, marker, freeze };
 }
-
-const opts = { nodeId: 'n1', holder: 'controller' };
 
 test('the copy runs frozen with the marker recorded; the step after it runs thawed; no marker is left', async (t) => {
   const s = await setup(t);
@@ -62,11 +68,7 @@ test('the copy runs frozen with the marker recorded; the step after it runs thaw
   await fd.write(Buffer.alloc(4 * MiB, 7));
   await fd.close();
   const seen: string[] = [];
-  const result = await withFrozenFilesystem(
-    s.pool,
-    s.id,
-    s.mnt,
-    opts,
+  const result = await s.freeze(
     async () => {
       await isFrozen(s.mnt);
       assert.equal((await s.marker())?.mountPath, s.mnt, 'the freeze is recorded while frozen');
@@ -88,11 +90,7 @@ test('the copy runs frozen with the marker recorded; the step after it runs thaw
 test('a failing step after the thaw fails the call, with the filesystem thawed and no marker', async (t) => {
   const s = await setup(t);
   await assert.rejects(
-    withFrozenFilesystem(
-      s.pool,
-      s.id,
-      s.mnt,
-      opts,
+    s.freeze(
       async () => 'copied',
       async () => {
         throw new Error('rename failed');
@@ -108,11 +106,7 @@ test('a failing copy skips the step after it, thaws, and leaves no marker', asyn
   const s = await setup(t);
   let ran = false;
   await assert.rejects(
-    withFrozenFilesystem(
-      s.pool,
-      s.id,
-      s.mnt,
-      opts,
+    s.freeze(
       async () => {
         throw new Error('copy failed');
       },
