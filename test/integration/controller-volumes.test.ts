@@ -12,11 +12,10 @@ import { status } from '@grpc/grpc-js';
 import { MiB } from '../../src/domain/bytes.js';
 import { volumeIdForName } from '../../src/domain/ids.js';
 import { call } from '../helpers/grpc-client.js';
-import { makeTempDir, onCleanup } from '../helpers/scratch.js';
-import { rejectsWithCode, scratchPoolDir, startQuarry, type QuarryProcess } from '../helpers/quarry-process.js';
+import { onCleanup } from '../helpers/scratch.js';
+import { rejectsWithCode, startQuarry, type QuarryProcess } from '../helpers/quarry-process.js';
 import type { ScratchFs } from '../helpers/scratch.js';
-
-const RW = [{ mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] as any[];
+import { createVolume, publicationOnNodeA, RW, startControllerPool } from '../helpers/controller-pool.js';
 const TOPOLOGY_KEY = 'topology.quarry.csi.dev/node';
 
 /** Every path below `root`, sorted, for before/after comparisons. */
@@ -34,16 +33,13 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     let fs: ScratchFs;
     let sock: string;
     const ctl = () => q.clients.controller;
-    const create = async (name: string, size = MiB) =>
-      (await call(ctl(), 'CreateVolume', { name, volume_capabilities: RW, capacity_range: { required_bytes: size } } as any)).volume!;
+    const create = (name: string, size = MiB) => createVolume(ctl(), name, size);
     const del = (volume_id: string) => call(ctl(), 'DeleteVolume', { volume_id } as any);
     const recordPath = (id: string) => join(pool, 'volumes', `${id}.json`);
     const imagePath = (id: string) => join(pool, 'volumes', `${id}.img`);
 
     before(async () => {
-      sock = await makeTempDir(suite, 'sock');
-      ({ fs, path: pool } = await scratchPoolDir(suite, { fsType }));
-      q = await startQuarry(suite, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', pool] });
+      ({ sock, fs, pool, q } = await startControllerPool(suite, fsType));
     });
 
     test("DeleteVolume is idempotent and removes only the volume's own files", async () => {
@@ -106,16 +102,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     test('DeleteVolume is FAILED_PRECONDITION while the record shows a publication', async () => {
       const v = await create('del-published');
       const r = JSON.parse(await readFile(recordPath(v.volume_id), 'utf8'));
-      r.publications = [
-        {
-          nodeId: 'node-a',
-          targetPath: '/var/lib/kubelet/pods/x/mount',
-          readOnly: false,
-          accessType: 'mount',
-          accessMode: 'SINGLE_NODE_WRITER',
-          mountFlags: [],
-        },
-      ];
+      r.publications = [publicationOnNodeA()];
       await writeFile(recordPath(v.volume_id), JSON.stringify(r));
       await rejectsWithCode(del(v.volume_id), status.FAILED_PRECONDITION, /published on node-a/);
       await readFile(imagePath(v.volume_id));

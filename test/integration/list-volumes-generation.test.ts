@@ -12,20 +12,15 @@ import { volumeIdForName, type VolumeId } from '../../src/domain/ids.js';
 import { ImagePool } from '../../src/storage/image-pool.js';
 import { PoolLock } from '../../src/storage/pool-lock.js';
 import { poolSubdirs } from '../../src/storage/pool-dir.js';
+import { createVolume, publicationOnNodeA, startControllerPool } from '../helpers/controller-pool.js';
 import { call } from '../helpers/grpc-client.js';
-import { makeTempDir, onCleanup } from '../helpers/scratch.js';
-import { scratchPoolDir, startQuarry } from '../helpers/quarry-process.js';
-
-const RW = [{ mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] as any[];
+import { onCleanup } from '../helpers/scratch.js';
+import { scratchPoolDir } from '../helpers/quarry-process.js';
 
 test('ListVolumes sees at once what another process changed and what was done to an image by hand', async (t) => {
-  const sock = await makeTempDir(t, 'sock');
-  const { path: root } = await scratchPoolDir(t, { fsType: 'xfs' });
-  const q = await startQuarry(t, { role: 'controller', dir: sock, args: ['--nodeid', 'node-a', '--pool', root] });
+  const { pool: root, q } = await startControllerPool(t, 'xfs');
   const ctl = q.clients.controller;
-  const create = async (name: string) =>
-    (await call(ctl, 'CreateVolume', { name, volume_capabilities: RW, capacity_range: { required_bytes: 8 * MiB } } as any)).volume!
-      .volume_id as VolumeId;
+  const create = async (name: string) => (await createVolume(ctl, name, 8 * MiB)).volume_id as VolumeId;
   const list = async () => (await call(ctl, 'ListVolumes', {} as any)).entries!;
   const a = await create('gen-a');
   const b = await create('gen-b');
@@ -35,19 +30,7 @@ test('ListVolumes sees at once what another process changed and what was done to
 
   const other = await ImagePool.open('default', root, { overprovisioning: 1 }); // another process's view of the pool
   onCleanup(t, () => other.close());
-  await other.updateVolume(a, (v) => ({
-    ...v,
-    publications: [
-      {
-        nodeId: 'node-a',
-        targetPath: '/var/lib/kubelet/pods/x/mount',
-        readOnly: false,
-        accessType: 'mount',
-        accessMode: 'SINGLE_NODE_WRITER',
-        mountFlags: [],
-      },
-    ],
-  }));
+  await other.updateVolume(a, (v) => ({ ...v, publications: [publicationOnNodeA()] }));
   await other.deleteVolume(b);
   const after = await list();
   assert.deepEqual(
