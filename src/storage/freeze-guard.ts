@@ -6,6 +6,7 @@ import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
 import type { ImagePool } from './image-pool.js';
 import type { PreparedRecord } from './record-store.js';
+import { parseRecord } from './record-schema.js';
 import type { FreezeRecord, VolumeRecord } from './records.js';
 
 /** The longest a volume's filesystem stays frozen for a copy; past it the copy is given up (design: Freeze). */
@@ -142,8 +143,12 @@ export function prepareMarker(pool: ImagePool, source: VolumeRecord, marker: Fre
 /** Under the caller's hold of the pool lock: renames a prepared marker into place; made visible, not durable. */
 export async function commitMarker(pool: ImagePool, prepared: PreparedRecord<VolumeRecord>): Promise<MarkedFreeze> {
   await pool.volumes.commit(prepared, NOT_DURABLE);
-  const record = (await pool.volumes.read(prepared.record.id)) ?? prepared.record;
-  return { marker: prepared.record.freeze!, record };
+  return { marker: prepared.record.freeze!, record: asRead(pool, prepared.record) };
+}
+
+/** A record we just wrote, as a read of its file returns it (checked and shaped by the schema), with no read. */
+function asRead(pool: ImagePool, v: VolumeRecord): VolumeRecord {
+  return parseRecord<VolumeRecord>('volume', v.id, pool.volumes.pathOf(v.id), JSON.stringify(v));
 }
 
 /**
@@ -199,8 +204,9 @@ export async function withFrozenFilesystem<T>(
     marked = await pool.withLock(async () => {
       const v = await pool.volumes.read(volumeId);
       if (v?.state !== 'ready') throw notFound(`volume ${volumeId} does not exist`);
-      await pool.volumes.write({ ...v, freeze: marker }, NOT_DURABLE);
-      return { marker, record: (await pool.volumes.read(volumeId)) ?? { ...v, freeze: marker } };
+      const record = { ...v, freeze: marker };
+      await pool.volumes.write(record, NOT_DURABLE);
+      return { marker, record: asRead(pool, record) };
     });
   }
   const since = Date.parse(marked.marker.since);

@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
@@ -202,7 +202,14 @@ export async function copyImageConsistently(
   then?: () => Promise<void>,
   alongsideSync?: () => Promise<void>,
 ): Promise<void> {
-  await copyConsistently(pool, sourceId, plan, opts, () => pool.copyImage(from, to, { sync: false }), {
+  // The copy's file is made (empty) while the marker is set and the freeze forks, not inside the frozen window.
+  const made = plan.freezeMountPath ? writeFile(to, '') : undefined;
+  made?.catch(() => undefined); // awaited by the copy; the callers remove `to` on any error
+  const copy = async () => {
+    await made;
+    await pool.copyImage(from, to, { sync: false });
+  };
+  await copyConsistently(pool, sourceId, plan, opts, copy, {
     // Both settle before anything goes on, so nothing either leaves behind outlives an error.
     whileThawing: async () => {
       for (const r of await Promise.allSettled([syncFile(to), alongsideSync?.()])) if (r.status === 'rejected') throw r.reason;
