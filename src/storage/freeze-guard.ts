@@ -29,19 +29,19 @@ export interface CopyPlan {
    */
   flushed?: Promise<void>;
   /**
-   * What must be durable before the copy is (a snapshot's 'creating' record): made so while the
-   * filesystem is frozen and copied, and awaited before the copy's fsync (design: Freeze).
+   * What must be durable before the copy can be (a snapshot's 'creating' record): made so while
+   * the filesystem is frozen and copied, and awaited before the copy's fsync (design: Freeze).
    * Rejections are the copy's errors.
    */
   recorded?: Promise<void>;
-  /** The freeze marker, when the caller already renamed it into the volume's record (markedRecord). */
+  /** The freeze marker, when the caller already renamed it into the volume's record (commitMarker). */
   marked?: MarkedFreeze;
 }
 
-/** A freeze marker set by the caller in its own hold of the pool lock (see markedRecord). */
+/** A freeze marker set by the caller in its own hold of the pool lock (prepareMarker, commitMarker). */
 export interface MarkedFreeze {
   marker: FreezeRecord;
-  /** The volume's record with the marker, as read back under that hold. */
+  /** The volume's record with the marker, as a read of its file returns it: clearing the marker compares against it. */
   record: VolumeRecord;
 }
 
