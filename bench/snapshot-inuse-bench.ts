@@ -5,7 +5,7 @@
  * to the same work done by bare tools on the same mount in the same run, interleaved.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GiB, MiB } from '../src/domain/bytes.js';
 import { run } from '../src/host/exec.js';
@@ -50,6 +50,33 @@ interface Timing {
   /** Bare with a syncfs first: total, and frozen window. */
   presync: number[];
   presyncFrozen: number[];
+  /** Parts of what Quarry adds, each timed bare in the same run (see bareParts). */
+  parts: Parts;
+}
+
+interface Parts {
+  /** `filefrag -v -b1` of the source image: the capacity check's extent map of it. */
+  filefrag: number[];
+  /** One record step: a small file written and fsynced, renamed, and its directory fsynced, in the pool. */
+  record: number[];
+}
+
+/** The pieces Quarry adds over the bare run, done bare on the same pool (no Quarry). */
+async function bareParts(env: Env, parts: Parts): Promise<void> {
+  parts.filefrag.push((await timed(() => run('filefrag', ['-v', '-b1', '--', env.image])))[1]);
+  const dir = env.pool.fs.mountPath;
+  const [, t] = await timed(async () => {
+    const fd = await open(join(dir, '.bench-record.tmp'), 'w');
+    await fd.writeFile('{"bench":true}\n');
+    await fd.sync();
+    await fd.close();
+    await rename(join(dir, '.bench-record.tmp'), join(dir, 'bench-record.json'));
+    const d = await open(dir, 'r');
+    await d.sync();
+    await d.close();
+  });
+  parts.record.push(t);
+  await rm(join(dir, 'bench-record.json'));
 }
 
 /** `fsfreeze -f; cp --reflink=always; fsfreeze -u` on the staging mount, optionally after `sync -f`. */
@@ -90,7 +117,7 @@ async function snapshotRpc(env: Env): Promise<number> {
 }
 
 async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
-  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [] };
+  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [], parts: { filefrag: [], record: [] } };
   const dst = join(env.pool.fs.mountPath, 'bare-snapshot.img');
   for (let i = 0; i < REPS; i++) {
     await writeData(env.target, how);
@@ -103,6 +130,7 @@ async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
     const [pre, preFrozen] = await bareFrozenReflink(env.staging, env.image, dst, true);
     out.presync.push(pre);
     out.presyncFrozen.push(preFrozen);
+    await bareParts(env, out.parts);
   }
   process.stderr.write(
     `snapshot in use (${how}): quarry ${ms(summarize(out.quarry).medianMs)} ms, bare ${ms(summarize(out.bare).medianMs)} ms, ` +
@@ -112,13 +140,21 @@ async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
 }
 
 /** CreateVolume from a volume (clone of the staged, idle volume) and from a snapshot, next to bare reflinks. */
-async function measureCopies(env: Env): Promise<{ clone: number[]; restore: number[]; bareClone: number[]; bareRestore: number[] }> {
+async function measureCopies(
+  env: Env,
+): Promise<{ clone: number[]; restore: number[]; bareClone: number[]; bareRestore: number[]; parts: Parts }> {
   const c = env.ctl.clients.controller;
   const snap = (await call(c, 'CreateSnapshot', { name: 'bench-restore-source', source_volume_id: env.volumeId } as never, {
     timeoutMs: 120_000,
   })) as { snapshot: { snapshot_id: string } };
   const snapImage = join(env.pool.path, 'snapshots', `${snap.snapshot.snapshot_id}.img`);
-  const out = { clone: [] as number[], restore: [] as number[], bareClone: [] as number[], bareRestore: [] as number[] };
+  const out = {
+    clone: [] as number[],
+    restore: [] as number[],
+    bareClone: [] as number[],
+    bareRestore: [] as number[],
+    parts: { filefrag: [], record: [] } as Parts,
+  };
   const dst = join(env.pool.fs.mountPath, 'bare-copy.img');
   for (let i = 0; i < COPY_REPS; i++) {
     for (const kind of ['clone', 'restore'] as const) {
@@ -143,6 +179,7 @@ async function measureCopies(env: Env): Promise<{ clone: number[]; restore: numb
     });
     out.bareRestore.push(t);
     await rm(dst);
+    await bareParts(env, out.parts);
   }
   await call(c, 'DeleteSnapshot', { snapshot_id: snap.snapshot.snapshot_id } as never, { timeoutMs: 60_000 });
   process.stderr.write(
@@ -229,13 +266,19 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     return `${floorText}Quarry adds ${ms(q - b)} ms (${adds})`;
   };
   const freezeFloor = "the kernel freeze: a log quiesce whose synchronous writes each flush through the volume's loop device into the pool";
-  const records =
-    'the reservation and ready records and the freeze marker: five fsyncs one after another (eight before some were ' +
-    'made to run side by side and the marker stopped being made durable), one more `sync -f` fork than the bare run, ' +
-    'the capacity check, and the gRPC round trip';
-  const cloneAdds =
-    "CreateVolume's reservation and ready records (their directory made durable once), the freeze marker (one fsync), " +
-    "the copy's fsync after the thaw, one more `sync -f` fork than the bare run, the capacity check, and the gRPC round trip";
+  // Each part timed bare in the same run; the rest of the difference is the gRPC round trip, record reads and execa's own cost.
+  const sync = (t: Timing) => m(t.presync) - m(t.presyncFrozen);
+  const records = (t: Timing) =>
+    `one \`sync -f\` fork more than the bare run (${ms(sync(t))} ms bare, run while the records are written); ` +
+    `the capacity check, which forks \`filefrag\` for the source's extent map under the pool lock after every copy or ` +
+    `snapshot deletion (${ms(m(t.parts.filefrag))} ms bare); three record steps one after another, each one file ` +
+    `write with fsync, a rename and a directory fsync (${ms(m(t.parts.record))} ms bare each): the reservation and the ` +
+    `freeze marker side by side during the capacity check, the copy and the 'ready' record beside the thaw, one ` +
+    `directory fsync for both renames; then the gRPC round trip`;
+  const cloneAdds = (p: Parts) =>
+    `CreateVolume's reservation and 'ready' records and the freeze marker (record steps of ${ms(m(p.record))} ms bare each), ` +
+    `the capacity check (\`filefrag\` of the source, ${ms(m(p.filefrag))} ms bare), one more \`sync -f\` fork than the ` +
+    `bare run, and the gRPC round trip; the copy's fsync runs beside the thaw`;
   const flushFloor = (t: Timing) =>
     `the freeze must first write the 1 GiB back through the loop device: bare \`sync -f\` then freeze+reflink+thaw takes ` +
     `${ms(m(t.presync))} ms, of which ${ms(m(t.presyncFrozen))} ms frozen`;
@@ -245,28 +288,28 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
       dirty.quarry,
       dirty.bare,
       SNAP_GOAL_MS,
-      reason(dirty.quarry, dirty.bare, SNAP_GOAL_MS, flushFloor(dirty), records),
+      reason(dirty.quarry, dirty.bare, SNAP_GOAL_MS, flushFloor(dirty), records(dirty)),
     ),
     goalRow(
       'CreateSnapshot, volume in use, 1 GiB just written and fsynced',
       fsynced.quarry,
       fsynced.bare,
       SNAP_GOAL_MS,
-      reason(fsynced.quarry, fsynced.bare, SNAP_GOAL_MS, freezeFloor, records),
+      reason(fsynced.quarry, fsynced.bare, SNAP_GOAL_MS, freezeFloor, records(fsynced)),
     ),
     goalRow(
       'CreateSnapshot, volume in use, idle',
       idle.quarry,
       idle.bare,
       SNAP_GOAL_MS,
-      reason(idle.quarry, idle.bare, SNAP_GOAL_MS, freezeFloor, records),
+      reason(idle.quarry, idle.bare, SNAP_GOAL_MS, freezeFloor, records(idle)),
     ),
     goalRow(
       'Clone (CreateVolume from a staged volume)',
       copies.clone,
       copies.bareClone,
       COPY_GOAL_MS,
-      reason(copies.clone, copies.bareClone, COPY_GOAL_MS, freezeFloor, cloneAdds),
+      reason(copies.clone, copies.bareClone, COPY_GOAL_MS, freezeFloor, cloneAdds(copies.parts)),
     ),
     goalRow(
       'Restore (CreateVolume from a snapshot)',
@@ -305,6 +348,9 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
 - Baseline: the bare tools on the same mount and image, no Quarry: \`fsfreeze -f; cp --reflink=always; fsfreeze -u\`
   (three execa forks). The clone baseline is the same (Quarry freezes the staged source of a clone too); the
   restore baseline is \`cp --reflink=always\` of the snapshot image plus an fsync of the copy.
+- What Quarry adds, in parts timed bare after each round on the same pool: \`filefrag -v -b1\` of the source
+  image (the capacity check's extent map) and one record step (a small file written and fsynced, renamed, its
+  directory fsynced); the \`sync -f\` is the bare "sync -f first" run's total less its frozen window.
 
 ${goalTable(rows)}
 

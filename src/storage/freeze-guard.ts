@@ -1,10 +1,12 @@
-import { aborted, failedPrecondition, unavailable } from '../domain/errors.js';
+import { aborted, failedPrecondition, notFound, unavailable } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
 import { flushFilesystem, freeze, thaw } from '../host/fsfreeze.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
 import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
 import type { ImagePool } from './image-pool.js';
+import type { PreparedRecord } from './record-store.js';
+import { parseRecord } from './record-schema.js';
 import type { FreezeRecord, VolumeRecord } from './records.js';
 
 /** The longest a volume's filesystem stays frozen for a copy; past it the copy is given up (design: Freeze). */
@@ -22,15 +24,37 @@ export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
   freezeMountPath?: string;
   /**
-   * The write-back of that filesystem, started as soon as the plan is made so it overlaps the
-   * records written before the freeze. Never rejects: it only shortens the freeze.
+   * The write-back of that filesystem, started as soon as the plan is made (or by startWriteBack)
+   * so it overlaps the records written before the freeze. Never rejects: it only shortens the freeze.
    */
   flushed?: Promise<void>;
   /**
-   * What must be durable before the copy starts (a snapshot's 'creating' record), made so while the
-   * marker is written and the filesystem written back. Rejections are the copy's errors.
+   * What must be durable before the copy can be (a snapshot's 'creating' record): made so while
+   * the filesystem is frozen and copied, and awaited before the copy's fsync (design: Freeze).
+   * Rejections are the copy's errors.
    */
   recorded?: Promise<void>;
+  /** The freeze marker, when the caller already renamed it into the volume's record (commitMarker). */
+  marked?: MarkedFreeze;
+}
+
+/** A freeze marker set by the caller in its own hold of the pool lock (prepareMarker, commitMarker). */
+export interface MarkedFreeze {
+  marker: FreezeRecord;
+  /** The volume's record with the marker, as a read of its file returns it: clearing the marker compares against it. */
+  record: VolumeRecord;
+}
+
+/** The marker for a freeze of `mountPath` taken now; its deadline counts from now. */
+export function freezeMarker(opts: Pick<FreezeOptions, 'nodeId' | 'holder' | 'maxFreezeMs'>, mountPath: string): FreezeRecord {
+  const since = Date.now();
+  return {
+    nodeId: opts.nodeId,
+    mountPath,
+    holder: opts.holder,
+    since: new Date(since).toISOString(),
+    until: new Date(since + (opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS)).toISOString(),
+  };
 }
 
 /**
@@ -43,6 +67,15 @@ export function flushAhead(mountPath: string): Promise<void> {
 }
 
 /**
+ * Starts the plan's write-back (flushAhead), for a caller that first queued its own I/O: the fork
+ * holds the event loop for a few milliseconds, which the libuv workers then spend on that I/O.
+ */
+export function startWriteBack(plan: CopyPlan): CopyPlan {
+  if (plan.freezeMountPath && !plan.flushed) plan.flushed = flushAhead(plan.freezeMountPath);
+  return plan;
+}
+
+/**
  * Decides how to copy a volume without tearing it:
  * - staged as a filesystem on this host: freeze it for the whole copy, whatever the pool;
  * - in use elsewhere (or as a raw block device) on a reflink pool: a reflink is one atomic
@@ -50,12 +83,19 @@ export function flushAhead(mountPath: string): Promise<void> {
  * - in use where it cannot be frozen, on a pool without reflinks: refused, since a copy read
  *   while the volume is written would hold a state the disk never had.
  */
-export async function planConsistentCopy(pool: ImagePool, v: VolumeRecord, nodeId: string | undefined, what: string): Promise<CopyPlan> {
+export async function planConsistentCopy(
+  pool: ImagePool,
+  v: VolumeRecord,
+  nodeId: string | undefined,
+  what: string,
+  opts: { writeBack?: boolean } = {},
+): Promise<CopyPlan> {
   const here = v.staging.find((s) => s.nodeId === nodeId && s.accessType === 'mount');
   if (here) {
     const mounted = await topMountAt(here.stagingPath);
     if (mounted && (!here.device || mounted.source === here.device)) {
-      return { freezeMountPath: here.stagingPath, flushed: flushAhead(here.stagingPath) };
+      const plan: CopyPlan = { freezeMountPath: here.stagingPath };
+      return opts.writeBack === false ? plan : startWriteBack(plan);
     }
   }
   if (pool.reflink) return {};
@@ -81,8 +121,56 @@ export interface FreezeOptions {
   onThawError?: (err: Error) => void;
   /** A write-back of the filesystem already under way (CopyPlan.flushed); else one is started here. */
   flushed?: Promise<void>;
-  /** Awaited with the write-back, before the freeze (CopyPlan.recorded). */
+  /** Awaited after a good copy, before `whileThawing` (CopyPlan.recorded). */
   recorded?: Promise<void>;
+  /** The marker, already set by the caller (CopyPlan.marked); else it is set here. */
+  marked?: MarkedFreeze;
+}
+
+/** Steps of a good copy that need not wait for the thaw, and the ones that must. */
+export interface AfterCopy<T> {
+  /** Runs beside the thaw (the copy's fsync, records written to temporary files): nothing here may need the filesystem thawed. */
+  whileThawing?: (result: T) => Promise<void>;
+  /** Runs once thawed, after whileThawing. */
+  afterThaw?: (result: T) => Promise<void>;
+}
+
+/** Writes a volume record carrying `marker` to a temporary file: the caller renames it under its hold (commitMarker). */
+export function prepareMarker(pool: ImagePool, source: VolumeRecord, marker: FreezeRecord): Promise<PreparedRecord<VolumeRecord>> {
+  return pool.volumes.prepare({ ...source, freeze: marker });
+}
+
+/** Under the caller's hold of the pool lock: renames a prepared marker into place; made visible, not durable. */
+export async function commitMarker(pool: ImagePool, prepared: PreparedRecord<VolumeRecord>): Promise<MarkedFreeze> {
+  await pool.volumes.commit(prepared, NOT_DURABLE);
+  return { marker: prepared.record.freeze!, record: asRead(pool, prepared.record) };
+}
+
+/** A record we just wrote, as a read of its file returns it (checked and shaped by the schema), with no read. */
+function asRead(pool: ImagePool, v: VolumeRecord): VolumeRecord {
+  return parseRecord<VolumeRecord>('volume', v.id, pool.volumes.pathOf(v.id), JSON.stringify(v));
+}
+
+/**
+ * Clears the marker: the record as it stood with the marker, less the marker, prepared while the
+ * thaw runs, is one rename under the lock; a record changed meanwhile loses its marker the long way.
+ */
+async function clearMarker(pool: ImagePool, volumeId: VolumeId, marked: MarkedFreeze, prepared?: Promise<PreparedRecord<VolumeRecord>>) {
+  const next = await prepared?.catch(() => undefined);
+  try {
+    await pool.withLock(async () => {
+      const current = await pool.volumes.read(volumeId);
+      if (next && current && JSON.stringify(current) === JSON.stringify(marked.record)) {
+        await pool.volumes.commit(next, NOT_DURABLE);
+        return;
+      }
+      if (current?.state !== 'ready' || !current.freeze) return;
+      const { freeze: _, ...rest } = current;
+      await pool.volumes.write(rest, NOT_DURABLE);
+    });
+  } finally {
+    if (next) await pool.volumes.discard(next);
+  }
 }
 
 /**
@@ -90,6 +178,7 @@ export interface FreezeOptions {
  * before it happens and cleared after the thaw, so a process killed in between leaves a record
  * that the next start (or any process's sweep) undoes. A timer thaws it after maxFreezeMs even
  * if the copy hangs; the copy then no longer holds one instant and is failed.
+ * `after` is what follows a good copy: a function runs once thawed; `whileThawing` runs beside the thaw.
  */
 export async function withFrozenFilesystem<T>(
   pool: ImagePool,
@@ -97,43 +186,38 @@ export async function withFrozenFilesystem<T>(
   mountPath: string,
   opts: FreezeOptions,
   copy: () => Promise<T>,
-  afterThaw?: (result: T) => Promise<void>,
+  after?: ((result: T) => Promise<void>) | AfterCopy<T>,
 ): Promise<T> {
+  const { whileThawing, afterThaw } = typeof after === 'function' ? { whileThawing: undefined, afterThaw: after } : (after ?? {});
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
   // The write-back (already under way when the plan started it) overlaps the marker's write. The
   // deadline counts from the marker, so it covers the write-back as it always covered the flush
   // that fsfreeze itself does.
   const flushed = opts.flushed ?? flushAhead(mountPath);
-  const since = Date.now();
-  const marker: FreezeRecord = {
-    nodeId: opts.nodeId,
-    mountPath,
-    holder: opts.holder,
-    since: new Date(since).toISOString(),
-    until: new Date(since + maxMs).toISOString(),
-  };
-  // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
-  const unmark = () => pool.updateVolume(volumeId, ({ freeze: _, ...v }) => v, NOT_DURABLE);
-  try {
-    await pool.updateVolume(volumeId, (v) => ({ ...v, freeze: marker }), NOT_DURABLE);
-  } catch (err) {
-    await opts.recorded?.catch(() => undefined); // settled, so no rejection of it goes unhandled
-    throw err;
+  // Settled at every exit, so no rejection of it goes unhandled; its error is the copy's.
+  const recorded = opts.recorded ?? Promise.resolve();
+  recorded.catch(() => undefined);
+  let marked = opts.marked;
+  if (!marked) {
+    const marker = freezeMarker({ ...opts, maxFreezeMs: maxMs }, mountPath);
+    // Visible to any process at once, but not made durable: a reboot ends every freeze (design: Freeze).
+    marked = await pool.withLock(async () => {
+      const v = await pool.volumes.read(volumeId);
+      if (v?.state !== 'ready') throw notFound(`volume ${volumeId} does not exist`);
+      const record = { ...v, freeze: marker };
+      await pool.volumes.write(record, NOT_DURABLE);
+      return { marker, record: asRead(pool, record) };
+    });
   }
-  try {
-    await opts.recorded;
-  } catch (err) {
-    // Nothing was frozen: the marker goes at once, not at its deadline.
-    await unmark().catch(() => undefined);
-    throw err;
-  }
+  const since = Date.parse(marked.marker.since);
   faultPoint('freeze:after-record');
   await flushed;
   let expired = false;
-  let failed = false;
+  let failure: { err: unknown } | undefined;
   let thawing: Promise<void> | undefined;
-  let cleared: Promise<unknown> = Promise.resolve();
   let result!: T;
+  let unmarked: Promise<PreparedRecord<VolumeRecord>> | undefined;
+  let alongside: Promise<void> = Promise.resolve();
   const thawOnce = () => (thawing ??= thaw(mountPath));
   try {
     await freeze(mountPath);
@@ -156,22 +240,49 @@ export async function withFrozenFilesystem<T>(
     } finally {
       clearTimeout(timer);
     }
+    // The copy is made: the thaw starts now, and beside it what needs no thawed filesystem (the
+    // reservation's durability, the copy's fsync, records written to temporary files).
+    const thawed = thawOnce();
+    unmarked = pool.volumes.prepare(withoutFreeze(marked.record));
+    unmarked.catch(() => undefined); // a failed write only sends clearMarker the long way
+    alongside = (async () => {
+      await recorded;
+      await whileThawing?.(result);
+    })();
+    alongside.catch(() => undefined);
+    await thawed;
   } catch (err) {
-    failed = true;
-    throw err;
-  } finally {
-    await thawOnce();
-    cleared = unmark().catch(() => undefined);
+    failure = { err };
+    await alongside.catch(() => undefined); // settled, so nothing it leaves behind outlives the error
+  }
+  const thawFailure = await thawOnce().then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  if (thawFailure) {
+    // Still frozen: the marker stays for the sweep to thaw at the deadline.
+    await unmarked?.then((p) => pool.volumes.discard(p)).catch(() => undefined);
+    throw thawFailure.err;
+  }
+  const cleared = clearMarker(pool, volumeId, marked, unmarked).catch(() => undefined);
+  if (failure) {
     // A failed copy returns only once the record shows no freeze, as before.
-    if (failed) await cleared;
+    await cleared;
+    throw failure.err;
   }
   // Thawed: what follows a good copy (its fsync and rename) overlaps the removal of the marker.
   try {
+    await alongside;
     await afterThaw?.(result);
   } finally {
     await cleared;
   }
   return result;
+}
+
+function withoutFreeze(v: VolumeRecord): VolumeRecord {
+  const { freeze: _, ...rest } = v;
+  return rest;
 }
 
 /**

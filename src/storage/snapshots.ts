@@ -1,11 +1,18 @@
-import { open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
-import { syncDir } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
-import { planConsistentCopy, withFrozenFilesystem, type CopyPlan } from './freeze-guard.js';
+import {
+  commitMarker,
+  freezeMarker,
+  planConsistentCopy,
+  prepareMarker,
+  startWriteBack,
+  withFrozenFilesystem,
+  type AfterCopy,
+  type CopyPlan,
+} from './freeze-guard.js';
 import { noSpace } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import type { ImagePool } from './image-pool.js';
@@ -35,6 +42,8 @@ export interface SnapshotCopyOptions {
  */
 export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: SnapshotCopyOptions = {}): Promise<SnapshotRecord> {
   const sourceImage = pool.volumeImagePath(spec.sourceVolumeId);
+  // What an earlier attempt left of the copy; done before anything is reserved or frozen (design: Freeze).
+  await rm(pool.snapshotPartialImagePath(spec.id), { force: true });
   const record = await pool.withLock(async () => {
     const existing = await pool.snapshots.read(spec.id);
     if (existing && existing.state !== 'creating') return existing;
@@ -42,17 +51,14 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
     if (source?.state !== 'ready') {
       // A snapshot a crash left half-made, whose source is gone since: drop its reservation.
       if (existing) {
-        await rm(pool.snapshotPartialImagePath(spec.id), { force: true });
         await rm(pool.snapshotImagePath(spec.id), { force: true });
         await pool.snapshots.remove(spec.id);
       }
       throw notFound(`volume ${spec.sourceVolumeId} does not exist`);
     }
     // Refused before anything is reserved when the copy could not hold one instant of the source.
-    const plan = await planConsistentCopy(pool, source, opts.nodeId, 'snapshot');
+    const plan = await planConsistentCopy(pool, source, opts.nodeId, 'snapshot', { writeBack: false });
     const reserve = await allocatedBytes(sourceImage);
-    // A sparse copy needs the data's bytes free now; a reflink shares them until the source diverges.
-    await pool.ensureRoom(spec.id, reserve, !pool.reflink);
     const r: SnapshotRecord = {
       ...spec,
       format: RECORD_FORMAT,
@@ -65,14 +71,33 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
       createdAt: new Date().toISOString(),
       allocatedBytes: reserve,
     };
-    // Durable before the copy starts, but its directory fsync overlaps the freeze marker and the write-back (design: Freeze).
-    await pool.snapshots.write(r, { syncDir: false });
+    const marker =
+      plan.freezeMountPath && opts.nodeId
+        ? freezeMarker({ nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs }, plan.freezeMountPath)
+        : undefined;
+    // The reservation and the freeze marker are written to temporary files (each fsynced) side by
+    // side, while the capacity check runs; the hold then ends with two renames (design: Freeze).
+    const reservation = pool.snapshots.prepare(r);
+    const markerWrite = marker ? prepareMarker(pool, source, marker) : undefined;
+    const written = Promise.allSettled([reservation, markerWrite]); // handled from now on, whatever comes first
+    startWriteBack(plan); // after the writes are queued: the fork holds the event loop, not the libuv workers
+    try {
+      // A sparse copy needs the data's bytes free now; a reflink shares them until the source diverges.
+      await pool.ensureRoom(spec.id, reserve, !pool.reflink);
+      // Durable before the copy's own fsync; its directory fsync runs during the freeze and the copy.
+      await pool.snapshots.commit(await reservation, { syncDir: false });
+      if (markerWrite) plan.marked = await commitMarker(pool, await markerWrite);
+    } finally {
+      const [res, mark] = await written;
+      if (res.status === 'fulfilled') await pool.snapshots.discard(res.value);
+      if (mark.status === 'fulfilled' && mark.value) await pool.volumes.discard(mark.value);
+    }
     return { ...r, plan };
   });
   if (record.state !== 'creating') return record;
   const { plan, ...created } = record as SnapshotRecord & { plan: CopyPlan };
   const recorded = pool.snapshots.sync();
-  recorded.catch(() => undefined); // awaited before the copy; this only keeps an early rejection handled
+  recorded.catch(() => undefined); // awaited before the copy's fsync; this only keeps an early rejection handled
   faultPoint('create-snapshot:after-record');
   let ready: PreparedRecord<SnapshotRecord> | undefined;
   try {
@@ -83,16 +108,16 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
     });
     faultPoint('create-snapshot:after-image');
     const prepared = ready as PreparedRecord<SnapshotRecord>;
-    return await pool.withLock(async () => {
-      await pool.snapshots.commit(prepared);
-      return prepared.record;
-    });
+    await pool.withLock(() => pool.snapshots.commit(prepared, { syncDir: false }));
+    // One directory fsync for the image's rename and the record's, in that order (design: Freeze).
+    await pool.snapshots.sync();
+    return prepared.record;
   } finally {
     if (ready) await pool.snapshots.discard(ready);
   }
 }
 
-/** `alongsideSync` runs after the copy, while the copy is fsynced (before the rename). */
+/** `alongsideSync` runs beside the copy's fsync (and the thaw), before the rename. */
 async function copySnapshotImage(
   pool: ImagePool,
   record: SnapshotRecord,
@@ -104,8 +129,8 @@ async function copySnapshotImage(
   const partial = pool.snapshotPartialImagePath(record.id);
   const finalPath = pool.snapshotImagePath(record.id);
   try {
-    await rm(partial, { force: true });
-    // Only the copy itself runs frozen; its fsync, after the thaw, still comes before the rename.
+    // Only the copy itself runs frozen; its fsync, beside the thaw, still comes before the rename.
+    // The rename is made durable by the directory fsync after the 'ready' record's rename.
     await copyImageConsistently(
       pool,
       record.sourceVolumeId as VolumeId,
@@ -113,10 +138,7 @@ async function copySnapshotImage(
       opts,
       sourceImage,
       partial,
-      async () => {
-        await rename(partial, finalPath);
-        await syncDir(dirname(finalPath));
-      },
+      () => rename(partial, finalPath),
       alongsideSync,
     );
   } catch (err) {
@@ -129,19 +151,23 @@ async function copySnapshotImage(
   }
 }
 
-/** Runs a copy of a volume's image as its plan says: under a recorded, bounded freeze, or as it is. */
+/**
+ * Runs a copy of a volume's image as its plan says: under a recorded, bounded freeze, or as it is.
+ * After a good copy, `after.whileThawing` runs beside the thaw, then `after.afterThaw`.
+ */
 export async function copyConsistently(
   pool: ImagePool,
   sourceId: VolumeId,
   plan: CopyPlan,
   opts: SnapshotCopyOptions,
   copy: () => Promise<void>,
-  afterThaw?: () => Promise<void>,
+  after: AfterCopy<void> = {},
 ): Promise<void> {
   if (!plan.freezeMountPath || !opts.nodeId) {
     await plan.recorded;
     await copy();
-    await afterThaw?.();
+    await after.whileThawing?.();
+    await after.afterThaw?.();
     return;
   }
   await withFrozenFilesystem(
@@ -155,15 +181,16 @@ export async function copyConsistently(
       onThawError: opts.onThawError,
       flushed: plan.flushed,
       recorded: plan.recorded,
+      marked: plan.marked,
     },
     copy,
-    afterThaw,
+    after,
   );
 }
 
 /**
  * Copies a volume's image to `to` as its plan says (design: Freeze): only the copy runs frozen; its
- * fsync comes after the thaw, and before `then` (a rename that publishes the copy, or nothing).
+ * fsync runs beside the thaw, and comes before `then` (a rename that publishes the copy, or nothing).
  */
 export async function copyImageConsistently(
   pool: ImagePool,
@@ -175,18 +202,20 @@ export async function copyImageConsistently(
   then?: () => Promise<void>,
   alongsideSync?: () => Promise<void>,
 ): Promise<void> {
-  await copyConsistently(
-    pool,
-    sourceId,
-    plan,
-    opts,
-    () => pool.copyImage(from, to, { sync: false }),
-    async () => {
-      // Both settle before anything goes on, so nothing either leaves behind outlives an error.
+  // The copy's file is made (empty) while the marker is set and the freeze forks, not inside the frozen window.
+  const made = plan.freezeMountPath ? writeFile(to, '') : undefined;
+  made?.catch(() => undefined); // awaited by the copy; the callers remove `to` on any error
+  const copy = async () => {
+    await made;
+    await pool.copyImage(from, to, { sync: false });
+  };
+  await copyConsistently(pool, sourceId, plan, opts, copy, {
+    // Both settle before anything goes on, so nothing either leaves behind outlives an error.
+    whileThawing: async () => {
       for (const r of await Promise.allSettled([syncFile(to), alongsideSync?.()])) if (r.status === 'rejected') throw r.reason;
-      await then?.();
     },
-  );
+    afterThaw: then,
+  });
 }
 
 async function syncFile(path: string): Promise<void> {

@@ -1,0 +1,102 @@
+// A snapshot of a volume in use writes its reservation and the freeze marker side by side, in one
+// hold of the pool lock, while the capacity check runs, and its last records beside the thaw
+// (design: Freeze). Whatever the outcome, nothing of that is left behind: no marker in the volume's
+// record, no temporary record file, no partial image, and the filesystem is writable.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { GiB, MiB } from '../../src/domain/bytes.js';
+import { thaw } from '../../src/host/fsfreeze.js';
+import type { VolumeRecord } from '../../src/storage/records.js';
+import { call } from '../helpers/grpc-client.js';
+import { rejectsWithCode } from '../helpers/quarry-process.js';
+import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import { mountCapability, stageAndPublish, startQuarryOnPool } from '../helpers/snapshot-harness.js';
+
+/** One block written with fsync by a pod-like writer (dd); a frozen filesystem would hold it (hang guard, not a timing). */
+async function writable(path: string): Promise<void> {
+  const child = spawn('dd', ['if=/dev/zero', `of=${path}`, 'bs=4096', 'count=1', 'conv=fsync'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${path}: write still blocked after 90 s (frozen?)`)), 90_000);
+  });
+  try {
+    assert.equal(await Promise.race([exited, guard]), 0, 'the write completed');
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  }
+}
+
+/** Names in the pool's record directories that are not a record or an image: temporary files, partial images. */
+async function leftovers(pool: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of ['volumes', 'snapshots']) {
+    for (const name of await readdir(join(pool, dir))) if (!/^[a-z0-9-]+\.(json|img)$/.test(name)) out.push(`${dir}/${name}`);
+  }
+  return out;
+}
+
+async function setup(t: HasAfter, opts: { size: (available: number) => number }) {
+  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
+  const pool = join(fs.mountPath, 'pool');
+  const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
+  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl' });
+  const available = Number((await call(ctl.clients.controller, 'GetCapacity', {})).available_capacity);
+  const vol = (
+    await call(ctl.clients.controller, 'CreateVolume', {
+      name: 'v',
+      capacity_range: { required_bytes: opts.size(available) },
+      volume_capabilities: [mountCapability('xfs')],
+    })
+  ).volume!;
+  const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
+  onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
+  const record = async () => JSON.parse(await readFile(join(pool, 'volumes', `${vol.volume_id}.json`), 'utf8')) as VolumeRecord;
+  return { pool, ctl, vol, pub, record };
+}
+
+test('snapshots of a volume in use leave no marker, temporary record or partial image, and the filesystem writable', async (t) => {
+  const s = await setup(t, { size: () => 512 * MiB });
+  for (let i = 0; i < 3; i++) {
+    await writable(join(s.pub.targetPath, `before-${i}`));
+    const snap = (
+      await call(
+        s.ctl.clients.controller,
+        'CreateSnapshot',
+        { name: `snap-${i}`, source_volume_id: s.vol.volume_id! },
+        { timeoutMs: 60_000 },
+      )
+    ).snapshot!;
+    assert.equal(snap.ready_to_use, true);
+    assert.equal((await s.record()).freeze, undefined, 'the marker is cleared before the answer');
+    assert.deepEqual(await leftovers(s.pool), [], 'nothing but records and images');
+    const snapshotRecord = JSON.parse(await readFile(join(s.pool, 'snapshots', `${snap.snapshot_id}.json`), 'utf8')) as { state: string };
+    assert.equal(snapshotRecord.state, 'ready');
+    await writable(join(s.pub.targetPath, `after-${i}`));
+  }
+});
+
+test('a snapshot of a volume in use refused by the capacity check leaves no marker, reservation or temporary record', async (t) => {
+  // Overprovisioning 1.0 and a volume promised all the pool can promise: the data written into it is
+  // more than is left, so the snapshot's reservation (its source's allocated bytes) is refused.
+  const s = await setup(t, { size: (available) => Math.floor(available / MiB) * MiB });
+  await new Promise<void>((resolve, reject) => {
+    const dd = spawn('dd', ['if=/dev/urandom', `of=${join(s.pub.targetPath, 'data')}`, 'bs=1M', 'count=64', 'conv=fsync'], {
+      stdio: 'ignore',
+    });
+    dd.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`dd exited ${code}`))));
+  });
+  await rejectsWithCode(
+    call(s.ctl.clients.controller, 'CreateSnapshot', { name: 'too-big', source_volume_id: s.vol.volume_id! }, { timeoutMs: 60_000 }),
+    grpc.status.RESOURCE_EXHAUSTED,
+  );
+  assert.equal((await s.record()).freeze, undefined, 'no marker was set');
+  assert.deepEqual(await leftovers(s.pool), [], 'the prepared records were removed');
+  assert.deepEqual(await readdir(join(s.pool, 'snapshots')), [], 'nothing reserved');
+  await writable(join(s.pub.targetPath, 'after'));
+});
