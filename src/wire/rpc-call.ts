@@ -80,13 +80,8 @@ export class RpcCall implements CallContext {
     return this.abort.signal;
   }
 
-  /** Whether the client has gone; asks grpc-js, so a call that never made a signal can still tell. */
-  get cancelled(): boolean {
-    return this.call.cancelled;
-  }
-
   /** The reason of the signal once the client has gone: CANCELLED, which the rpc line logs as a warning, not a fault. */
-  cancelReason(): Error {
+  private cancelReason(): Error {
     this.cancelledError ??= new QuarryError(Code.CANCELLED, `${this.method} cancelled by the client`);
     return this.cancelledError;
   }
