@@ -88,8 +88,8 @@ interface ProcessFigures {
   idle: Rss;
   /** Right after the last of the mixed RPCs. */
   busy: Rss;
-  /** SETTLE_AFTER_BUSY_MS later, with no call in between: what V8's memory reducer gives back. */
-  settled: Rss;
+  /** SETTLE_AFTER_BUSY_MS later, with no call in between: what V8's memory reducer gives back (goal runtime only). */
+  settled?: Rss;
   probe: ProbeFigures;
   /**
    * GetPluginInfo, whose handler returns constants: the per-call wrapper without Probe's pool
@@ -109,20 +109,23 @@ async function measure(
   clients: CsiClients,
   idle: Rss,
   mixed: (i: number) => Promise<unknown>,
-  info = false,
+  opts: { info?: boolean; settle?: boolean } = {},
 ): Promise<ProcessFigures> {
   const t0 = Date.now();
   await drive(MIXED, mixed);
   const busy = await rssMiB(pid);
-  await new Promise((r) => setTimeout(r, SETTLE_AFTER_BUSY_MS));
-  const settled = await rssMiB(pid);
+  let settled: Rss | undefined;
+  if (opts.settle !== false) {
+    await new Promise((r) => setTimeout(r, SETTLE_AFTER_BUSY_MS));
+    settled = await rssMiB(pid);
+  }
   const probe = await callFigures(pid, () => call(clients.identity, 'Probe', {}));
-  const infoFigures = info ? await callFigures(pid, () => call(clients.identity, 'GetPluginInfo', {})) : undefined;
+  const infoFigures = opts.info ? await callFigures(pid, () => call(clients.identity, 'GetPluginInfo', {})) : undefined;
   process.stderr.write(
     `process: pid ${pid}: idle ${idle.total.toFixed(1)} MiB, ${MIXED} RPCs in ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
       `then ${busy.total.toFixed(1)} MiB; Probe ${probe.cpuUsPerCall.toFixed(1)} µs CPU, ${probe.callsPerSecond.toFixed(0)}/s\n`,
   );
-  return { idle, busy, settled, probe, ...(infoFigures ? { info: infoFigures } : {}) };
+  return { idle, busy, probe, ...(settled ? { settled } : {}), ...(infoFigures ? { info: infoFigures } : {}) };
 }
 
 /** The baseline server as its own process under `node`, with the image's environment; killed by the scope. */
@@ -172,11 +175,25 @@ interface RuntimeFigures {
   node: ProcessFigures;
 }
 
-/** The bare server, then a controller and a node plugin, all under the node binary `node`, on `pool`. */
-export async function runtimeFigures(scope: HasAfter, pool: BenchPool, node: string, tag: string): Promise<RuntimeFigures> {
+/**
+ * The bare server, then a controller and a node plugin, all under the node binary `node`, on
+ * `pool`. `settle`: also read RSS SETTLE_AFTER_BUSY_MS after the mix (the goal runtime only,
+ * which keeps the section within its time).
+ */
+export async function runtimeFigures(
+  scope: HasAfter,
+  pool: BenchPool,
+  node: string,
+  tag: string,
+  settle: boolean,
+): Promise<RuntimeFigures> {
   const bareProcess = await startBare(scope, pool.workDir, node);
-  const bare = await measure(bareProcess.pid, bareProcess.clients, await settledRss(bareProcess.pid), () =>
-    call(bareProcess.clients.identity, 'Probe', {}),
+  const bare = await measure(
+    bareProcess.pid,
+    bareProcess.clients,
+    await settledRss(bareProcess.pid),
+    () => call(bareProcess.clients.identity, 'Probe', {}),
+    { settle },
   );
 
   const ctl = await startRole(scope, 'controller', pool, node);
@@ -228,8 +245,8 @@ export async function runtimeFigures(scope: HasAfter, pool: BenchPool, node: str
         : i % 4 === 2
           ? call(n.node, 'NodeGetInfo', {})
           : call(n.node, 'NodeGetVolumeStats', { volume_id: volumeId, volume_path: staging } as never);
-  const controller = await measure(ctl.pid, ctl.clients, ctlIdle, controllerRpc, true);
-  const nodeFigures = await measure(nodePlugin.pid, nodePlugin.clients, nodeIdle, nodeRpc, true);
+  const controller = await measure(ctl.pid, ctl.clients, ctlIdle, controllerRpc, { info: true, settle });
+  const nodeFigures = await measure(nodePlugin.pid, nodePlugin.clients, nodeIdle, nodeRpc, { info: true, settle });
 
   await call(n.node, 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: staging } as never, { timeoutMs: 60_000 });
   await call(c.controller, 'DeleteVolume', { volume_id: volumeId } as never);
@@ -261,7 +278,7 @@ export async function memoryBench(): Promise<Section> {
   const fig: { main?: RuntimeFigures; image?: RuntimeFigures & { version: string }; all?: Rss } = {};
   await withScope(async (scope) => {
     const pool = await benchPool(scope, { fsType: 'xfs', sizeBytes: 16 * GiB });
-    fig.main = await runtimeFigures(scope, pool, process.execPath, 'main');
+    fig.main = await runtimeFigures(scope, pool, process.execPath, 'main', true);
 
     // `quarry all` on its own pool directory (the same filesystem), idle.
     const allPool = join(pool.fs.mountPath, 'pool-all');
@@ -277,7 +294,7 @@ export async function memoryBench(): Promise<Section> {
     await all.kill();
 
     const image = await imageRuntime();
-    if (image) fig.image = { ...(await runtimeFigures(scope, pool, image.path, 'image')), version: image.version };
+    if (image) fig.image = { ...(await runtimeFigures(scope, pool, image.path, 'image', false)), version: image.version };
     else process.stderr.write('process: no Node 24 binary (QUARRY_BENCH_NODE24); the image-runtime table is left out\n');
   });
   return report(fig.main!, fig.all!, fig.image);
@@ -300,13 +317,17 @@ function rssReason(q: Rss, b: Rss, goal: number): string {
 function probeReason(f: ProcessFigures, bare: ProcessFigures): string {
   const q = f.probe.cpuUsPerCall;
   const b = bare.probe.cpuUsPerCall;
+  /** "x µs over <what>" or, when the run's noise put it under, "x µs under <what>, within this run's noise". */
+  const versus = (d: number, what: string) => (d >= 0 ? `${us(d)} over ${what}` : `${us(-d)} under ${what}, within this run's noise`);
   const floor = b > PROBE_CPU_GOAL_US ? ` (the floor alone is above the goal by ${us(b - PROBE_CPU_GOAL_US)})` : '';
-  const split = f.info
-    ? `: GetPluginInfo, the same per-call wrapper around a handler that returns constants, costs ${us(f.info.cpuUsPerCall)}, ${us(
-        f.info.cpuUsPerCall - b,
-      )} over the bare Probe; the rest, ${us(q - f.info.cpuUsPerCall)}, is Probe's check that every pool is usable (two access(2) calls per pool on the libuv pool)`
-    : '';
-  return `${us(q)} against ${us(b)} for a bare grpc-js Probe handler in the same run${floor}; ours is ${us(q - b)} more${split}`;
+  const info = f.info?.cpuUsPerCall;
+  const split =
+    info === undefined
+      ? ''
+      : `; GetPluginInfo, the same per-call wrapper around a handler that returns constants, measured ${us(info)} (${versus(info - b, 'the bare Probe')}), ` +
+        `and Probe ${versus(q - info, 'that')}: its check that every pool is usable (two access(2) calls per pool, ` +
+        'each a request to a libuv worker thread)';
+  return `${us(q)} against ${us(b)} for a bare grpc-js Probe handler in the same run${floor}: ours is ${versus(q - b, 'it')}${split}`;
 }
 
 function report(main: RuntimeFigures, all: Rss, image?: RuntimeFigures & { version: string }): Section {
@@ -368,14 +389,24 @@ function report(main: RuntimeFigures, all: Rss, image?: RuntimeFigures & { versi
   const detail = (name: string, f: ProcessFigures) => [
     [`${name}, idle`, f.idle.total.toFixed(1), f.idle.anon.toFixed(1), f.idle.file.toFixed(1)],
     [`${name}, ${busy}`, f.busy.total.toFixed(1), f.busy.anon.toFixed(1), f.busy.file.toFixed(1)],
-    [`${name}, ${SETTLE_AFTER_BUSY_MS / 1000} s later`, f.settled.total.toFixed(1), f.settled.anon.toFixed(1), f.settled.file.toFixed(1)],
+    ...(f.settled
+      ? [
+          [
+            `${name}, ${SETTLE_AFTER_BUSY_MS / 1000} s later`,
+            f.settled.total.toFixed(1),
+            f.settled.anon.toFixed(1),
+            f.settled.file.toFixed(1),
+          ],
+        ]
+      : []),
   ];
   const imageSection = image
     ? `
 **The image's runtime, ${image.version}** (reported, no goal: the goals above are set on the bench's runtime,
 ${process.version}). The same processes, mixes and environment, measured in this run under the node binary the
 container image ships (\`QUARRY_BENCH_NODE24\`, default \`~/.cache/quarry-tools/node-24.22.3/bin/node\`), after
-the ${process.version} processes above had exited. Its floor is higher: a bigger binary and a V8 that keeps more.
+the ${process.version} processes above had exited (without the read ${SETTLE_AFTER_BUSY_MS / 1000} s after the mix, to keep the
+section short). Its floor is higher: a bigger binary and a V8 that keeps more.
 
 ${table(
   ['measure', `Quarry (${image.version})`, `bare grpc-js (${image.version})`, 'Quarry − bare'],
@@ -388,12 +419,6 @@ ${table(
     ).flatMap(([role, f]) => [
       [`RSS, \`quarry ${role}\` idle`, mib(f.idle.total), mib(image.bare.idle.total), mib(f.idle.total - image.bare.idle.total)],
       [`RSS, \`quarry ${role}\` ${busy}`, mib(f.busy.total), mib(image.bare.busy.total), mib(f.busy.total - image.bare.busy.total)],
-      [
-        `RSS, \`quarry ${role}\` ${SETTLE_AFTER_BUSY_MS / 1000} s later`,
-        mib(f.settled.total),
-        mib(image.bare.settled.total),
-        mib(f.settled.total - image.bare.settled.total),
-      ],
       [
         `Probe CPU per call, \`quarry ${role}\``,
         us(f.probe.cpuUsPerCall),
