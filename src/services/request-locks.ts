@@ -45,12 +45,12 @@ export class RequestLocks {
     private readonly observe?: LockWaitObserver,
   ) {}
 
-  /** Runs fn holding `key`, as work outside any RPC. The third argument names the work for a reader; unused. */
-  run<T>(key: string, fn: () => Promise<T>, _what?: string): Promise<T> {
-    return this.runFor(undefined, key, fn);
-  }
-
-  /** Runs fn holding `key` for the request `scope` (none: work outside any RPC). The fourth argument is as run's third. */
+  /**
+   * Runs fn holding `key` for the request `scope`; `undefined` is work outside any RPC. There is
+   * deliberately no scope-less `run`: a handler must pass its `call?.scope`, or a conflicting
+   * request would wait behind it instead of being ABORTED. The fourth argument names the work for a
+   * reader of the call site; unused.
+   */
   async runFor<T>(scope: RequestScope | undefined, key: string, fn: () => Promise<T>, _what?: string): Promise<T> {
     const me: Holder = scope ? { method: scope.method, scope } : { method: 'internal' };
     const slot = this.slots.get(key);

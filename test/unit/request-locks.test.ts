@@ -131,7 +131,7 @@ test('different keys run in parallel; work outside any RPC waits its turn', asyn
     'other volume ran',
   );
   let internalRan = false;
-  const internal = locks.run('volume:vol-e', async () => (internalRan = true));
+  const internal = locks.runFor(undefined, 'volume:vol-e', async () => (internalRan = true));
   await tick();
   assert.equal(internalRan, false);
   slow.open();
