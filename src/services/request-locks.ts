@@ -7,9 +7,11 @@
  * - any other request answers ABORTED at once, naming the operation in flight;
  * - a waiter whose caller has gone leaves the queue at once, so it holds up no one.
  * Work outside any RPC (no request scope) waits its turn, bounded the same way.
+ * The request's fingerprint and signal are read only when a key is already held: a free key
+ * costs no digest of the request and no AbortSignal.
  */
 import { aborted, Code, QuarryError } from '../domain/errors.js';
-import { currentRequest } from './request-scope.js';
+import type { RequestScope } from './request-scope.js';
 
 export const REQUEST_WAIT_BOUND_MS = 45_000;
 
@@ -19,7 +21,8 @@ export type LockWaitObserver = (method: string, outcome: LockWaitOutcome, second
 
 interface Holder {
   method: string;
-  fingerprint?: string;
+  /** Absent for work outside any RPC. */
+  scope?: RequestScope;
 }
 
 interface Waiter extends Holder {
@@ -42,16 +45,20 @@ export class RequestLocks {
     private readonly observe?: LockWaitObserver,
   ) {}
 
-  /** Runs fn holding `key`. The third argument is accepted for older call sites and unused. */
-  async run<T>(key: string, fn: () => Promise<T>, _what?: string): Promise<T> {
-    const req = currentRequest();
-    const me: Holder = { method: req?.method ?? 'internal', ...(req ? { fingerprint: req.fingerprint } : {}) };
+  /**
+   * Runs fn holding `key` for the request `scope`; `undefined` is work outside any RPC. There is
+   * deliberately no scope-less `run`: a handler must pass its `call?.scope`, or a conflicting
+   * request would wait behind it instead of being ABORTED. The fourth argument names the work for a
+   * reader of the call site; unused.
+   */
+  async runFor<T>(scope: RequestScope | undefined, key: string, fn: () => Promise<T>, _what?: string): Promise<T> {
+    const me: Holder = scope ? { method: scope.method, scope } : { method: 'internal' };
     const slot = this.slots.get(key);
     if (!slot) {
       this.slots.set(key, { holder: me, queue: [] });
       this.observe?.(me.method, 'acquired', 0);
     } else {
-      await this.waitTurn(key, slot, me, req?.signal);
+      await this.waitTurn(key, slot, me);
     }
     try {
       return await fn();
@@ -71,16 +78,17 @@ export class RequestLocks {
     return this.slots.size;
   }
 
-  private waitTurn(key: string, slot: Slot, me: Holder, signal: AbortSignal | undefined): Promise<void> {
+  private waitTurn(key: string, slot: Slot, me: Holder): Promise<void> {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     const held = slot.holder;
-    if (me.fingerprint !== undefined && held.fingerprint !== undefined && me.fingerprint !== held.fingerprint) {
+    if (me.scope && held.scope && me.scope.fingerprint !== held.scope.fingerprint) {
       this.observe?.(me.method, 'aborted', 0);
       throw aborted(
         `${held.method} is in progress for ${describeKey(key)}; this ${me.method} conflicts with it: retry when it has finished`,
       );
     }
+    const signal = me.scope?.signal;
     if (signal?.aborted) {
       this.observe?.(me.method, 'cancelled', 0);
       throw cancelledError(me.method, key);
@@ -127,7 +135,7 @@ export class RequestLocks {
       this.slots.delete(key);
       return;
     }
-    slot.holder = { method: next.method, ...(next.fingerprint !== undefined ? { fingerprint: next.fingerprint } : {}) };
+    slot.holder = { method: next.method, ...(next.scope ? { scope: next.scope } : {}) };
     next.grant();
   }
 }

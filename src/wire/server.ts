@@ -8,15 +8,13 @@ import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type protobuf from 'protobufjs';
 import { unimplemented } from '../domain/errors.js';
-import { runInRequestScope, type RequestScope } from '../services/request-scope.js';
-import { requestFingerprint } from './fingerprint.js';
 import { toServiceError } from './errors.js';
 import { csiProto, csiServiceDefinition, CSI_PACKAGE, type CsiProto } from './proto.js';
-import { holdsSecrets, redact, scrubber, secretValues } from './redact.js';
+import { holdsSecrets } from './redact.js';
 import { checkRequestBounds, MAX_REQUEST_BYTES } from './request-bounds.js';
-import { logRpc, rpcIds, type RpcRecord } from './rpc-log.js';
+import { RpcCall, type RpcHooks, type RpcMethod } from './rpc-call.js';
+import type { RpcRecord } from './rpc-log.js';
 import { serverStreamingCall } from './streaming.js';
 import type {
   CallContext,
@@ -52,7 +50,7 @@ export interface StartCsiServerOptions {
   onRpcStart?: (service: string, method: string) => void;
 }
 
-type Hooks = Pick<StartCsiServerOptions, 'onRpc' | 'onRpcStart'>;
+type Hooks = RpcHooks;
 
 export interface CsiServer {
   readonly endpoint: string;
@@ -142,124 +140,40 @@ async function prepareSocketPath(socketPath: string): Promise<void> {
 
 type AnyHandler = (req: unknown, ctx: CallContext) => Promise<unknown>;
 
-interface MethodInfo {
-  service: string;
-  method: string;
-  requestType: protobuf.Type;
-  /** Whether the request type holds a `csi_secret` field anywhere; most do not, and skip redaction. */
-  hasSecrets: boolean;
-}
-
-function elapsedMs(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-/** Wraps one service-layer handler (or none) as a grpc-js unary handler. Never throws, never rejects. */
-function unaryCall(
-  info: MethodInfo,
-  handler: AnyHandler | undefined,
-  logger: Logger,
-  hooks: Hooks,
-): grpc.handleUnaryCall<unknown, unknown> {
-  const fullMethod = `${info.service}.${info.method}`;
-  const { onRpc, onRpcStart } = hooks;
+/**
+ * Wraps one service-layer handler (or none) as a grpc-js unary handler. Never throws, never
+ * rejects. The handler is called at once, not on a later tick: nothing waits between arrival
+ * and the handler but the bounds check.
+ */
+function unaryCall(info: RpcMethod, handler: AnyHandler | undefined, logger: Logger, hooks: Hooks): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const start = process.hrtime.bigint();
-    try {
-      onRpcStart?.(info.service, info.method);
-    } catch {
-      // Metrics must not take the call down.
-    }
-    const request = call.request;
-    let ids: Record<string, string | string[]> = {};
-    let scrub = (s: string) => s;
-    try {
-      if (info.hasSecrets) {
-        ids = rpcIds(redact(info.requestType, request));
-        scrub = scrubber(secretValues(info.requestType, request));
-      } else {
-        ids = rpcIds(request as Record<string, unknown>); // nothing in this type is secret
-      }
-    } catch (err) {
-      logger.error({ method: info.method, err: (err as Error)?.message }, 'cannot redact request; logging no fields');
-    }
-
-    // The abort signal is made when a handler first asks for it: Probe and friends never do.
-    let abort: AbortController | undefined;
-    let cancelled: Error | undefined;
-    call.once('cancelled', () => {
-      cancelled = new Error(`${fullMethod} cancelled by the client`);
-      abort?.abort(cancelled);
-    });
-    const signal = (): AbortSignal => {
-      if (!abort) {
-        abort = new AbortController();
-        if (cancelled) abort.abort(cancelled);
-      }
-      return abort.signal;
-    };
-    const rawDeadline = call.getDeadline();
-    const deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
-    const ctx: CallContext = {
-      method: fullMethod,
-      get signal() {
-        return signal();
-      },
-      deadline,
-      metadata: call.metadata,
-    };
-    let fingerprint: string | undefined;
-    const scope: RequestScope = {
-      method: info.method,
-      // Computed only when a request lock asks: Probe and friends never pay for it.
-      get fingerprint() {
-        fingerprint ??= requestFingerprint(fullMethod, request);
-        return fingerprint;
-      },
-      get signal() {
-        return signal();
-      },
-    };
-
-    let finished = false;
-    const finish = (err: unknown, response?: unknown) => {
-      if (finished) return;
-      finished = true;
-      const rec: RpcRecord = { service: info.service, method: info.method, code: grpc.status.OK, durationMs: elapsedMs(start), ids };
-      let serviceError: grpc.ServiceError | undefined;
-      if (err !== undefined) {
-        serviceError = toServiceError(err, scrub);
-        rec.code = serviceError.code;
-        rec.error = serviceError.details;
-      }
-      try {
-        logRpc(logger, rec);
-        onRpc?.(rec);
-      } catch {
-        // Logging or metrics must not take the answer down with them.
-      }
+    const rpc = new RpcCall(info, call, logger, hooks);
+    const answer = (err: unknown, response?: unknown) => {
+      const serviceError = rpc.finish(err);
+      if (serviceError === null) return;
       try {
         if (serviceError) callback(serviceError);
         else callback(null, response ?? {});
       } catch (cbErr) {
-        logger.error({ method: info.method, err: scrub(String((cbErr as Error)?.message ?? cbErr)) }, 'failed to send the answer');
+        rpc.failedToAnswer('failed to send the answer', cbErr);
       }
     };
-
     if (!handler) {
-      finish(unimplemented(`${fullMethod} is not implemented by this plugin`));
+      answer(unimplemented(`${info.fullMethod} is not implemented by this plugin`));
       return;
     }
-    Promise.resolve()
-      .then(() => {
-        checkRequestBounds(info.requestType, request);
-        return runInRequestScope(scope, () => handler(request, ctx));
-      })
-      .then(
-        (response) => finish(undefined, response),
-        (err: unknown) => finish(err === undefined ? new Error('handler rejected without a reason') : err),
-      )
-      .catch((err: unknown) => logger.error({ method: info.method, err: String(err) }, 'unexpected failure in the RPC wrapper'));
+    let pending: Promise<unknown>;
+    try {
+      checkRequestBounds(info.requestType, rpc.request);
+      pending = handler(rpc.request, rpc);
+    } catch (err) {
+      answer(err === undefined ? new Error('handler threw without a reason') : err);
+      return;
+    }
+    Promise.resolve(pending).then(
+      (response) => answer(undefined, response),
+      (err: unknown) => answer(err === undefined ? new Error('handler rejected without a reason') : err),
+    );
   };
 }
 
@@ -283,8 +197,9 @@ function implementation(
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(reflected.methods)) {
     method.resolve();
+    const requestType = method.resolvedRequestType!;
+    const info: RpcMethod = { service, method: name, fullMethod: `${service}.${name}`, requestType, hasSecrets: holdsSecrets(requestType) };
     if (method.responseStream && !method.requestStream) {
-      const info = { service, method: name, requestType: method.resolvedRequestType! };
       impl[name] = serverStreamingCall(info, handlers[name] as StreamHandler<unknown, unknown> | undefined, logger, hooks);
       continue;
     }
@@ -296,8 +211,6 @@ function implementation(
       };
       continue;
     }
-    const requestType = method.resolvedRequestType!;
-    const info: MethodInfo = { service, method: name, requestType, hasSecrets: holdsSecrets(requestType) };
     impl[name] = unaryCall(info, handlers[name] as AnyHandler | undefined, logger, hooks);
   }
   return { definition, impl };

@@ -12,6 +12,7 @@
  * Only the names something uses are here; add one when a handler or test needs it.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { RequestScope } from '../services/request-scope.js';
 import type { ControllerHandlers as GeneratedControllerHandlers } from './generated/csi/v1/Controller.js';
 import type { GroupControllerHandlers as GeneratedGroupControllerHandlers } from './generated/csi/v1/GroupController.js';
 import type { IdentityHandlers as GeneratedIdentityHandlers } from './generated/csi/v1/Identity.js';
@@ -113,6 +114,8 @@ export interface CallContext {
   readonly deadline: Date | undefined;
   /** gRPC metadata sent by the client. */
   readonly metadata: grpc.Metadata;
+  /** What the request locks need of this call: hand it to `ctx.locks.runFor` (design: Pool lock and concurrency). */
+  readonly scope: RequestScope;
 }
 
 /** One unary CSI method as the service layer implements it. Throw a QuarryError to answer with its code. */

@@ -25,6 +25,8 @@ export interface StartOptions {
   args?: string[];
   /** Extra environment, e.g. { QUARRY_FAULT_POINT: 'create-volume:after-record' }. */
   env?: Record<string, string>;
+  /** The node binary to run quarry with; default the one running this process (benches compare runtimes). */
+  node?: string;
   /** Socket file name inside dir; default csi-<n>.sock. */
   socketName?: string;
   startTimeoutMs?: number;
@@ -59,7 +61,7 @@ let counter = 0;
 export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<QuarryProcess> {
   const socketPath = join(opts.dir, opts.socketName ?? `csi-${process.pid}-${++counter}.sock`);
   const endpoint = `unix://${socketPath}`;
-  const child = spawnQuarry([opts.role, '--endpoint', endpoint, ...withKubeletDir(opts.role, opts.args ?? [])], opts.env);
+  const child = spawnQuarry([opts.role, '--endpoint', endpoint, ...withKubeletDir(opts.role, opts.args ?? [])], opts.env, opts.node);
   const out = captureOutput(child);
   const exited = exitOf(child);
   let clients: CsiClients | undefined;
@@ -145,10 +147,10 @@ function withKubeletDir(role: StartOptions['role'], args: string[]): string[] {
   return [...args, '--kubelet-dir', realpathSync(tmpdir())];
 }
 
-function spawnQuarry(args: string[], env: Record<string, string> | undefined): ChildProcess {
+function spawnQuarry(args: string[], env: Record<string, string> | undefined, node = process.execPath): ChildProcess {
   const e = { ...process.env, ...env };
   if (!env?.QUARRY_FAULT_POINT) delete e.QUARRY_FAULT_POINT;
-  return spawn(process.execPath, [QUARRY_MAIN, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(node, [QUARRY_MAIN, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function captureOutput(child: ChildProcess) {

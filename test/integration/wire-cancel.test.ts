@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
+import { requestFingerprint } from '../../src/wire/fingerprint.js';
 import { startCsiServer } from '../../src/wire/server.js';
 import type { CallContext, ControllerHandlers, IdentityHandlers } from '../../src/wire/types.js';
 import { csiClients } from '../helpers/grpc-client.js';
@@ -78,4 +79,14 @@ test('a handler asking for the signal only after the cancel still sees it aborte
     return `aborted: ${signal.aborted}`;
   });
   assert.equal(seen, 'aborted: true');
+});
+
+test("the call's request scope names the RPC, fingerprints the request, and its signal follows the cancel", async () => {
+  const seen = await cancelDuring('scope', async (ctx, started) => {
+    const { method, fingerprint, signal } = ctx.scope;
+    started();
+    await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+    return `${method} ${fingerprint === requestFingerprint('Controller.ListVolumes', { max_entries: 0, starting_token: '' })} ${signal.aborted}`;
+  });
+  assert.equal(seen, 'ListVolumes true true');
 });

@@ -35,8 +35,8 @@ const EXCEPTIONS: { from: Layer; to: string; typeOnly: boolean; why: string }[] 
   {
     from: 'wire',
     to: 'services/request-scope.ts',
-    typeOnly: false,
-    why: 'the wire layer opens the per-request scope (request id, cancellation) the services read; wire is above services',
+    typeOnly: true,
+    why: 'the wire makes the per-request scope (method, fingerprint, cancellation) that the request locks read; the type is theirs',
   },
 ];
 

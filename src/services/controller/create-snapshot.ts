@@ -4,7 +4,7 @@ import type { SnapshotRecord } from '../../storage/records.js';
 import { createSnapshot as createPoolSnapshot, deleteSnapshot } from '../../storage/snapshots.js';
 import type { ServiceContext } from '../context.js';
 import { snapshotMessage } from './snapshot-response.js';
-import type { CreateSnapshotRequest, CreateSnapshotResponse } from '../../wire/types.js';
+import type { CallContext, CreateSnapshotRequest, CreateSnapshotResponse } from '../../wire/types.js';
 
 /** Added by external-snapshotter --extra-create-metadata; kept in the record. */
 export const PARAM_SNAPSHOT_NAME = 'csi.storage.k8s.io/volumesnapshot/name';
@@ -16,13 +16,14 @@ const ACCEPTED = [PARAM_SNAPSHOT_NAME, PARAM_SNAPSHOT_NAMESPACE, PARAM_SNAPSHOT_
  * Idempotent by name: the ID derives from it, so a retry finds the same record.
  * The snapshot lives in its source's pool, where a reflink can share extents.
  */
-export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotRequest): Promise<CreateSnapshotResponse> {
+export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotRequest, call?: CallContext): Promise<CreateSnapshotResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   if (!req.source_volume_id) throw invalidArgument('source_volume_id is required');
   const kubernetes = parseSnapshotParameters(req.parameters);
   const id = snapshotIdForName(name);
-  return ctx.locks.run(
+  return ctx.locks.runFor(
+    call?.scope,
     `snapshot:${id}`,
     async () => {
       const existing = await ctx.pools.findSnapshot(id);
@@ -34,7 +35,7 @@ export async function createSnapshot(ctx: ServiceContext, req: CreateSnapshotReq
       const sourceId = parseVolumeId(req.source_volume_id);
       if (!sourceId) throw notFound(`source volume ${req.source_volume_id} does not exist`);
       // The source waits: a DeleteVolume or expansion of it cannot run during the copy.
-      const record: SnapshotRecord = await ctx.locks.run(`volume:${sourceId}`, async () => {
+      const record: SnapshotRecord = await ctx.locks.runFor(call?.scope, `volume:${sourceId}`, async () => {
         const source = await ctx.pools.findVolume(sourceId);
         if (source?.record.state !== 'ready') {
           // A crash left this snapshot half-made and its source is gone since: nothing can finish it.

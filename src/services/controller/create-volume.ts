@@ -14,7 +14,7 @@ import { PARAM_FSTYPE, PARAM_PROVISIONING, parseVolumeParameters, type VolumePar
 import { copyOptions } from './create-snapshot.js';
 import { checkFilesystemMinimum } from './fs-minimum.js';
 import { volumeResponse } from './volume-response.js';
-import type { CreateVolumeRequest, CreateVolumeResponse } from '../../wire/types.js';
+import type { CallContext, CreateVolumeRequest, CreateVolumeResponse } from '../../wire/types.js';
 
 interface Source {
   kind: 'snapshot' | 'volume';
@@ -27,7 +27,7 @@ interface Source {
   volume?: VolumeRecord;
 }
 
-export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest, call?: CallContext): Promise<CreateVolumeResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
   const caps = decodeCapabilities(req.volume_capabilities);
@@ -42,7 +42,8 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest
   const asked = sizeForRange(req.capacity_range);
   const id = volumeIdForName(name);
 
-  return ctx.locks.run(
+  return ctx.locks.runFor(
+    call?.scope,
     `volume:${id}`,
     async () => {
       const existing = await ctx.pools.findVolume(id);
@@ -90,7 +91,7 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest
           fill,
         );
       // The source of a clone waits, as for a snapshot: no DeleteVolume or expansion of it during the copy.
-      const record = source?.volume ? await ctx.locks.run(`volume:${source.id}`, create) : await create();
+      const record = source?.volume ? await ctx.locks.runFor(call?.scope, `volume:${source.id}`, create) : await create();
       return volumeResponse(ctx, record);
     },
     `volume name ${name}`,

@@ -3,7 +3,7 @@ import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume } from '../lookup.js';
 import { sizeForRange, sizeSatisfies } from '../capacity-range.js';
-import type { ControllerExpandVolumeRequest, ControllerExpandVolumeResponse } from '../../wire/types.js';
+import type { CallContext, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode only (the pool is reachable from the controller): grows the
@@ -13,11 +13,12 @@ import type { ControllerExpandVolumeRequest, ControllerExpandVolumeResponse } fr
 export async function controllerExpandVolume(
   ctx: ServiceContext,
   req: ControllerExpandVolumeRequest,
+  call?: CallContext,
 ): Promise<ControllerExpandVolumeResponse> {
   if (!req.volume_id) throw invalidArgument('volume_id is required');
   if (!req.capacity_range) throw invalidArgument('capacity_range is required');
   const range = req.capacity_range;
-  return ctx.locks.run(`volume:${req.volume_id}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${req.volume_id}`, async () => {
     const vol = await requireVolume(ctx, req.volume_id);
     let record = vol.record;
     if (!sizeSatisfies(record.sizeBytes, range)) {

@@ -2,7 +2,7 @@ import { changeProvisioning } from '../../storage/provisioning-change.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume } from '../lookup.js';
 import { parseMutableParameters } from './mutable-parameters.js';
-import type { ControllerModifyVolumeRequest, ControllerModifyVolumeResponse } from '../../wire/types.js';
+import type { CallContext, ControllerModifyVolumeRequest, ControllerModifyVolumeResponse } from '../../wire/types.js';
 
 /**
  * ControllerModifyVolume, shared mode only (design: Volume attributes): the central controller
@@ -12,10 +12,11 @@ import type { ControllerModifyVolumeRequest, ControllerModifyVolumeResponse } fr
 export async function controllerModifyVolume(
   ctx: ServiceContext,
   req: ControllerModifyVolumeRequest,
+  call?: CallContext,
 ): Promise<ControllerModifyVolumeResponse> {
   const found = await requireVolume(ctx, req.volume_id);
   const wanted = parseMutableParameters(req.mutable_parameters);
-  await ctx.locks.run(`volume:${found.id}`, async () => {
+  await ctx.locks.runFor(call?.scope, `volume:${found.id}`, async () => {
     if (!wanted.provisioning) return;
     const { spaceReturnedLater } = await changeProvisioning(found.pool, found.id, wanted.provisioning);
     if (spaceReturnedLater) {

@@ -4,7 +4,7 @@ import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import { requireField, requireVolume } from '../lookup.js';
 import { ATTACHMENT_TOKEN_KEY } from '../node/shared-attachment.js';
-import type { ControllerPublishVolumeRequest, ControllerPublishVolumeResponse } from '../../wire/types.js';
+import type { CallContext, ControllerPublishVolumeRequest, ControllerPublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Shared mode: grant one node the right to stage a volume. The grant is an
@@ -16,6 +16,7 @@ import type { ControllerPublishVolumeRequest, ControllerPublishVolumeResponse } 
 export async function controllerPublishVolume(
   ctx: ServiceContext,
   req: ControllerPublishVolumeRequest,
+  call?: CallContext,
 ): Promise<ControllerPublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const rawNode = requireField(req.node_id, 'node_id');
@@ -23,7 +24,7 @@ export async function controllerPublishVolume(
   const cap = decodeCapability(req.volume_capability);
   // Read-only modes are read-only on every node, whatever the CO's flag says.
   const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     const request = { nodeId: rawNode, capability: cap, readOnly };
     const attachment = await vol.pool.attachVolume(vol.id, request, ctx.pools.pools.values());

@@ -7,7 +7,8 @@ import type { ServiceContext } from '../context.js';
 import { copyOptions } from '../controller/create-snapshot.js';
 import { findGroup } from './find-group.js';
 import { groupSnapshotMessage } from './group-response.js';
-import type { CreateVolumeGroupSnapshotRequest, CreateVolumeGroupSnapshotResponse } from '../../wire/types.js';
+import type { RequestScope } from '../request-scope.js';
+import type { CallContext, CreateVolumeGroupSnapshotRequest, CreateVolumeGroupSnapshotResponse } from '../../wire/types.js';
 
 /** Added by csi-snapshotter --extra-create-metadata; accepted and not kept (the members carry the group's name). */
 const ACCEPTED = [
@@ -23,6 +24,7 @@ const ACCEPTED = [
 export async function createVolumeGroupSnapshot(
   ctx: ServiceContext,
   req: CreateVolumeGroupSnapshotRequest,
+  call?: CallContext,
 ): Promise<CreateVolumeGroupSnapshotResponse> {
   const name = req.name ?? '';
   if (!name) throw invalidArgument('name is required');
@@ -36,7 +38,8 @@ export async function createVolumeGroupSnapshot(
       `unknown group snapshot parameter ${unknown.map((k) => `"${echo(k)}"`).join(', ')}; accepted keys are: ${ACCEPTED.join(', ')}`,
     );
   const id = groupSnapshotIdForName(name);
-  return ctx.locks.run(
+  return ctx.locks.runFor(
+    call?.scope,
     `group:${id}`,
     async () => {
       const sources = [...raw].sort();
@@ -52,6 +55,7 @@ export async function createVolumeGroupSnapshot(
       // Every source waits: none can be deleted or expanded while the group is cut.
       const members = await holdAll(
         ctx,
+        call?.scope,
         ids.map((v) => `volume:${v}`),
         () => createGroupSnapshot(pool, { id, name, sourceVolumeIds: ids }, { ...copyOptions(ctx), holder: 'controller' }),
       );
@@ -91,7 +95,7 @@ async function commonPool(ctx: ServiceContext, sources: string[]): Promise<Image
 }
 
 /** Takes the keys in order (sorted by the caller), so two groups sharing volumes cannot deadlock. */
-function holdAll<T>(ctx: ServiceContext, keys: string[], fn: () => Promise<T>): Promise<T> {
+function holdAll<T>(ctx: ServiceContext, scope: RequestScope | undefined, keys: string[], fn: () => Promise<T>): Promise<T> {
   if (keys.length === 0) return fn();
-  return ctx.locks.run(keys[0]!, () => holdAll(ctx, keys.slice(1), fn));
+  return ctx.locks.runFor(scope, keys[0]!, () => holdAll(ctx, scope, keys.slice(1), fn));
 }

@@ -7,7 +7,7 @@ import { ensureNotFrozen } from '../../storage/freeze-guard.js';
 import { currentLoop } from './loop-attachment.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath, nodeVolumePath } from './paths.js';
-import type { NodeExpandVolumeRequest, NodeExpandVolumeResponse } from '../../wire/types.js';
+import type { CallContext, NodeExpandVolumeRequest, NodeExpandVolumeResponse } from '../../wire/types.js';
 
 /**
  * Online expansion on the node. In local mode the node owns the pool, so it
@@ -15,11 +15,15 @@ import type { NodeExpandVolumeRequest, NodeExpandVolumeResponse } from '../../wi
  * in shared mode ControllerExpandVolume already did. Then the loop device
  * picks up the size, then the filesystem grows.
  */
-export async function nodeExpandVolume(ctx: ServiceContext, req: NodeExpandVolumeRequest): Promise<NodeExpandVolumeResponse> {
+export async function nodeExpandVolume(
+  ctx: ServiceContext,
+  req: NodeExpandVolumeRequest,
+  call?: CallContext,
+): Promise<NodeExpandVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   requireField(req.volume_path, 'volume_path');
   const volumePath = await nodeVolumePath(ctx.kubeletDir, req.volume_path, 'volume_path');
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);

@@ -12,17 +12,21 @@ import { withPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { checkPublishGrant } from './shared-attachment.js';
 import { nodeRequestPath } from './paths.js';
-import type { NodePublishVolumeRequest, NodePublishVolumeResponse } from '../../wire/types.js';
+import type { CallContext, NodePublishVolumeRequest, NodePublishVolumeResponse } from '../../wire/types.js';
 
 /** Bind the staged filesystem (or the loop device, for block) at the target path. */
-export async function nodePublishVolume(ctx: ServiceContext, req: NodePublishVolumeRequest): Promise<NodePublishVolumeResponse> {
+export async function nodePublishVolume(
+  ctx: ServiceContext,
+  req: NodePublishVolumeRequest,
+  call?: CallContext,
+): Promise<NodePublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
   const cap = decodeCapability(req.volume_capability);
   const readOnly = Boolean(req.readonly) || isReadOnlyMode(cap.accessMode);
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);

@@ -13,19 +13,23 @@ import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from
 import { faultPoint } from '../../storage/fault-points.js';
 import { nodeRequestPath } from './paths.js';
 import { checkAttachment, stagingCapability } from './shared-attachment.js';
-import type { NodeStageVolumeRequest, NodeStageVolumeResponse } from '../../wire/types.js';
+import type { CallContext, NodeStageVolumeRequest, NodeStageVolumeResponse } from '../../wire/types.js';
 
 /**
  * Attach the image, give a blank device its filesystem, mount it at the
  * staging path. The staging entry is recorded first, so DeleteVolume refuses
  * a volume that a crash left half-staged, and a retry finishes the job.
  */
-export async function nodeStageVolume(ctx: ServiceContext, req: NodeStageVolumeRequest): Promise<NodeStageVolumeResponse> {
+export async function nodeStageVolume(
+  ctx: ServiceContext,
+  req: NodeStageVolumeRequest,
+  call?: CallContext,
+): Promise<NodeStageVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
   if (!req.volume_capability) throw invalidArgument('volume_capability is required');
   const cap = decodeCapability(req.volume_capability);
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);

@@ -6,7 +6,7 @@ import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
-import type { NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse } from '../../wire/types.js';
+import type { CallContext, NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse } from '../../wire/types.js';
 
 /**
  * Undo this volume's publication at the target, and nothing else (design: Node staging):
@@ -20,10 +20,14 @@ import type { NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse } from '..
  * - a volume no longer staged on this node has its now unused loop devices detached here, so
  *   unstage-before-unpublish leaves no loop behind for DeleteVolume.
  */
-export async function nodeUnpublishVolume(ctx: ServiceContext, req: NodeUnpublishVolumeRequest): Promise<NodeUnpublishVolumeResponse> {
+export async function nodeUnpublishVolume(
+  ctx: ServiceContext,
+  req: NodeUnpublishVolumeRequest,
+  call?: CallContext,
+): Promise<NodeUnpublishVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const targetPath = await nodeRequestPath(ctx.kubeletDir, req.target_path, 'target_path');
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     const recorded = vol.record.publications.some((p) => p.nodeId === ctx.nodeId && p.targetPath === targetPath);
     const unmounted = await unmountOurs(ctx, vol, targetPath, recorded);

@@ -6,7 +6,7 @@ import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
-import type { NodeUnstageVolumeRequest, NodeUnstageVolumeResponse } from '../../wire/types.js';
+import type { CallContext, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse } from '../../wire/types.js';
 
 /**
  * Unmount the volume's own filesystem from the staging path, then detach its loop devices that
@@ -16,10 +16,14 @@ import type { NodeUnstageVolumeRequest, NodeUnstageVolumeResponse } from '../../
  * volume keeps its loop device; unpublish detaches it once the volume is unstaged here.
  * The staging directory itself belongs to the CO and stays.
  */
-export async function nodeUnstageVolume(ctx: ServiceContext, req: NodeUnstageVolumeRequest): Promise<NodeUnstageVolumeResponse> {
+export async function nodeUnstageVolume(
+  ctx: ServiceContext,
+  req: NodeUnstageVolumeRequest,
+  call?: CallContext,
+): Promise<NodeUnstageVolumeResponse> {
   const rawId = requireField(req.volume_id, 'volume_id');
   const stagingPath = await nodeRequestPath(ctx.kubeletDir, req.staging_target_path, 'staging_target_path');
-  return ctx.locks.run(`volume:${rawId}`, async () => {
+  return ctx.locks.runFor(call?.scope, `volume:${rawId}`, async () => {
     const vol = await requireVolume(ctx, rawId);
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
