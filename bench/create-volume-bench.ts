@@ -242,7 +242,7 @@ export async function createVolumeBench(): Promise<Section> {
         msu,
         '≤ 1.5 ms',
         1.5,
-        `controller CPU (utime+stime) over the burst ÷ 100; the bare file work costs ${msu(bare100.cpuPerCallMs)} of it. ${CPU_SPLIT}`,
+        `controller CPU (utime+stime) over the burst ÷ 100; the same file work done bare costs ${msu(bare100.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
       ),
       row(
         'CPU per CreateVolume, burst of 1,000',
@@ -251,7 +251,7 @@ export async function createVolumeBench(): Promise<Section> {
         msu,
         '≤ 1.5 ms',
         1.5,
-        `controller CPU (utime+stime) over the burst ÷ 1,000; the bare file work costs ${msu(bare1000.cpuPerCallMs)} of it. ${CPU_SPLIT}`,
+        `controller CPU (utime+stime) over the burst ÷ 1,000; the same file work done bare costs ${msu(bare1000.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
       ),
       row('Sequential CreateVolume, 10 volumes in the pool (median)', seq10.median, bareSeq10, msu, '—', Infinity, ''),
       {
