@@ -21,6 +21,23 @@ const SEQUENTIAL = 25;
 const LIST_REPEATS = 10;
 const CLK_TCK = 100; // USER_HZ on Linux
 
+/** Why a burst's wall time is more than its CPU (design: Performance targets, provisioning). */
+const WAITING =
+  'the rest is waiting: per create 3 fsyncs (the two record contents and the image) on libuv’s 4 threads, as the bare ' +
+  'work does, directory fsyncs shared by the burst, and the pool lock taken twice per create';
+
+/**
+ * Where the controller's CPU per create goes, from `node --cpu-prof` of a real controller during a burst of 1,000
+ * (bench/profile-create.ts, main thread, 2026-12-01, loaded machine): storage ~38% (mostly the syscalls and libuv
+ * request submissions of the record and image files: sync stat/rename/statfs and async open under one busy
+ * directory), Node's http2/promise/async-hooks internals ~20%, grpc-js ~12%, our wire wrapper ~7% (another
+ * helper's area), GC ~9%, protobufjs ~5%; the capacity ledger is under 1% since it keeps running totals.
+ */
+const CPU_SPLIT =
+  'By a CPU profile of the controller in a burst of 1,000 (bench/profile-create.ts): storage ~38% (syscalls and libuv ' +
+  'requests of the record and image files in one busy directory), Node’s http2/promise/async-hooks internals ~20%, ' +
+  'grpc-js ~12%, GC ~9%, the per-call wire wrapper ~7%, protobufjs ~5%; the capacity ledger under 1%';
+
 interface Burst {
   wallMs: number;
   latencies: number[];
@@ -206,7 +223,7 @@ export async function createVolumeBench(): Promise<Section> {
         '≤ 1.0 s',
         1000,
         `${sec(b500.b.wallMs)} (bare ${sec(bare500.wallMs)}); the controller used ${sec(b500.b.cpuPerCallMs * 500)} of CPU in it, ` +
-          'the rest is waiting: 4 fsyncs per create on libuv’s 4 threads, and the pool lock taken twice per create',
+          WAITING,
       ),
       row(
         '1,000 concurrent CreateVolume (wall)',
@@ -216,7 +233,7 @@ export async function createVolumeBench(): Promise<Section> {
         '≤ 2.0 s',
         2000,
         `${sec(b1000.b.wallMs)} (bare ${sec(bare1000.wallMs)}); the controller used ${sec(b1000.b.cpuPerCallMs * 1000)} of CPU in it, ` +
-          'the rest is waiting: 4 fsyncs per create on libuv’s 4 threads, and the pool lock taken twice per create',
+          WAITING,
       ),
       row(
         'CPU per CreateVolume, burst of 100',
@@ -225,8 +242,7 @@ export async function createVolumeBench(): Promise<Section> {
         msu,
         '≤ 1.5 ms',
         1.5,
-        'controller CPU (utime+stime) over the burst ÷ 100; by its CPU profile: the gRPC layer, the fs requests of the ' +
-          'record writes and the image (libuv requests, promises and their async-hooks cost), GC',
+        `controller CPU (utime+stime) over the burst ÷ 100; the same file work done bare costs ${msu(bare100.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
       ),
       row(
         'CPU per CreateVolume, burst of 1,000',
@@ -235,8 +251,7 @@ export async function createVolumeBench(): Promise<Section> {
         msu,
         '≤ 1.5 ms',
         1.5,
-        'controller CPU (utime+stime) over the burst ÷ 1,000; by its CPU profile as at 100, plus the ledger’s count ' +
-          'over every line of the pool per create (about a tenth of the main thread at 500)',
+        `controller CPU (utime+stime) over the burst ÷ 1,000; the same file work done bare costs ${msu(bare1000.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
       ),
       row('Sequential CreateVolume, 10 volumes in the pool (median)', seq10.median, bareSeq10, msu, '—', Infinity, ''),
       {

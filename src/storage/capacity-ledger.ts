@@ -35,6 +35,14 @@ interface Line {
   busy: number;
 }
 
+/** What one line adds to the running totals of the fast count, as last worked out. */
+interface Counted {
+  promised: number;
+  owned: number;
+  /** The volume this line is a clone being copied from (its source's owned bytes are not counted meanwhile). */
+  cloneOf?: string;
+}
+
 /** Staged, published or attached: a node may write it or discard blocks of it at any moment. */
 const inUse = (r: VolumeRecord | undefined) => !!r && (r.staging.length > 0 || r.publications.length > 0 || r.attachments.length > 0);
 
@@ -87,6 +95,19 @@ export class CapacityLedger {
   private synced = false;
   private lastFullStat = Date.now();
 
+  // The fast count, kept incrementally so that a read costs O(lines changed), not O(pool): every
+  // change of a line marks it touched, and the next read works out again what the touched lines add.
+  private touched = new Set<string>();
+  private counted = new Map<string, Counted>();
+  private promisedTotal = 0;
+  private ownedTotal = 0;
+  /** Per volume: how many clones of it are being copied (in this process or another). */
+  private clonesCopying = new Map<string, number>();
+  /** Lines to measure at the next read: pending, or never measured. */
+  private due = new Set<string>();
+  /** Lines stat'ed at every read (mustStat). */
+  private statEveryRead = new Set<string>();
+
   constructor(private readonly src: LedgerSource) {}
 
   /** Another process changed records, or a write of ours may have half-happened: re-read before the next answer. */
@@ -116,6 +137,7 @@ export class CapacityLedger {
       // New: an image made from nothing shares no extent, so a stat tells all; a copy needs its extent map.
       const plain = !r.source;
       this.lines.set(r.id, { record: r, pending: plain ? 'stat' : 'full', busy: 0, image: plain ? NO_IMAGE : undefined });
+      this.touched.add(r.id);
       return;
     }
     if (!old.record || capacityKey(old.record) !== capacityKey(r)) {
@@ -126,12 +148,14 @@ export class CapacityLedger {
       if (inUse(old.record) && !inUse(r)) this.remeasureFamily(r.id);
     }
     old.record = r;
+    this.touched.add(r.id);
   }
 
   /** A volume record this process has just removed (its files went first). */
   forgetVolume(id: string): void {
     const gone = this.lines.get(id);
     this.lines.delete(id);
+    this.touched.add(id);
     this.volumeGone(id, gone);
   }
 
@@ -217,6 +241,7 @@ export class CapacityLedger {
     const id = this.volumeIdOf(path);
     const line = id === undefined ? undefined : this.lines.get(id);
     if (line) line.pending = atLeast(line.pending, 'stat');
+    if (id !== undefined) this.touched.add(id);
   }
 
   /**
@@ -228,11 +253,13 @@ export class CapacityLedger {
     if (id === undefined) return work();
     const line = this.lineFor(id);
     line.busy++;
+    this.touched.add(id);
     try {
       return await work();
     } finally {
       line.busy--;
       line.pending = 'full';
+      this.touched.add(id);
     }
   }
 
@@ -247,12 +274,59 @@ export class CapacityLedger {
     const now = Date.now();
     if (exact || now - this.lastFullStat > FULL_STAT_EVERY_MS) {
       // Bounds how long a change made by hand to an idle image (a punched hole, a deleted file) goes unseen.
-      for (const line of this.lines.values()) line.pending = atLeast(line.pending, exact ? 'full' : 'stat');
+      for (const [id, line] of this.lines) {
+        line.pending = atLeast(line.pending, exact ? 'full' : 'stat');
+        this.touched.add(id);
+      }
       this.lastFullStat = now;
     }
     // Synchronous (microseconds), as everything else inside a hold of the pool lock: see pool-lock.ts.
     const fs = statfsSync(this.src.root);
+    this.settle();
     await this.measure(exact);
+    this.settle();
+    let owned: number;
+    let promised: number;
+    if (exact) {
+      ({ owned, promised } = this.fullCount(excludeId, true));
+    } else {
+      const skip = excludeId === undefined ? undefined : this.counted.get(excludeId);
+      owned = this.ownedTotal - (skip?.owned ?? 0);
+      promised = this.promisedTotal - (skip?.promised ?? 0);
+    }
+    promised += this.snapshotReservations(excludeId);
+    const filesystemBytes = fs.blocks * fs.bsize;
+    return {
+      filesystemBytes,
+      freeBytes: fs.bavail * fs.bsize,
+      ownedBytes: owned,
+      promisedBytes: promised,
+      marginBytes: capacityMargin(filesystemBytes, fs.type === BTRFS_SUPER_MAGIC),
+      overprovisioning: this.src.overprovisioning,
+    };
+  }
+
+  /** What half-made snapshots reserve (there are few: one pass each read). */
+  snapshotReservations(excludeId?: string): number {
+    let reserved = 0;
+    for (const s of this.snapshots.values()) {
+      if (s.state !== 'creating' || s.id === excludeId) continue;
+      reserved += snapshotReservation(s, this.src, (id) => this.lines.get(id)?.record?.sizeBytes);
+    }
+    return reserved;
+  }
+
+  /**
+   * The fast count worked out by a pass over every line, as the ledger did before it kept running
+   * totals. Tests compare it with input()'s totals at every step (ImagePool.ledgerCapacity).
+   */
+  countedByFullPass(excludeId?: string): { owned: number; promised: number } {
+    this.settle();
+    return this.fullCount(excludeId, false);
+  }
+
+  /** Owned and promised bytes over every line; `exact` counts every measured line's owned bytes. */
+  private fullCount(excludeId: string | undefined, exact: boolean): { owned: number; promised: number } {
     // A clone being copied (here or by another process) shares its source's extents a little more each moment.
     const cloned = new Set<string>();
     for (const line of this.lines.values()) {
@@ -267,19 +341,68 @@ export class CapacityLedger {
       promised += counted.promisedBytes;
       if (exact || (ownsMeasured(line, this.src.reflink) && !(this.src.reflink && cloned.has(id)))) owned += counted.ownedBytes;
     }
-    for (const s of this.snapshots.values()) {
-      if (s.state !== 'creating' || s.id === excludeId) continue;
-      promised += snapshotReservation(s, this.src, (id) => this.lines.get(id)?.record?.sizeBytes);
+    return { owned, promised };
+  }
+
+  /** Works out again what each touched line adds to the totals (and what the lines it affects add). */
+  private settle(): void {
+    while (this.touched.size > 0) {
+      const ids = [...this.touched];
+      this.touched.clear();
+      for (const id of ids) this.recount(id);
     }
-    const filesystemBytes = fs.blocks * fs.bsize;
-    return {
-      filesystemBytes,
-      freeBytes: fs.bavail * fs.bsize,
-      ownedBytes: owned,
-      promisedBytes: promised,
-      marginBytes: capacityMargin(filesystemBytes, fs.type === BTRFS_SUPER_MAGIC),
-      overprovisioning: this.src.overprovisioning,
-    };
+  }
+
+  private recount(id: string): void {
+    const old = this.counted.get(id);
+    if (old) {
+      this.promisedTotal -= old.promised;
+      this.ownedTotal -= old.owned;
+      if (old.cloneOf !== undefined) this.addClone(old.cloneOf, -1);
+    }
+    const line = this.lines.get(id);
+    if (!line) {
+      this.counted.delete(id);
+      this.due.delete(id);
+      this.statEveryRead.delete(id);
+      if (old?.cloneOf !== undefined) this.touched.add(old.cloneOf);
+      return;
+    }
+    const r = line.record;
+    const cloneOf = r?.state === 'creating' && r.source?.kind === 'volume' ? r.source.id : undefined;
+    if (cloneOf !== undefined) this.addClone(cloneOf, 1);
+    if (old?.cloneOf !== cloneOf) {
+      // The source's owned bytes count, or stop counting, while the copy runs.
+      if (old?.cloneOf !== undefined) this.touched.add(old.cloneOf);
+      if (cloneOf !== undefined) this.touched.add(cloneOf);
+    }
+    const { promisedBytes, ownedBytes } = lineOf(this.src, id, r, line.image);
+    const copying = this.src.reflink && (this.clonesCopying.get(id) ?? 0) > 0;
+    const owned = ownsMeasured(line, this.src.reflink) && !copying ? ownedBytes : 0;
+    this.counted.set(id, { promised: promisedBytes, owned, cloneOf });
+    this.promisedTotal += promisedBytes;
+    this.ownedTotal += owned;
+    if (line.pending !== 'none' || !line.image) this.due.add(id);
+    else this.due.delete(id);
+    if (mustStat(line, this.src.reflink)) this.statEveryRead.add(id);
+    else this.statEveryRead.delete(id);
+  }
+
+  private addClone(source: string, n: number): void {
+    const count = (this.clonesCopying.get(source) ?? 0) + n;
+    if (count > 0) this.clonesCopying.set(source, count);
+    else this.clonesCopying.delete(source);
+  }
+
+  /** Drops the running totals: every line is worked out afresh at the next read (after a re-read of the records). */
+  private recountAll(): void {
+    this.counted.clear();
+    this.clonesCopying.clear();
+    this.due.clear();
+    this.statEveryRead.clear();
+    this.promisedTotal = 0;
+    this.ownedTotal = 0;
+    this.touched = new Set(this.lines.keys());
   }
 
   /** Re-reads every record (unchanged ones from the record store's cache) and keeps the measurements of unchanged lines. */
@@ -305,6 +428,7 @@ export class CapacityLedger {
     this.lines = next;
     this.snapshots = new Map(snapshots.map((s) => [s.id, s]));
     this.synced = true;
+    this.recountAll();
     // What another process copied or deleted changed who shares which extents: measured afresh.
     for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
     for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.snapshotGone(id, s.sourceVolumeId);
@@ -318,10 +442,16 @@ export class CapacityLedger {
 
   private async measure(exact: boolean): Promise<void> {
     const due: Array<[string, Line]> = [];
-    for (const entry of this.lines) {
-      const [, line] = entry;
-      if (exact || line.pending !== 'none' || !line.image || mustStat(line, this.src.reflink)) due.push(entry);
+    if (exact) due.push(...this.lines);
+    else {
+      const add = (id: string) => {
+        const line = this.lines.get(id);
+        if (line) due.push([id, line]);
+      };
+      for (const id of this.due) add(id);
+      for (const id of this.statEveryRead) if (!this.due.has(id)) add(id);
     }
+    for (const [id] of due) this.touched.add(id);
     // A few stats (the usual case: the last volume made, the volumes in use) run synchronously, as
     // everything else under the lock; extent maps and long lists go through libuv in batches.
     if (due.length <= SYNC_STATS && due.every(([, line]) => line.pending !== 'full' && line.image)) {
@@ -342,6 +472,7 @@ export class CapacityLedger {
           line.pending = 'none';
           const image = await volumeImageAllocation(this.src.volumesDir, id, this.src.reflink, full ? undefined : line.image?.sharedBytes);
           line.image = image ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+          this.touched.add(id);
         }),
       );
     }
@@ -352,13 +483,17 @@ export class CapacityLedger {
     if (!line) {
       line = { pending: 'full', busy: 0 };
       this.lines.set(id, line);
+      this.touched.add(id);
     }
     return line;
   }
 
   private remeasure(id: string): void {
     const line = this.lines.get(id);
-    if (line) line.pending = 'full';
+    if (line) {
+      line.pending = 'full';
+      this.touched.add(id);
+    }
   }
 
   /** The volume ID of an image path in this pool, or undefined for any other file. */

@@ -1,9 +1,17 @@
-import { open, rename, rm } from 'node:fs/promises';
+import fs from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { Code, QuarryError, resourceExhausted } from '../domain/errors.js';
 import { preallocate } from '../host/fallocate.js';
-import { syncDir } from './durable-file.js';
+import { removeFile, syncDir } from './durable-file.js';
+
+// Plain descriptors, not FileHandle objects, as in durable-file.ts: one of these per create (design: Performance targets).
+const openFd = promisify(fs.open);
+const ftruncateFd = promisify(fs.ftruncate);
+const fsyncFd = promisify(fs.fsync);
+const closeFd = promisify(fs.close);
 
 /**
  * Creates a sparse image of exactly `size` bytes at `path`, going through
@@ -16,22 +24,35 @@ export async function createImage(
   thick: boolean,
   opts: { syncDir?: boolean } = {},
 ): Promise<void> {
-  await rm(partialPath, { force: true });
-  const fd = await open(partialPath, 'wx', 0o600);
+  const fd = await openNewFile(partialPath);
   try {
-    await fd.truncate(size);
-    await fd.sync();
+    await ftruncateFd(fd, size);
+    await fsyncFd(fd);
   } finally {
-    await fd.close();
+    await closeFd(fd);
   }
   try {
     if (thick) await preallocate(partialPath, size);
   } catch (err) {
-    await rm(partialPath, { force: true });
+    await removeFile(partialPath);
     throw err;
   }
   await rename(partialPath, path);
   if (opts.syncDir !== false) await syncDir(dirname(path));
+}
+
+/**
+ * A new, empty file (O_EXCL): a partial image left by a crash is removed first, then made anew,
+ * never reused through a name that might be a link. The usual case is one open request.
+ */
+async function openNewFile(path: string): Promise<number> {
+  try {
+    return await openFd(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    await removeFile(path);
+    return openFd(path, 'wx', 0o600);
+  }
 }
 
 /** Gives a filled partial image its final size and name (clones and restores). */

@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
-import { access, constants, open, rm, statfs } from 'node:fs/promises';
+import { statfsSync, statSync } from 'node:fs';
+import { access, constants, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
 import { failedPrecondition, notFound, QuarryError, Code } from '../domain/errors.js';
@@ -8,7 +8,7 @@ import { probeReflink, reflinkCopy, sparseCopy } from '../host/copy.js';
 import { attachVolume, detachVolume, type AttachRequest } from './attachments.js';
 import { canPromise, computeCapacity, type Capacity, type CapacityInput } from './capacity.js';
 import { faultPoint } from './fault-points.js';
-import type { AtomicWriteOptions } from './durable-file.js';
+import { removeFile, type AtomicWriteOptions } from './durable-file.js';
 import { createImage, growImage, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
@@ -249,7 +249,8 @@ export class ImagePool {
 
   /** The largest volume the pool could ever hold: its filesystem's size × the ratio (one statfs). */
   async maximumVolumeBytes(): Promise<Bytes> {
-    const fs = await statfs(this.root);
+    // Synchronous: a statfs takes microseconds, a libuv request and promise per create several times that.
+    const fs = statfsSync(this.root);
     return computeCapacity({
       filesystemBytes: fs.blocks * fs.bsize,
       freeBytes: 0,
@@ -262,7 +263,18 @@ export class ImagePool {
 
   /** What the in-memory ledger counts now, read under the pool lock (tests compare it with a full recount). */
   async ledgerCapacity(): Promise<Capacity & CapacityInput> {
-    const input = await this.withLock(() => this.ledger.input());
+    const input = await this.withLock(async () => {
+      const counted = await this.ledger.input();
+      // The running totals must be what a pass over every line counts: checked at every test step.
+      const pass = this.ledger.countedByFullPass();
+      if (pass.owned !== counted.ownedBytes || pass.promised + this.ledger.snapshotReservations() !== counted.promisedBytes) {
+        throw new Error(
+          `capacity ledger: running totals (owned ${counted.ownedBytes}, promised ${counted.promisedBytes}) ` +
+            `differ from a pass over every line (owned ${pass.owned}, promised ${pass.promised} + snapshot reservations)`,
+        );
+      }
+      return counted;
+    });
     return { ...input, ...computeCapacity(input) };
   }
 
@@ -362,14 +374,14 @@ export class ImagePool {
     const partial = this.partialImagePath(record.id);
     try {
       if (fill) {
-        await rm(partial, { force: true });
+        await removeFile(partial);
         await fill(partial);
         await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       } else {
         await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       }
     } catch (err) {
-      await rm(partial, { force: true }).catch(() => undefined);
+      await removeFile(partial).catch(() => undefined);
       const readOnly = this.readOnlyError(err);
       if (readOnly) throw readOnly;
       if (isNoSpace(err)) {

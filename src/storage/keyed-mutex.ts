@@ -12,13 +12,14 @@ export class KeyedMutex {
   constructor(private readonly waitBoundMs: number) {}
 
   async run<T>(key: string, fn: () => Promise<T>, what = key): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
+    const previous = this.tails.get(key);
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    const tail = previous.then(() => mine);
+    const tail = previous ? previous.then(() => mine) : mine;
     this.tails.set(key, tail);
     try {
-      await waitBounded(previous, this.waitBoundMs, what);
+      // Nobody ahead: no wait, so no timer (a burst queues hundreds of callers, each with its own).
+      if (previous) await waitBounded(previous, this.waitBoundMs, what);
       return await fn();
     } finally {
       release();

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { removeFile } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
 import { isNoSpace } from './image-file.js';
 import type { ImagePool } from './image-pool.js';
@@ -31,7 +31,7 @@ export async function removeObject<R extends PoolRecord>(
     return r.state === 'deleting' || markDeleting(store, r, files);
   });
   faultPoint(`${opts.faultPrefix}:after-mark`);
-  for (const f of files) await rm(f, { force: true });
+  for (const f of files) await removeFile(f);
   faultPoint(`${opts.faultPrefix}:after-image`);
   if (!found) return;
   // The directory fsync runs after the lock is released, so concurrent deletions share it; before the answer.
@@ -55,7 +55,7 @@ async function markDeleting<R extends PoolRecord>(store: RecordStore<R>, r: R, f
     return true;
   } catch (err) {
     if (!isNoSpace(err)) throw err;
-    for (const f of files) await rm(f, { force: true });
+    for (const f of files) await removeFile(f);
     await store.remove(r.id);
     return false;
   }
