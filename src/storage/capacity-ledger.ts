@@ -16,6 +16,13 @@ const BTRFS_SUPER_MAGIC = 0x9123683e;
 const STAT_BATCH = 64;
 const SYNC_STATS = 16;
 const FULL_STAT_EVERY_MS = 30_000;
+/**
+ * How long after an image is unlinked on a reflink pool its extents may still count as shared:
+ * XFS frees a deleted file's extents in a background worker (deferred inode inactivation), so a
+ * relative measured right after the unlink can still look shared (design: Capacity). Seen gone
+ * within 50 ms here; the window is wide for a loaded host.
+ */
+export const UNLINK_SETTLE_MS = 2_000;
 
 export interface LedgerSource extends Pick<PoolUsageSource, 'root' | 'volumesDir' | 'reflink' | 'overprovisioning' | 'onCorrupt'> {
   listVolumes(): Promise<VolumeRecord[]>;
@@ -94,6 +101,8 @@ export class CapacityLedger {
   private snapshots = new Map<string, SnapshotRecord>();
   private synced = false;
   private lastFullStat = Date.now();
+  /** Until then, an extent map that still shows sharing is measured again at the next read. */
+  private unlinkSettlesAt = 0;
 
   // The fast count, kept incrementally so that a read costs O(lines changed), not O(pool): every
   // change of a line marks it touched, and the next read works out again what the touched lines add.
@@ -213,7 +222,10 @@ export class CapacityLedger {
    */
   private volumeGone(id: string, gone: Line | undefined): void {
     const shared = !gone?.image || gone.pending === 'full' || gone.image.sharedBytes > 0;
-    if (shared) this.remeasureSharers();
+    if (shared) {
+      this.remeasureSharers();
+      this.noteUnlink();
+    }
     this.remeasureCopiesOf('volume', id);
   }
 
@@ -224,12 +236,17 @@ export class CapacityLedger {
    */
   private snapshotGone(id: string, sourceVolumeId: string): void {
     this.remeasureSharers();
+    this.noteUnlink();
     this.remeasure(sourceVolumeId);
     this.remeasureCopiesOf('snapshot', id);
   }
 
   private remeasureCopiesOf(kind: 'volume' | 'snapshot', id: string): void {
     for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.remeasure(other);
+  }
+
+  private noteUnlink(): void {
+    if (this.src.reflink) this.unlinkSettlesAt = Date.now() + UNLINK_SETTLE_MS;
   }
 
   private remeasureSharers(): void {
@@ -472,6 +489,8 @@ export class CapacityLedger {
           line.pending = 'none';
           const image = await volumeImageAllocation(this.src.volumesDir, id, this.src.reflink, full ? undefined : line.image?.sharedBytes);
           line.image = image ?? { apparentBytes: 0, allocatedBytes: 0, sharedBytes: 0 };
+          // Sharing can only fall as the kernel finishes a delete: a count on the safe side until then.
+          if (full && line.image.sharedBytes > 0 && Date.now() < this.unlinkSettlesAt) line.pending = 'full';
           this.touched.add(id);
         }),
       );
