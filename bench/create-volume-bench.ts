@@ -5,12 +5,13 @@
  * DeleteVolume bursts. Each goal sits next to the same bare work done from Node without Quarry,
  * in the same run, on the same filesystem.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GiB } from '../src/domain/bytes.js';
 import { call } from '../src/wire/client.js';
+import { bareCreate } from './lib/bare-create.js';
+import { startBareServer } from './lib/bare-server-process.js';
 import { benchPool, createRequest, startOnPool } from './lib/quarry.js';
 import { goalTable, table, type GoalRow, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
@@ -37,6 +38,19 @@ const CPU_SPLIT =
   'By a CPU profile of the controller in a burst of 1,000 (bench/profile-create.ts): storage ~38% (syscalls and libuv ' +
   'requests of the record and image files in one busy directory), Node’s http2/promise/async-hooks internals ~20%, ' +
   'grpc-js ~12%, GC ~9%, the per-call wire wrapper ~7%, protobufjs ~5%; the capacity ledger under 1%';
+
+/**
+ * Where the floor's own CPU goes, from `node --cpu-prof` of the bare grpc-js server with a create directory over a burst
+ * of 1,000 CreateVolume (bench/lib/profile-bare-create.ts, 2026-12-01, loaded machine, the image's env): 1.18 ms of
+ * process CPU per create, 0.88 ms of it on the main thread; of the main thread, the fs calls and their libuv request
+ * submissions (open/ftruncate/write/rename/close/fsync, FileHandle objects) ~41%, GC ~20%, Node's http2 ~13%,
+ * grpc-js ~10%, V8 (program) ~7%, protobufjs ~4%, streams/events/ticks the rest. The remaining ~0.3 ms runs on
+ * libuv's pool threads (the truncates and fsyncs themselves) and V8's helper threads.
+ */
+const FLOOR_SPLIT =
+  'The floor itself, by a CPU profile of the bare server in a burst of 1,000 (bench/lib/profile-bare-create.ts): about ' +
+  'three quarters on its main thread, of which the fs calls and their libuv requests ~41%, GC ~20%, Node’s http2 ~13%, ' +
+  'grpc-js ~10%, protobufjs ~4%; the rest on libuv’s threads (the truncates and fsyncs) and V8’s helpers.';
 
 interface Burst {
   wallMs: number;
@@ -73,26 +87,6 @@ async function burst(calls: Array<() => Promise<unknown>>, cpuMs: () => number):
   return { wallMs, latencies, failures, cpuPerCallMs: (cpuMs() - cpu0) / Math.max(1, calls.length) };
 }
 
-/** The bare work a CreateVolume stands for: a sparse 1 GiB file and a small JSON record, each fsynced and renamed into place. */
-async function bareCreate(dir: string, name: string): Promise<void> {
-  const img = join(dir, `${name}.img`);
-  const fd = await open(`${img}.partial`, 'wx', 0o600);
-  await fd.truncate(GiB);
-  await fd.sync();
-  await fd.close();
-  await rename(`${img}.partial`, img);
-  const rec = join(dir, `${name}.json`);
-  const tmp = `${rec}.${randomBytes(6).toString('hex')}.tmp`;
-  const rf = await open(tmp, 'wx', 0o600);
-  await rf.writeFile(JSON.stringify({ name, sizeBytes: GiB, state: 'ready', staging: [], publications: [] }, null, 2));
-  await rf.sync();
-  await rf.close();
-  await rename(tmp, rec);
-  const d = await open(dir, 'r');
-  await d.sync();
-  await d.close();
-}
-
 /** The bare work a ListVolumes stands for: readdir and read plus parse every record. */
 async function bareList(dir: string): Promise<number> {
   const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
@@ -109,7 +103,12 @@ export async function createVolumeBench(): Promise<Section> {
     const pool = await benchPool(scope, { fsType: 'xfs', reflink: true });
     const bareDir = join(pool.fs.mountPath, 'bare');
     await mkdir(bareDir);
+    const floorDir = join(pool.fs.mountPath, 'bare-grpc');
+    await mkdir(floorDir);
     const ctl = await startOnPool(scope, 'controller', pool);
+    // The floor: a bare grpc-js server doing only the bare file work per CreateVolume, its own process.
+    const floorServer = await startBareServer(scope, pool.workDir, 'bare-create', floorDir);
+    const floorCpu = () => processCpuMs(floorServer.pid);
     const c = ctl.clients.controller;
     const controllerCpu = () => processCpuMs(ctl.pid);
     const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -147,17 +146,32 @@ export async function createVolumeBench(): Promise<Section> {
     };
     const bareBurst = async (n: number, tag: string) =>
       burst(
-        Array.from({ length: n }, (_, i) => () => bareCreate(bareDir, `${tag}-${i}`)),
+        Array.from({ length: n }, (_, i) => () => bareCreate(bareDir, `${tag}-${i}`, GiB)),
         ownCpuMs,
       );
     const bareSequential = async (tag: string) => {
       const times: number[] = [];
-      for (let i = 0; i < SEQUENTIAL; i++) times.push((await timed(() => bareCreate(bareDir, `${tag}-${i}`)))[1]);
+      for (let i = 0; i < SEQUENTIAL; i++) times.push((await timed(() => bareCreate(bareDir, `${tag}-${i}`, GiB)))[1]);
       return median(times);
     };
     const clearBare = async () => {
       await rm(bareDir, { recursive: true, force: true });
       await mkdir(bareDir);
+    };
+    /** The same client and requests against the bare grpc-js server; its process's CPU, as for the controller. */
+    const floorBurst = async (n: number, tag: string) => {
+      await rm(floorDir, { recursive: true, force: true });
+      await mkdir(floorDir);
+      const fc = floorServer.clients.controller;
+      const b = await burst(
+        Array.from(
+          { length: n },
+          (_, i) => () => call(fc, 'CreateVolume', createRequest(`${tag}-${i}`, 1 * GiB, 'xfs'), { timeoutMs: TIMEOUT_MS }),
+        ),
+        floorCpu,
+      );
+      log(`${n} concurrent CreateVolume, bare grpc-js + file work: ${sec(b.wallMs)}, ${msu(b.cpuPerCallMs)} CPU each`);
+      return b;
     };
 
     // Warm-up, then 10 volumes in the pool: sequential creates.
@@ -171,14 +185,18 @@ export async function createVolumeBench(): Promise<Section> {
     const b100 = await createBurst(100, 'b100');
     await clearBare();
     const bare100 = await bareBurst(100, 'b100');
+    const floor100 = await floorBurst(100, 'f100');
     const d100 = await deleteBurst(b100.ids);
     const b500 = await createBurst(500, 'b500');
     await clearBare();
     const bare500 = await bareBurst(500, 'b500');
+    const floor500 = await floorBurst(500, 'f500');
     const d500 = await deleteBurst(b500.ids);
     const b1000 = await createBurst(1000, 'b1000');
     await clearBare();
     const bare1000 = await bareBurst(1000, 'b1000');
+    const floor1000 = await floorBurst(1000, 'f1000');
+    await rm(floorDir, { recursive: true, force: true });
 
     // 1,000 volumes in the pool: ListVolumes and sequential creates.
     const lists: number[] = [];
@@ -197,6 +215,22 @@ export async function createVolumeBench(): Promise<Section> {
     const d1000 = await deleteBurst([...b1000.ids, ...seq1000.ids, ...base.ids]);
 
     const failed = [b100, b500, b1000].flatMap((x) => x.b.failures);
+    const floorFailed = [floor100, floor500, floor1000].flatMap((x) => x.failures);
+    /** Why a wall row missed: the floor's wall (and whether it alone is over the goal), then what the controller spent. */
+    const wallWhy = (q: Burst, floor: Burst, bare: Burst, n: number, limitMs: number) =>
+      `${sec(q.wallMs)} against ${sec(floor.wallMs)} for the bare grpc-js server doing the bare file work ` +
+      `(${floor.wallMs > limitMs ? 'the floor alone is over the goal' : `${sec(q.wallMs - floor.wallMs)} over that floor`}; ` +
+      `the file work alone, no gRPC, ${sec(bare.wallMs)}); the controller used ${sec(q.cpuPerCallMs * n)} of CPU in it ` +
+      `(the floor ${sec(floor.cpuPerCallMs * n)}), ` +
+      WAITING;
+    /** Why a CPU row missed: the floor (bare grpc-js + file work) against Quarry's own share of the CPU. */
+    const cpuWhy = (q: Burst, floor: Burst, bare: Burst, n: string) =>
+      `controller CPU (utime+stime) over the burst ÷ ${n}: ${msu(q.cpuPerCallMs)} = the floor ${msu(floor.cpuPerCallMs)} ` +
+      `(a bare grpc-js server answering the same CreateVolume with only the bare file work${
+        floor.cpuPerCallMs > 1.5 ? ', ITSELF OVER THE GOAL' : ''
+      }; of it, the file work alone in the bench's process costs ${msu(bare.cpuPerCallMs)}) + Quarry's own ` +
+      `${msu(q.cpuPerCallMs - floor.cpuPerCallMs)} (${((100 * (q.cpuPerCallMs - floor.cpuPerCallMs)) / q.cpuPerCallMs).toFixed(0)}% of it). ` +
+      `${FLOOR_SPLIT} ${CPU_SPLIT}.`;
     const row = (
       measure: string,
       q: number,
@@ -218,40 +252,38 @@ export async function createVolumeBench(): Promise<Section> {
       row(
         '500 concurrent CreateVolume (wall)',
         b500.b.wallMs,
-        bare500.wallMs,
+        floor500.wallMs,
         sec,
         '≤ 1.0 s',
         1000,
-        `${sec(b500.b.wallMs)} (bare ${sec(bare500.wallMs)}); the controller used ${sec(b500.b.cpuPerCallMs * 500)} of CPU in it, ` +
-          WAITING,
+        wallWhy(b500.b, floor500, bare500, 500, 1000),
       ),
       row(
         '1,000 concurrent CreateVolume (wall)',
         b1000.b.wallMs,
-        bare1000.wallMs,
+        floor1000.wallMs,
         sec,
         '≤ 2.0 s',
         2000,
-        `${sec(b1000.b.wallMs)} (bare ${sec(bare1000.wallMs)}); the controller used ${sec(b1000.b.cpuPerCallMs * 1000)} of CPU in it, ` +
-          WAITING,
+        wallWhy(b1000.b, floor1000, bare1000, 1000, 2000),
       ),
       row(
         'CPU per CreateVolume, burst of 100',
         b100.b.cpuPerCallMs,
-        bare100.cpuPerCallMs,
+        floor100.cpuPerCallMs,
         msu,
         '≤ 1.5 ms',
         1.5,
-        `controller CPU (utime+stime) over the burst ÷ 100; the same file work done bare costs ${msu(bare100.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
+        cpuWhy(b100.b, floor100, bare100, '100'),
       ),
       row(
         'CPU per CreateVolume, burst of 1,000',
         b1000.b.cpuPerCallMs,
-        bare1000.cpuPerCallMs,
+        floor1000.cpuPerCallMs,
         msu,
         '≤ 1.5 ms',
         1.5,
-        `controller CPU (utime+stime) over the burst ÷ 1,000; the same file work done bare costs ${msu(bare1000.cpuPerCallMs)} per create. ${CPU_SPLIT}`,
+        cpuWhy(b1000.b, floor1000, bare1000, '1,000'),
       ),
       row('Sequential CreateVolume, 10 volumes in the pool (median)', seq10.median, bareSeq10, msu, '—', Infinity, ''),
       {
@@ -275,6 +307,20 @@ export async function createVolumeBench(): Promise<Section> {
           '(design: Performance targets, ListVolumes)',
       ),
     ];
+    /** Rows whose floor alone is over the goal: no work on Quarry's side can meet them on this machine. */
+    const overFloor = [
+      ['500 concurrent CreateVolume (wall)', floor500.wallMs > 1000],
+      ['1,000 concurrent CreateVolume (wall)', floor1000.wallMs > 2000],
+      ['CPU per CreateVolume, burst of 100', floor100.cpuPerCallMs > 1.5],
+      ['CPU per CreateVolume, burst of 1,000', floor1000.cpuPerCallMs > 1.5],
+    ]
+      .filter(([, over]) => over)
+      .map(([m]) => m);
+    const bursts = [
+      ['100', b100.b, floor100, bare100],
+      ['500', b500.b, floor500, bare500],
+      ['1,000', b1000.b, floor1000, bare1000],
+    ] as const;
     const deletes = [
       ['100', d100],
       ['500', d500],
@@ -289,12 +335,51 @@ export async function createVolumeBench(): Promise<Section> {
   controller process's utime + stime (\`/proc/<pid>/stat\`, all threads, 10 ms ticks) over the burst, divided by the
   number of calls.
 - Sequential: ${SEQUENTIAL} CreateVolume one after another, median, first with 10 volumes in the pool, then with 1,000.
-- Baselines, measured in the same run on the same filesystem from the bench's Node process: for creates, the bare
-  work a CreateVolume stands for (a 1 GiB sparse file created, fsynced and renamed; a small JSON record written to a
-  temporary file, fsynced, renamed; the directory fsynced), N at once or one after another; its CPU is the bench
-  process's own (\`process.cpuUsage\`). For ListVolumes, \`readdir\` plus reading and parsing 1,000 small JSON files.
-${failed.length ? `- **${failed.length} creates failed**; first: ${failed[0]}\n` : ''}
+- The bare file work a CreateVolume stands for: a 1 GiB sparse file created, fsynced and renamed; a small JSON record
+  written to a temporary file, fsynced, renamed; the directory fsynced (bench/lib/bare-create.ts).
+- Baseline of the bursts (wall and CPU), the floor a Node CSI driver pays per CreateVolume before any Quarry code: a
+  bare grpc-js server (bench/lib/bare-grpc-server.ts: @grpc/proto-loader on proto/csi.proto, a CreateVolume handler
+  that does only the bare file work and answers a CreateVolumeResponse) as its own process with the image's
+  environment, on the same filesystem, driven by the same client with the same requests and bursts, in the same run;
+  its CPU is its process's utime + stime, read as for the controller. The file work alone (no gRPC, N at once in the
+  bench's own process, \`process.cpuUsage\`) is measured too and given in the texts and the table below.
+- Baseline of the sequential creates: the bare file work one after another from the bench's process. For ListVolumes,
+  \`readdir\` plus reading and parsing 1,000 small JSON files.
+${failed.length ? `- **${failed.length} creates failed**; first: ${failed[0]}\n` : ''}${
+  floorFailed.length ? `- **${floorFailed.length} creates on the bare grpc-js server failed**; first: ${floorFailed[0]}\n` : ''
+}- Floor check: ${
+        overFloor.length
+          ? `the floor alone (bare grpc-js + file work) is over the goal in: ${overFloor.join('; ')}.`
+          : 'the floor (bare grpc-js + file work) is under the goal in every burst row.'
+      }
+
 ${goalTable(rows)}
+
+The bursts, split: Quarry, the floor (bare grpc-js + file work) and the file work alone:
+
+${table(
+  [
+    'burst',
+    'Quarry wall s',
+    'floor wall s',
+    'file work wall s',
+    'Quarry CPU ms/create',
+    'floor CPU ms/create',
+    'file work CPU ms/create',
+    'Quarry’s own CPU ms/create',
+  ],
+  bursts.map(([n, q, f, w]) => [
+    n,
+    (q.wallMs / 1000).toFixed(2),
+    (f.wallMs / 1000).toFixed(2),
+    (w.wallMs / 1000).toFixed(2),
+    q.cpuPerCallMs.toFixed(2),
+    f.cpuPerCallMs.toFixed(2),
+    w.cpuPerCallMs.toFixed(2),
+    (q.cpuPerCallMs - f.cpuPerCallMs).toFixed(2),
+  ]),
+  [1, 2, 3, 4, 5, 6, 7],
+)}
 
 DeleteVolume bursts on the same controller:
 
