@@ -3,7 +3,9 @@
  * with reflink: concurrent CreateVolume bursts (wall time and the controller's CPU per create),
  * sequential CreateVolume with 10 and with 1,000 volumes in the pool, ListVolumes at 1,000, and
  * DeleteVolume bursts. Each goal sits next to the same bare work done from Node without Quarry,
- * in the same run, on the same filesystem.
+ * in the same run, on the same filesystem. For the bursts that baseline is the floor a Node CSI
+ * driver pays before any Quarry code: a bare grpc-js server, its own process, answering the same
+ * CreateVolume requests with only the bare file work (bench/lib/bare-grpc-server.ts).
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ const TIMEOUT_MS = 600_000;
 const SEQUENTIAL = 25;
 const LIST_REPEATS = 10;
 const CLK_TCK = 100; // USER_HZ on Linux
+const CPU_GOAL_MS = 1.5;
 
 /** Why a burst's wall time is more than its CPU (design: Performance targets, provisioning). */
 const WAITING =
@@ -219,18 +222,28 @@ export async function createVolumeBench(): Promise<Section> {
     /** Why a wall row missed: the floor's wall (and whether it alone is over the goal), then what the controller spent. */
     const wallWhy = (q: Burst, floor: Burst, bare: Burst, n: number, limitMs: number) =>
       `${sec(q.wallMs)} against ${sec(floor.wallMs)} for the bare grpc-js server doing the bare file work ` +
-      `(${floor.wallMs > limitMs ? 'the floor alone is over the goal' : `${sec(q.wallMs - floor.wallMs)} over that floor`}; ` +
+      `(${
+        floor.wallMs > limitMs
+          ? 'the floor alone is over the goal'
+          : `${sec(q.wallMs - floor.wallMs)} over that floor, where the goal leaves ${sec(limitMs - floor.wallMs)}`
+      }; ` +
       `the file work alone, no gRPC, ${sec(bare.wallMs)}); the controller used ${sec(q.cpuPerCallMs * n)} of CPU in it ` +
       `(the floor ${sec(floor.cpuPerCallMs * n)}), ` +
       WAITING;
     /** Why a CPU row missed: the floor (bare grpc-js + file work) against Quarry's own share of the CPU. */
-    const cpuWhy = (q: Burst, floor: Burst, bare: Burst, n: string) =>
-      `controller CPU (utime+stime) over the burst ÷ ${n}: ${msu(q.cpuPerCallMs)} = the floor ${msu(floor.cpuPerCallMs)} ` +
-      `(a bare grpc-js server answering the same CreateVolume with only the bare file work${
-        floor.cpuPerCallMs > 1.5 ? ', ITSELF OVER THE GOAL' : ''
-      }; of it, the file work alone in the bench's process costs ${msu(bare.cpuPerCallMs)}) + Quarry's own ` +
-      `${msu(q.cpuPerCallMs - floor.cpuPerCallMs)} (${((100 * (q.cpuPerCallMs - floor.cpuPerCallMs)) / q.cpuPerCallMs).toFixed(0)}% of it). ` +
-      `${FLOOR_SPLIT} ${CPU_SPLIT}.`;
+    const cpuWhy = (q: Burst, floor: Burst, bare: Burst, n: string) => {
+      const own = q.cpuPerCallMs - floor.cpuPerCallMs;
+      const limit =
+        floor.cpuPerCallMs > CPU_GOAL_MS
+          ? `the floor alone is over the goal by ${msu(floor.cpuPerCallMs - CPU_GOAL_MS)}, so no change in Quarry meets it here`
+          : `to meet the goal Quarry's own share would have to fall to ${msu(CPU_GOAL_MS - floor.cpuPerCallMs)}`;
+      return (
+        `controller CPU (utime+stime) over the burst ÷ ${n}: ${msu(q.cpuPerCallMs)} = the floor ${msu(floor.cpuPerCallMs)} ` +
+        `(a bare grpc-js server answering the same CreateVolume with only the bare file work; the file work alone, in the ` +
+        `bench's process without gRPC, costs ${msu(bare.cpuPerCallMs)}) + Quarry's own ${msu(own)} ` +
+        `(${((100 * own) / q.cpuPerCallMs).toFixed(0)}% of it); ${limit}. ${FLOOR_SPLIT} ${CPU_SPLIT}.`
+      );
+    };
     const row = (
       measure: string,
       q: number,
@@ -311,8 +324,8 @@ export async function createVolumeBench(): Promise<Section> {
     const overFloor = [
       ['500 concurrent CreateVolume (wall)', floor500.wallMs > 1000],
       ['1,000 concurrent CreateVolume (wall)', floor1000.wallMs > 2000],
-      ['CPU per CreateVolume, burst of 100', floor100.cpuPerCallMs > 1.5],
-      ['CPU per CreateVolume, burst of 1,000', floor1000.cpuPerCallMs > 1.5],
+      ['CPU per CreateVolume, burst of 100', floor100.cpuPerCallMs > CPU_GOAL_MS],
+      ['CPU per CreateVolume, burst of 1,000', floor1000.cpuPerCallMs > CPU_GOAL_MS],
     ]
       .filter(([, over]) => over)
       .map(([m]) => m);
