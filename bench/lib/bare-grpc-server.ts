@@ -27,14 +27,18 @@ const server = new grpc.Server();
 server.addService(def['csi.v1.Identity'] as grpc.ServiceDefinition, {
   Probe: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { ready: { value: true } }),
 });
-if (createDir) {
-  const { addBareCreateVolume } = await import('./bare-create-service.js');
-  addBareCreateVolume(server, def, createDir);
-}
-server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
-  if (err) {
-    process.stderr.write(`bare grpc server: ${err.message}\n`);
-    process.exit(1);
-  }
-});
+const serve = () =>
+  server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
+    if (err) {
+      process.stderr.write(`bare grpc server: ${err.message}\n`);
+      process.exit(1);
+    }
+  });
+// No top-level await: the Probe-only module stays synchronous, as it was.
+if (createDir)
+  void import('./bare-create-service.js').then(({ addBareCreateVolume }) => {
+    addBareCreateVolume(server, def, createDir);
+    serve();
+  });
+else serve();
 process.on('SIGTERM', () => server.forceShutdown());
