@@ -298,7 +298,10 @@ export class CapacityLedger {
     const line = this.lines.get(id);
     if (!line) return;
     const image = this.src.reflink && line.busy === 0 && inUse(line.record) ? statImageSync(this.src.volumesDir, id, Infinity) : undefined;
-    if (!image) return this.remeasure(id);
+    if (!image) {
+      this.remeasure(id);
+      return;
+    }
     line.image = image;
     line.pending = 'stat';
     this.touched.add(id);
