@@ -171,8 +171,11 @@ export class CapacityLedger {
   noteSnapshot(s: SnapshotRecord): void {
     const old = this.snapshots.get(s.id);
     this.snapshots.set(s.id, s);
-    // The copy made the source's extents shared: measured afresh (the copy itself already marked it).
-    if (old?.state !== s.state) this.remeasure(s.sourceVolumeId);
+    if (old?.state === s.state) return;
+    // Marked for deletion: the source's sharing can only fall from here. Otherwise the copy made its
+    // extents shared: measured afresh (the copy itself already marked it).
+    if (s.state === 'deleting') this.sharingFell(s.sourceVolumeId);
+    else this.sharingGrew(s.sourceVolumeId);
   }
 
   forgetSnapshot(id: string): void {
@@ -209,7 +212,7 @@ export class CapacityLedger {
         if (seen.has(next)) continue;
         seen.add(next);
         queue.push(next);
-        this.remeasure(next);
+        this.sharingFell(next);
       }
     }
   }
@@ -237,12 +240,12 @@ export class CapacityLedger {
   private snapshotGone(id: string, sourceVolumeId: string): void {
     this.remeasureSharers();
     this.noteUnlink();
-    this.remeasure(sourceVolumeId);
+    this.sharingFell(sourceVolumeId);
     this.remeasureCopiesOf('snapshot', id);
   }
 
   private remeasureCopiesOf(kind: 'volume' | 'snapshot', id: string): void {
-    for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.remeasure(other);
+    for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.sharingFell(other);
   }
 
   private noteUnlink(): void {
@@ -250,7 +253,7 @@ export class CapacityLedger {
   }
 
   private remeasureSharers(): void {
-    for (const [vid, line] of this.lines) if ((line.image?.sharedBytes ?? 0) > 0) this.remeasure(vid);
+    for (const [vid, line] of this.lines) if ((line.image?.sharedBytes ?? 0) > 0) this.sharingFell(vid);
   }
 
   /** The image at `path` changed size or allocation (expansion, preallocation): its blocks are read again. */
@@ -263,9 +266,10 @@ export class CapacityLedger {
 
   /**
    * Runs work that may share or punch the image at `path` (a reflink copy from it, dig-holes).
-   * Its owned bytes count as 0 meanwhile, never more than a recount would find; measured afresh after.
+   * Its owned bytes count as 0 meanwhile, never more than a recount would find; measured afresh
+   * after. `wholeFileClone`: the work is one FICLONE of the whole image (see sharingGrew).
    */
-  async whileChanging<T>(path: string, work: () => Promise<T>): Promise<T> {
+  async whileChanging<T>(path: string, work: () => Promise<T>, opts: { wholeFileClone?: boolean } = {}): Promise<T> {
     const id = this.volumeIdOf(path);
     if (id === undefined) return work();
     const line = this.lineFor(id);
@@ -275,9 +279,46 @@ export class CapacityLedger {
       return await work();
     } finally {
       line.busy--;
-      line.pending = 'full';
-      this.touched.add(id);
+      if (opts.wholeFileClone) this.sharingGrew(id);
+      else this.remeasure(id);
     }
+  }
+
+  /**
+   * A whole-file reflink copy of the volume's image has just finished: its sharing grew. An idle
+   * image's extent map is read again (the count must be exact once nothing writes it). An image a
+   * node may write needs no extent map (design: Capacity): it is stat'ed now and every allocated
+   * byte counted as shared. No more is shared than is allocated, so that owns at most what a map
+   * read now would find (exactly as much on btrfs and, on XFS, when no extent is unwritten: XFS
+   * does not share unwritten extents); sharing only falls after it until our next copy, which
+   * comes back here; and a node's writes only add allocation, counted as owned at the next stat.
+   * The exact count comes back when the volume leaves use (noteVolume measures it then).
+   */
+  private sharingGrew(id: string): void {
+    const line = this.lines.get(id);
+    if (!line) return;
+    const image = this.src.reflink && line.busy === 0 && inUse(line.record) ? statImageSync(this.src.volumesDir, id, Infinity) : undefined;
+    if (!image) {
+      this.remeasure(id);
+      return;
+    }
+    line.image = image;
+    line.pending = 'stat';
+    this.touched.add(id);
+  }
+
+  /**
+   * Extents the volume shared may now be its own (a sharer went, or a relative unshared them by
+   * writing): its owned bytes can only have grown. An idle image is measured again (the count must
+   * be exact); one in use keeps its known shared bytes, above the truth from now on, so it counts
+   * fewer owned bytes than a recount: on the safe side until it leaves use and is measured, and no
+   * extent map is read on the request path meanwhile (a refusal recounts exactly anyway). This also
+   * holds while XFS frees a deleted file's extents in the background (nothing is read).
+   */
+  private sharingFell(id: string): void {
+    const line = this.lines.get(id);
+    if (line?.image && inUse(line.record)) return;
+    this.remeasure(id);
   }
 
   /**

@@ -103,7 +103,7 @@ export class ImagePool {
    */
   async copyImage(from: string, to: string, opts: { sync?: boolean } = {}): Promise<void> {
     // A reflink copy shares the source's extents: its owned bytes shrink, so the ledger measures it again after.
-    if (this.reflink) await this.ledger.whileChanging(from, () => reflinkCopy(from, to));
+    if (this.reflink) await this.ledger.whileChanging(from, () => reflinkCopy(from, to), { wholeFileClone: true });
     else await sparseCopy(from, to);
     if (opts.sync === false) return;
     const fd = await open(to, 'r+');
