@@ -55,15 +55,12 @@ interface Timing {
 }
 
 interface Parts {
-  /** `filefrag -v -b1` of the source image: the capacity check's extent map of it. */
-  filefrag: number[];
   /** One record step: a small file written and fsynced, renamed, and its directory fsynced, in the pool. */
   record: number[];
 }
 
 /** The pieces Quarry adds over the bare run, done bare on the same pool (no Quarry). */
 async function bareParts(env: Env, parts: Parts): Promise<void> {
-  parts.filefrag.push((await timed(() => run('filefrag', ['-v', '-b1', '--', env.image])))[1]);
   const dir = env.pool.fs.mountPath;
   const [, t] = await timed(async () => {
     const fd = await open(join(dir, '.bench-record.tmp'), 'w');
@@ -117,7 +114,7 @@ async function snapshotRpc(env: Env): Promise<number> {
 }
 
 async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
-  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [], parts: { filefrag: [], record: [] } };
+  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [], parts: { record: [] } };
   const dst = join(env.pool.fs.mountPath, 'bare-snapshot.img');
   for (let i = 0; i < REPS; i++) {
     await writeData(env.target, how);
@@ -153,7 +150,7 @@ async function measureCopies(
     restore: [] as number[],
     bareClone: [] as number[],
     bareRestore: [] as number[],
-    parts: { filefrag: [], record: [] } as Parts,
+    parts: { record: [] } as Parts,
   };
   const dst = join(env.pool.fs.mountPath, 'bare-copy.img');
   for (let i = 0; i < COPY_REPS; i++) {
@@ -270,14 +267,14 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
   const sync = (t: Timing) => m(t.presync) - m(t.presyncFrozen);
   const records = (t: Timing) =>
     `one \`sync -f\` fork more than the bare run (${ms(sync(t))} ms bare, run while the records are written); ` +
-    `the capacity check, which forks \`filefrag\` for the source's extent map under the pool lock after every copy or ` +
-    `snapshot deletion (${ms(m(t.parts.filefrag))} ms bare); three record steps one after another, each one file ` +
+    `the capacity check (a stat of the source: a volume in use reads no extent map after a copy of it or a ` +
+    `snapshot's deletion, design: Capacity); three record steps one after another, each one file ` +
     `write with fsync, a rename and a directory fsync (${ms(m(t.parts.record))} ms bare each): the reservation and the ` +
     `freeze marker side by side during the capacity check, the copy and the 'ready' record beside the thaw, one ` +
     `directory fsync for both renames; then the gRPC round trip`;
   const cloneAdds = (p: Parts) =>
     `CreateVolume's reservation and 'ready' records and the freeze marker (record steps of ${ms(m(p.record))} ms bare each), ` +
-    `the capacity check (\`filefrag\` of the source, ${ms(m(p.filefrag))} ms bare), one more \`sync -f\` fork than the ` +
+    `the capacity check (a stat of the staged source, no extent map), one more \`sync -f\` fork than the ` +
     `bare run, and the gRPC round trip; the copy's fsync runs beside the thaw`;
   const flushFloor = (t: Timing) =>
     `the freeze must first write the 1 GiB back through the loop device: bare \`sync -f\` then freeze+reflink+thaw takes ` +
@@ -348,8 +345,7 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
 - Baseline: the bare tools on the same mount and image, no Quarry: \`fsfreeze -f; cp --reflink=always; fsfreeze -u\`
   (three execa forks). The clone baseline is the same (Quarry freezes the staged source of a clone too); the
   restore baseline is \`cp --reflink=always\` of the snapshot image plus an fsync of the copy.
-- What Quarry adds, in parts timed bare after each round on the same pool: \`filefrag -v -b1\` of the source
-  image (the capacity check's extent map) and one record step (a small file written and fsynced, renamed, its
+- What Quarry adds, in parts timed bare after each round on the same pool: one record step (a small file written and fsynced, renamed, its
   directory fsynced); the \`sync -f\` is the bare "sync -f first" run's total less its frozen window.
 
 ${goalTable(rows)}
