@@ -110,7 +110,7 @@ export async function createVolumeBench(): Promise<Section> {
     await mkdir(floorDir);
     const ctl = await startOnPool(scope, 'controller', pool);
     // The floor: a bare grpc-js server doing only the bare file work per CreateVolume, its own process.
-    const floorServer = await startBareServer(scope, pool.workDir, 'bare-create', floorDir);
+    const floorServer = await startBareServer(scope, pool.workDir, 'bare-create', { createDir: floorDir });
     const floorCpu = () => processCpuMs(floorServer.pid);
     const c = ctl.clients.controller;
     const controllerCpu = () => processCpuMs(ctl.pid);

@@ -8,17 +8,17 @@
  * RSS is VmRSS from /proc/<pid>/status; CPU is utime+stime from /proc/<pid>/stat of the server
  * process over the calls. MiB throughout.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GiB } from '../src/domain/bytes.js';
-import { call, csiClients, type CsiClients } from '../src/wire/client.js';
+import { call, type CsiClients } from '../src/wire/client.js';
 import { startQuarry, type QuarryProcess } from '../test/helpers/quarry-process.js';
-import { onCleanup, type HasAfter } from '../test/helpers/scratch.js';
+import type { HasAfter } from '../test/helpers/scratch.js';
 import { benchPool, createRequest, imageEnv, mountCapability, type BenchPool } from './lib/quarry.js';
+import { startBareServer } from './lib/bare-server-process.js';
 import { goalTable, table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
 
@@ -128,33 +128,6 @@ async function measure(
   return { idle, busy, probe, ...(settled ? { settled } : {}), ...(infoFigures ? { info: infoFigures } : {}) };
 }
 
-/** The baseline server as its own process under `node`, with the image's environment; killed by the scope. */
-async function startBare(scope: HasAfter, dir: string, node: string): Promise<{ pid: number; clients: CsiClients }> {
-  const socketPath = join(dir, `bare-${++started}.sock`);
-  const script = fileURLToPath(new URL('./lib/bare-grpc-server.js', import.meta.url));
-  const child = spawn(node, [script, socketPath], {
-    env: { ...process.env, ...imageEnv() },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  onCleanup(scope, async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  const clients = csiClients(socketPath);
-  onCleanup(scope, () => clients.close());
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const up = await access(socketPath).then(
-      () => call(clients.identity, 'Probe', {}, { timeoutMs: 1_000 }).then(() => true),
-      () => false,
-    );
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error('the bare grpc-js server did not answer Probe');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { pid: child.pid!, clients };
-}
 let started = 0;
 
 /** `quarry <role>` on the pool under `node`, as bench/lib/quarry.ts startOnPool runs it (image env, warn logging). */
@@ -187,7 +160,7 @@ export async function runtimeFigures(
   tag: string,
   settle: boolean,
 ): Promise<RuntimeFigures> {
-  const bareProcess = await startBare(scope, pool.workDir, node);
+  const bareProcess = await startBareServer(scope, pool.workDir, `bare-${++started}`, { node });
   const bare = await measure(
     bareProcess.pid,
     bareProcess.clients,

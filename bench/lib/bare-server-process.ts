@@ -1,6 +1,7 @@
 /**
- * The bare grpc-js server (bench/lib/bare-grpc-server.ts) as its own process under this Node, with
- * the image's environment (as memory-bench runs it), killed by the scope; returns once it answers Probe.
+ * The bare grpc-js server (bench/lib/bare-grpc-server.ts) as its own process, with the image's
+ * environment, killed by the scope; returns once it answers Probe. The create and memory benches'
+ * baseline.
  */
 import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
@@ -15,11 +16,19 @@ export interface BareServer {
   clients: CsiClients;
 }
 
-/** Starts the server on `<dir>/<name>.sock`; with `createDir` it serves CreateVolume into that directory too. */
-export async function startBareServer(scope: HasAfter, dir: string, name: string, createDir?: string): Promise<BareServer> {
+/**
+ * Starts the server on `<dir>/<name>.sock` under `node` (default: this Node); with `createDir` it
+ * serves CreateVolume into that directory too.
+ */
+export async function startBareServer(
+  scope: HasAfter,
+  dir: string,
+  name: string,
+  opts: { createDir?: string; node?: string } = {},
+): Promise<BareServer> {
   const socketPath = join(dir, `${name}.sock`);
   const script = fileURLToPath(new URL('./bare-grpc-server.js', import.meta.url));
-  const child = spawn(process.execPath, [script, socketPath, ...(createDir ? [createDir] : [])], {
+  const child = spawn(opts.node ?? process.execPath, [script, socketPath, ...(opts.createDir ? [opts.createDir] : [])], {
     env: { ...process.env, ...imageEnv() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
