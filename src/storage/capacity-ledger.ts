@@ -225,10 +225,7 @@ export class CapacityLedger {
    */
   private volumeGone(id: string, gone: Line | undefined): void {
     const shared = !gone?.image || gone.pending === 'full' || gone.image.sharedBytes > 0;
-    if (shared) {
-      this.remeasureSharers();
-      this.noteUnlink();
-    }
+    if (shared) this.sharersOfUnlinkedImage();
     this.remeasureCopiesOf('volume', id);
   }
 
@@ -238,8 +235,7 @@ export class CapacityLedger {
    * source and what was restored from it are measured afresh.
    */
   private snapshotGone(id: string, sourceVolumeId: string): void {
-    this.remeasureSharers();
-    this.noteUnlink();
+    this.sharersOfUnlinkedImage();
     this.sharingFell(sourceVolumeId);
     this.remeasureCopiesOf('snapshot', id);
   }
@@ -248,11 +244,12 @@ export class CapacityLedger {
     for (const [other, line] of this.lines) if (line.record?.source?.kind === kind && line.record.source.id === id) this.sharingFell(other);
   }
 
-  private noteUnlink(): void {
+  /**
+   * An image that may have shared extents was unlinked: every volume that shares extents may own
+   * more now, and on a reflink pool the kernel may still be freeing it (see UNLINK_SETTLE_MS).
+   */
+  private sharersOfUnlinkedImage(): void {
     if (this.src.reflink) this.unlinkSettlesAt = Date.now() + UNLINK_SETTLE_MS;
-  }
-
-  private remeasureSharers(): void {
     for (const [vid, line] of this.lines) if ((line.image?.sharedBytes ?? 0) > 0) this.sharingFell(vid);
   }
 

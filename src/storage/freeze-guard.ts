@@ -178,7 +178,7 @@ async function clearMarker(pool: ImagePool, volumeId: VolumeId, marked: MarkedFr
  * before it happens and cleared after the thaw, so a process killed in between leaves a record
  * that the next start (or any process's sweep) undoes. A timer thaws it after maxFreezeMs even
  * if the copy hangs; the copy then no longer holds one instant and is failed.
- * `after` is what follows a good copy: a function runs once thawed; `whileThawing` runs beside the thaw.
+ * `after` is what follows a good copy: `whileThawing` beside the thaw, `afterThaw` once thawed.
  */
 export async function withFrozenFilesystem<T>(
   pool: ImagePool,
@@ -186,9 +186,9 @@ export async function withFrozenFilesystem<T>(
   mountPath: string,
   opts: FreezeOptions,
   copy: () => Promise<T>,
-  after?: ((result: T) => Promise<void>) | AfterCopy<T>,
+  after: AfterCopy<T> = {},
 ): Promise<T> {
-  const { whileThawing, afterThaw } = typeof after === 'function' ? { whileThawing: undefined, afterThaw: after } : (after ?? {});
+  const { whileThawing, afterThaw } = after;
   const maxMs = opts.maxFreezeMs ?? DEFAULT_MAX_FREEZE_MS;
   // The write-back (already under way when the plan started it) overlaps the marker's write. The
   // deadline counts from the marker, so it covers the write-back as it always covered the flush

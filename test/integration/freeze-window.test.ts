@@ -57,7 +57,7 @@ async function setup(t: HasAfter) {
   const mnt = volumeFs.mountPath;
   const marker = async () => (await pool.volumes.read(id))?.freeze;
   const freeze = <T>(copy: () => Promise<T>, afterThaw: (result: T) => Promise<void>) =>
-    withFrozenFilesystem(pool, id, mnt, opts, copy, afterThaw);
+    withFrozenFilesystem(pool, id, mnt, opts, copy, { afterThaw });
   return { mnt, marker, freeze };
 }
 
