@@ -135,13 +135,59 @@ export interface AfterCopy<T> {
   afterThaw?: (result: T) => Promise<void>;
 }
 
+/** Who takes a planned freeze: recorded in its marker. */
+export interface MarkerOptions {
+  /** This host's node ID: without it nothing is frozen here. */
+  nodeId?: string;
+  /** The kind of process freezing; 'controller' unless told. */
+  holder?: string;
+  maxFreezeMs?: number;
+}
+
+/**
+ * The freeze's part of a copy's reservation hold (design: Freeze), for snapshots and clones alike.
+ * Call under the pool lock with the source's record as read in this hold, once the caller's own
+ * reservation is being written to a temporary file: the source's record with the freeze marker is
+ * written to another one beside it, and the write-back forks once both writes are queued (the fork
+ * holds the event loop, not the libuv workers). Then `check` (the capacity check) runs while they
+ * are written, then `commit` (the reservation's rename), then the marker's rename (plan.marked).
+ * A refused check or a failed write renames nothing, and no temporary file of the marker is left.
+ * A plan that freezes nothing runs only `check` and `commit`.
+ */
+export async function reserveBesideMarker<T>(
+  pool: ImagePool,
+  source: VolumeRecord,
+  plan: CopyPlan,
+  opts: MarkerOptions,
+  check: () => Promise<void>,
+  commit: () => Promise<T>,
+): Promise<T> {
+  const marker =
+    plan.freezeMountPath && opts.nodeId
+      ? freezeMarker({ nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs }, plan.freezeMountPath)
+      : undefined;
+  const markerWrite = marker ? prepareMarker(pool, source, marker) : undefined;
+  markerWrite?.catch(() => undefined); // awaited below; handled from now on, whatever comes first
+  startWriteBack(plan);
+  try {
+    await check();
+    const prepared = await markerWrite;
+    const out = await commit();
+    if (prepared) plan.marked = await commitMarker(pool, prepared);
+    return out;
+  } finally {
+    const prepared = await markerWrite?.catch(() => undefined);
+    if (prepared) await pool.volumes.discard(prepared);
+  }
+}
+
 /** Writes a volume record carrying `marker` to a temporary file: the caller renames it under its hold (commitMarker). */
-export function prepareMarker(pool: ImagePool, source: VolumeRecord, marker: FreezeRecord): Promise<PreparedRecord<VolumeRecord>> {
+function prepareMarker(pool: ImagePool, source: VolumeRecord, marker: FreezeRecord): Promise<PreparedRecord<VolumeRecord>> {
   return pool.volumes.prepare({ ...source, freeze: marker });
 }
 
 /** Under the caller's hold of the pool lock: renames a prepared marker into place; made visible, not durable. */
-export async function commitMarker(pool: ImagePool, prepared: PreparedRecord<VolumeRecord>): Promise<MarkedFreeze> {
+async function commitMarker(pool: ImagePool, prepared: PreparedRecord<VolumeRecord>): Promise<MarkedFreeze> {
   await pool.volumes.commit(prepared, NOT_DURABLE);
   return { marker: prepared.record.freeze!, record: asRead(pool, prepared.record) };
 }

@@ -17,7 +17,7 @@ import { initGeneration, PoolLock } from './pool-lock.js';
 import { NodeRegistry, type NodeRegistration } from './node-registry.js';
 import { measurePool } from './pool-usage.js';
 import { RecordStore } from './record-store.js';
-import type { RecordHooks } from './record-store.js';
+import type { PreparedRecord, RecordHooks } from './record-store.js';
 import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from './records.js';
 
 export interface PoolOptions {
@@ -27,6 +27,26 @@ export interface PoolOptions {
   lockWaitMs?: number;
   onCorruptRecord?: (path: string, err: Error) => void;
 }
+
+/**
+ * Fills a new volume's partial image (a clone or a restore). It may take the two steps that follow
+ * a good copy as its own: `alongsideSync` (the 'ready' record written to a temporary file) beside
+ * the copy's fsync, and `publish` (the image's final size and name) after it. A step it does not
+ * take is taken once it returns.
+ */
+export type FillImage = (partialPath: string, next: FillSteps) => Promise<void>;
+
+export interface FillSteps {
+  alongsideSync: () => Promise<void>;
+  publish: () => Promise<void>;
+}
+
+/**
+ * What a copy adds to the reservation's hold of the pool lock: it calls `check` (the capacity
+ * check) and `commit` (the 'creating' record's rename) and may write its own records beside them
+ * (a clone's freeze marker, design: Freeze).
+ */
+export type ReservationHold = <T>(check: () => Promise<void>, commit: () => Promise<T>) => Promise<T>;
 
 export type NewVolume = Omit<VolumeRecord, 'format' | 'kind' | 'state' | 'pool' | 'createdAt' | 'staging' | 'publications' | 'attachments'>;
 
@@ -299,8 +319,10 @@ export class ImagePool {
   /**
    * Reserves the volume in a 'creating' record, then makes the image. A retry
    * after a crash at any point finds the 'creating' record and redoes the image.
+   * `fill` copies the image of a clone or a restore; `hold` is what such a copy adds to the
+   * reservation's hold of the pool lock (a clone's freeze marker; storage/clones.ts).
    */
-  async createVolume(spec: NewVolume, fill?: (partialPath: string) => Promise<void>): Promise<VolumeRecord> {
+  async createVolume(spec: NewVolume, fill?: FillImage, hold?: ReservationHold): Promise<VolumeRecord> {
     // The record's content is written and fsynced before the pool lock is taken; under it, only the
     // check of the promise and a rename (design: Pool lock and concurrency).
     // A ledger that knows the pool's records and holds neither record nor image for this ID spares a
@@ -318,40 +340,56 @@ export class ImagePool {
       publications: [],
       attachments: [],
     });
-    const prepared = await this.outsideLock(() => this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString())));
+    const preparing = this.outsideLock(() => this.volumes.prepare(draft(seen?.createdAt ?? new Date().toISOString())));
+    preparing.catch(() => undefined); // awaited below, and by the discard whatever happens
     let record: VolumeRecord;
     try {
+      // A copy's hold writes its own records beside this one's (design: Freeze); a plain create
+      // takes the lock with the record already written.
+      if (!hold) await preparing;
       record = await this.withLock(async () => {
         // What the ledger holds is what is on disk while no other process changed records (design: Capacity).
         const known = this.ledger.knownRecord(spec.id);
         const existing = known ? known.record : await this.volumes.read(spec.id);
         if (existing && existing.state !== 'creating') return existing;
-        await this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
+        const check = () => this.ensureRoom(spec.id, spec.sizeBytes, spec.provisioning === 'thick');
         // Made durable by the fsync of the volumes directory after the 'ready' record (design: Records).
-        if (existing?.createdAt === seen?.createdAt) {
-          await this.volumes.commit(prepared, { syncDir: false });
-          return prepared.record;
-        }
-        const r = draft(existing?.createdAt ?? prepared.record.createdAt);
-        await this.volumes.write(r, { syncDir: false });
-        return r;
+        const commit = async (): Promise<VolumeRecord> => {
+          const prepared = await preparing;
+          if (existing?.createdAt === seen?.createdAt) {
+            await this.volumes.commit(prepared, { syncDir: false });
+            return prepared.record;
+          }
+          const r = draft(existing?.createdAt ?? prepared.record.createdAt);
+          await this.volumes.write(r, { syncDir: false });
+          return r;
+        };
+        if (hold) return hold(check, commit);
+        await check();
+        return commit();
       });
     } finally {
-      await this.volumes.discard(prepared);
+      const prepared = await preparing.catch(() => undefined);
+      if (prepared) await this.volumes.discard(prepared);
     }
     if (record.state !== 'creating') return record;
     faultPoint('create-volume:after-record');
-    await this.makeImage(record, fill);
-    faultPoint('create-volume:after-image');
-    const ready = await this.outsideLock(() => this.volumes.prepare({ ...record, state: 'ready' }));
+    let ready: PreparedRecord<VolumeRecord> | undefined;
     try {
-      await this.withLock(() => this.volumes.commit(ready, { syncDir: false }));
+      // A copy writes the 'ready' record's content beside its own fsync (design: Freeze).
+      await this.makeImage(record, fill, async () => {
+        ready = await this.outsideLock(() => this.volumes.prepare({ ...record, state: 'ready' }));
+      });
+      faultPoint('create-volume:after-image');
+      ready ??= await this.outsideLock(() => this.volumes.prepare({ ...record, state: 'ready' }));
+      const prepared = ready;
+      await this.withLock(() => this.volumes.commit(prepared, { syncDir: false }));
+      // Outside the lock, so that concurrent creates share the journal commit; before the answer.
+      await this.outsideLock(() => this.volumes.sync());
+      return prepared.record;
     } finally {
-      await this.volumes.discard(ready);
+      if (ready) await this.volumes.discard(ready);
     }
-    // Outside the lock, so that concurrent creates share the journal commit; before the answer.
-    await this.outsideLock(() => this.volumes.sync());
-    return ready.record;
   }
 
   /** Refuses (RESOURCE_EXHAUSTED) a promise of `size` more bytes; `thick` also needs them free now. Call under withLock. */
@@ -370,13 +408,22 @@ export class ImagePool {
     }
   }
 
-  private async makeImage(record: VolumeRecord, fill?: (partialPath: string) => Promise<void>): Promise<void> {
+  /** Makes the image; a copy (`fill`) runs `alongsideSync` beside its fsync and publishes the image itself once synced. */
+  private async makeImage(record: VolumeRecord, fill: FillImage | undefined, alongsideSync: () => Promise<void>): Promise<void> {
     const partial = this.partialImagePath(record.id);
+    const publish = () =>
+      publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
     try {
       if (fill) {
-        await removeFile(partial);
-        await fill(partial);
-        await publishImage(partial, this.volumeImagePath(record.id), record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
+        let published = false;
+        await fill(partial, {
+          alongsideSync,
+          publish: async () => {
+            await publish();
+            published = true;
+          },
+        });
+        if (!published) await publish();
       } else {
         await createImage(this.volumeImagePath(record.id), partial, record.sizeBytes, record.provisioning === 'thick', NO_DIR_SYNC);
       }

@@ -3,16 +3,8 @@ import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
 import { faultPoint } from './fault-points.js';
-import {
-  commitMarker,
-  freezeMarker,
-  planConsistentCopy,
-  prepareMarker,
-  startWriteBack,
-  withFrozenFilesystem,
-  type AfterCopy,
-  type CopyPlan,
-} from './freeze-guard.js';
+import { planConsistentCopy, reserveBesideMarker, withFrozenFilesystem, type AfterCopy, type CopyPlan } from './freeze-guard.js';
+import { removeFile } from './durable-file.js';
 import { noSpace } from './image-file.js';
 import { removeObject } from './object-removal.js';
 import type { ImagePool } from './image-pool.js';
@@ -71,26 +63,24 @@ export async function createSnapshot(pool: ImagePool, spec: NewSnapshot, opts: S
       createdAt: new Date().toISOString(),
       allocatedBytes: reserve,
     };
-    const marker =
-      plan.freezeMountPath && opts.nodeId
-        ? freezeMarker({ nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs }, plan.freezeMountPath)
-        : undefined;
     // The reservation and the freeze marker are written to temporary files (each fsynced) side by
     // side, while the capacity check runs; the hold then ends with two renames (design: Freeze).
     const reservation = pool.snapshots.prepare(r);
-    const markerWrite = marker ? prepareMarker(pool, source, marker) : undefined;
-    const written = Promise.allSettled([reservation, markerWrite]); // handled from now on, whatever comes first
-    startWriteBack(plan); // after the writes are queued: the fork holds the event loop, not the libuv workers
+    reservation.catch(() => undefined); // awaited by the commit or the discard below
     try {
-      // A sparse copy needs the data's bytes free now; a reflink shares them until the source diverges.
-      await pool.ensureRoom(spec.id, reserve, !pool.reflink);
-      // Durable before the copy's own fsync; its directory fsync runs during the freeze and the copy.
-      await pool.snapshots.commit(await reservation, { syncDir: false });
-      if (markerWrite) plan.marked = await commitMarker(pool, await markerWrite);
+      await reserveBesideMarker(
+        pool,
+        source,
+        plan,
+        opts,
+        // A sparse copy needs the data's bytes free now; a reflink shares them until the source diverges.
+        () => pool.ensureRoom(spec.id, reserve, !pool.reflink),
+        // Durable before the copy's own fsync; its directory fsync runs during the freeze and the copy.
+        async () => pool.snapshots.commit(await reservation, { syncDir: false }),
+      );
     } finally {
-      const [res, mark] = await written;
-      if (res.status === 'fulfilled') await pool.snapshots.discard(res.value);
-      if (mark.status === 'fulfilled' && mark.value) await pool.volumes.discard(mark.value);
+      const res = await reservation.catch(() => undefined);
+      if (res) await pool.snapshots.discard(res);
     }
     return { ...r, plan };
   });
@@ -202,9 +192,14 @@ export async function copyImageConsistently(
   then?: () => Promise<void>,
   alongsideSync?: () => Promise<void>,
 ): Promise<void> {
-  // The copy's file is made (empty) while the marker is set and the freeze forks, not inside the frozen window.
-  const made = plan.freezeMountPath ? writeFile(to, '') : undefined;
-  made?.catch(() => undefined); // awaited by the copy; the callers remove `to` on any error
+  // What an earlier attempt left at `to` is removed, never written through. The copy's file is then
+  // made (empty) while the marker is set and the freeze forks, not inside the frozen window; as a
+  // step of the copy, a failure here clears the marker like any failed copy (design: Freeze).
+  const made = (async () => {
+    await removeFile(to);
+    if (plan.freezeMountPath) await writeFile(to, '', { flag: 'wx', mode: 0o600 });
+  })();
+  made.catch(() => undefined); // awaited by the copy; the callers remove `to` on any error
   const copy = async () => {
     await made;
     await pool.copyImage(from, to, { sync: false });

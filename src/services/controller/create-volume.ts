@@ -1,10 +1,10 @@
 import { bytes } from '../../domain/bytes.js';
 import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
-import { parseSnapshotId, parseVolumeId, volumeIdForName, type VolumeId } from '../../domain/ids.js';
+import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
 import type { Capability, FsType } from '../../domain/volume.js';
 import { planConsistentCopy } from '../../storage/freeze-guard.js';
-import type { ImagePool } from '../../storage/image-pool.js';
-import { copyImageConsistently } from '../../storage/snapshots.js';
+import { createVolumeFrom } from '../../storage/clones.js';
+import type { ImagePool, NewVolume } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import { decodeCapabilities } from '../capabilities.js';
 import { localTopology, type ServiceContext } from '../context.js';
@@ -66,30 +66,24 @@ export async function createVolume(ctx: ServiceContext, req: CreateVolumeRequest
       if (size > (await pool.maximumVolumeBytes())) {
         throw outOfRange(`${size} bytes is more than pool ${pool.name} can ever hold`);
       }
-      // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before anything is reserved.
-      const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone') : {};
-      // Only the copy runs frozen; its fsync follows the thaw, before the image is renamed into place.
-      const fill = source
-        ? (partial: string) => copyImageConsistently(pool, source.id as VolumeId, plan, copyOptions(ctx), source.imagePath, partial)
-        : undefined;
-      const create = () =>
-        pool.createVolume(
-          {
-            id,
-            name,
-            sizeBytes: size,
-            // A restore or clone without an explicit filesystem keeps its source's.
-            fsType: requestedFsType ?? source?.fsType ?? params.fsType,
-            provisioning: params.provisioning,
-            accessTypes: [...new Set(caps.map((c) => c.accessType))],
-            source: source ? { kind: source.kind, id: source.id } : undefined,
-            requestKey: requestKey(params, source),
-            parameters: params.defining,
-            kubernetes: params.kubernetes,
-            topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
-          },
-          fill,
-        );
+      // A clone is cut like a snapshot: never torn (design: Snapshots and clones). Refused before
+      // anything is reserved; the write-back starts in the reservation's hold, beside its records.
+      const plan = source?.volume ? await planConsistentCopy(pool, source.volume, ctx.nodeId, 'clone', { writeBack: false }) : {};
+      const spec: NewVolume = {
+        id,
+        name,
+        sizeBytes: size,
+        // A restore or clone without an explicit filesystem keeps its source's.
+        fsType: requestedFsType ?? source?.fsType ?? params.fsType,
+        provisioning: params.provisioning,
+        accessTypes: [...new Set(caps.map((c) => c.accessType))],
+        source: source ? { kind: source.kind, id: source.id } : undefined,
+        requestKey: requestKey(params, source),
+        parameters: params.defining,
+        kubernetes: params.kubernetes,
+        topologyNode: ctx.mode === 'local' ? ctx.nodeId : undefined,
+      };
+      const create = () => (source ? createVolumeFrom(pool, spec, source, plan, copyOptions(ctx)) : pool.createVolume(spec));
       // The source of a clone waits, as for a snapshot: no DeleteVolume or expansion of it during the copy.
       const record = source?.volume ? await ctx.locks.runFor(call?.scope, `volume:${source.id}`, create) : await create();
       return volumeResponse(ctx, record);
