@@ -1,0 +1,152 @@
+// A clone of a volume in use (CreateVolume from a volume staged and published on this node) takes
+// the snapshot path's order (design: Freeze): the freeze marker is written beside the 'creating'
+// record and renamed in the same hold of the pool lock, stays on the source's record through the
+// copy, and is gone before the answer. Whatever the outcome (done, refused by the capacity check,
+// killed while frozen and retried), nothing is left behind: no marker, no temporary record file,
+// no partial image, and the source's filesystem is writable.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { GiB, MiB } from '../../src/domain/bytes.js';
+import { thaw } from '../../src/host/fsfreeze.js';
+import type { VolumeRecord } from '../../src/storage/records.js';
+import { call } from '../helpers/grpc-client.js';
+import { rejectsWithCode, type QuarryProcess } from '../helpers/quarry-process.js';
+import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import { mountCapability, stageAndPublish, startQuarryOnPool } from '../helpers/snapshot-harness.js';
+
+/** One block written with fsync by a pod-like writer (dd); a frozen filesystem would hold it (hang guard, not a timing). */
+async function writable(path: string): Promise<void> {
+  const child = spawn('dd', ['if=/dev/zero', `of=${path}`, 'bs=4096', 'count=1', 'conv=fsync'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${path}: write still blocked after 90 s (frozen?)`)), 90_000);
+  });
+  try {
+    assert.equal(await Promise.race([exited, guard]), 0, 'the write completed');
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  }
+}
+
+/** Names in the pool's volumes directory that are not a record or an image: temporary files, partial images. */
+async function leftovers(pool: string): Promise<string[]> {
+  return (await readdir(join(pool, 'volumes'))).filter((name) => !/^[a-z0-9-]+\.(json|img)$/.test(name));
+}
+
+async function setup(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
+  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
+  const pool = join(fs.mountPath, 'pool');
+  const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
+  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl', env: opts.controllerEnv });
+  const available = Number((await call(ctl.clients.controller, 'GetCapacity', {})).available_capacity);
+  const vol = (
+    await call(ctl.clients.controller, 'CreateVolume', {
+      name: 'v',
+      capacity_range: { required_bytes: opts.size(available) },
+      volume_capabilities: [mountCapability('xfs')],
+    })
+  ).volume!;
+  const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
+  onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
+  const readRecord = async (id: string) => JSON.parse(await readFile(join(pool, 'volumes', `${id}.json`), 'utf8')) as VolumeRecord;
+  const source = () => readRecord(vol.volume_id!);
+  const clone = (c: QuarryProcess, name: string) =>
+    call(
+      c.clients.controller,
+      'CreateVolume',
+      {
+        name,
+        capacity_range: { required_bytes: Number(vol.capacity_bytes) },
+        volume_capabilities: [mountCapability('xfs')],
+        volume_content_source: { volume: { volume_id: vol.volume_id! } },
+      },
+      { timeoutMs: 60_000 },
+    );
+  return { fs, pool, ctl, vol, pub, source, readRecord, clone };
+}
+
+test('clones of a volume in use leave no marker, temporary record or partial image, and the filesystem writable', async (t) => {
+  const s = await setup(t, { size: () => 320 * MiB });
+  for (let i = 0; i < 3; i++) {
+    await writable(join(s.pub.targetPath, `before-${i}`));
+    const made = (await s.clone(s.ctl, `clone-${i}`)).volume!;
+    assert.equal((await s.source()).freeze, undefined, 'the marker is cleared before the answer');
+    assert.deepEqual(await leftovers(s.pool), [], 'nothing but records and images');
+    assert.equal((await s.readRecord(made.volume_id!)).state, 'ready');
+    await writable(join(s.pub.targetPath, `after-${i}`));
+    await call(s.ctl.clients.controller, 'DeleteVolume', { volume_id: made.volume_id! });
+  }
+});
+
+test("a clone's freeze marker is renamed with its reservation, in one hold, and stays on the source through the copy", async (t) => {
+  // Stopped right after the reservation's hold: the marker must already be on the source's record
+  // (it is renamed in that hold, after the reservation), with no temporary file left of either write.
+  const s = await setup(t, { size: () => 320 * MiB });
+  // The source's own create passes the same fault point, so the stopping controller starts after it.
+  await s.ctl.kill();
+  const ctl = await startQuarryOnPool(t, {
+    role: 'controller',
+    dir: s.fs.dir,
+    pool: s.pool,
+    label: 'held',
+    env: { QUARRY_FAULT_POINT: 'create-volume:after-record' },
+  });
+  const pending = s.clone(ctl, 'held');
+  pending.catch(() => undefined);
+  await ctl.waitForFaultPoint('create-volume:after-record');
+  const volumes = (await readdir(join(s.pool, 'volumes'))).filter((n) => n.endsWith('.json'));
+  const reservation = volumes.map((n) => n.slice(0, -'.json'.length)).find((id) => id !== s.vol.volume_id)!;
+  assert.equal((await s.readRecord(reservation)).state, 'creating', 'the reservation is renamed into place');
+  const marker = (await s.source()).freeze;
+  assert.ok(marker, 'the freeze marker is set in the same hold as the reservation');
+  assert.equal(marker.mountPath, s.pub.stagingPath);
+  assert.equal(marker.holder, 'controller');
+  assert.deepEqual(await leftovers(s.pool), [], 'both temporary records were renamed, no partial image yet');
+  ctl.resume();
+  const made = (await pending).volume!;
+  assert.equal(made.volume_id, reservation);
+  assert.equal((await s.source()).freeze, undefined, 'the marker is cleared before the answer');
+  assert.equal((await s.readRecord(reservation)).state, 'ready');
+  assert.deepEqual(await leftovers(s.pool), []);
+  await writable(join(s.pub.targetPath, 'after'));
+});
+
+test('a clone killed while its source is frozen: the next controller thaws and clears the marker, and the retry finishes', async (t) => {
+  const s = await setup(t, { size: () => 320 * MiB, controllerEnv: { QUARRY_FAULT_POINT: 'freeze:frozen' } });
+  const pending = s.clone(s.ctl, 'killed');
+  pending.catch(() => undefined);
+  await s.ctl.waitForFaultPoint('freeze:frozen');
+  const marker = (await s.source()).freeze;
+  assert.ok(marker, 'the marker is on the source during the copy');
+  assert.equal(marker.mountPath, s.pub.stagingPath);
+  await s.ctl.kill();
+  await rejectsWithCode(pending, grpc.status.UNAVAILABLE);
+  const next = await startQuarryOnPool(t, { role: 'controller', dir: s.fs.dir, pool: s.pool, label: 'ctl2' });
+  assert.equal((await s.source()).freeze, undefined, 'the successor cleared its predecessor’s marker at start');
+  await writable(join(s.pub.targetPath, 'thawed'));
+  const made = (await s.clone(next, 'killed')).volume!;
+  assert.equal((await s.readRecord(made.volume_id!)).state, 'ready');
+  assert.equal((await s.source()).freeze, undefined);
+  assert.deepEqual(await leftovers(s.pool), [], 'the retry removed the partial image the killed copy left');
+});
+
+test('a clone of a volume in use refused by the capacity check leaves no marker, reservation or temporary record', async (t) => {
+  // Overprovisioning 1.0 and a source promised all the pool can promise: a clone of the same size
+  // cannot be promised, so the reservation's hold refuses it before anything is renamed.
+  const s = await setup(t, { size: (available) => Math.floor(available / MiB) * MiB });
+  await rejectsWithCode(s.clone(s.ctl, 'too-big'), grpc.status.RESOURCE_EXHAUSTED);
+  assert.equal((await s.source()).freeze, undefined, 'no marker was set');
+  assert.deepEqual(await leftovers(s.pool), [], 'the prepared records were removed');
+  assert.deepEqual(
+    (await readdir(join(s.pool, 'volumes'))).sort(),
+    [`${s.vol.volume_id}.img`, `${s.vol.volume_id}.json`],
+    'nothing reserved',
+  );
+  await writable(join(s.pub.targetPath, 'after'));
+});
