@@ -25,6 +25,17 @@ const COPY_GOAL_MS = 30;
 
 type Write = 'fsynced' | 'dirty' | 'idle';
 
+/**
+ * Idle between one freeze cycle and the next timed one. Here a freeze of the idle xfs volume that
+ * starts within ~5 ms of the previous thaw takes 5–8 ms, one that starts 20 ms or more after it
+ * takes 40–50 ms (measured with the bare tools alone: gaps of 0, 5, 20, 100 and 400 ms, 10 runs
+ * each). A syncfs or an fdatasync of the pool image just before does not change that. Users' freezes
+ * are far apart, so every timed run (Quarry and bare alike) starts after this pause, not at
+ * whatever gap the run before it happened to leave.
+ */
+const SETTLE_MS = 100;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
 /** 1 GiB over data.bin in the published volume (rewritten in place), then fsync unless dirty. */
 async function writeData(target: string, how: Write): Promise<void> {
   if (how === 'idle') return;
@@ -57,6 +68,8 @@ interface Timing {
 interface Parts {
   /** One record step: a small file written and fsynced, renamed, and its directory fsynced, in the pool. */
   record: number[];
+  /** One `sync -f` of the staging mount, fork included (the write-back Quarry runs before a freeze). */
+  syncf: number[];
 }
 
 /** The pieces Quarry adds over the bare run, done bare on the same pool (no Quarry). */
@@ -74,6 +87,7 @@ async function bareParts(env: Env, parts: Parts): Promise<void> {
   });
   parts.record.push(t);
   await rm(join(dir, 'bench-record.json'));
+  parts.syncf.push((await timed(() => run('sync', ['-f', env.staging])))[1]);
 }
 
 /** `fsfreeze -f; cp --reflink=always; fsfreeze -u` on the staging mount, optionally after `sync -f`. */
@@ -114,16 +128,18 @@ async function snapshotRpc(env: Env): Promise<number> {
 }
 
 async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
-  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [], parts: { record: [] } };
+  const out: Timing = { quarry: [], bare: [], bareFrozen: [], presync: [], presyncFrozen: [], parts: { record: [], syncf: [] } };
   const dst = join(env.pool.fs.mountPath, 'bare-snapshot.img');
+  // Writing the data already parts one freeze from the next; an idle volume waits SETTLE_MS instead.
+  const before = () => (how === 'idle' ? settle() : writeData(env.target, how));
   for (let i = 0; i < REPS; i++) {
-    await writeData(env.target, how);
+    await before();
     out.quarry.push(await snapshotRpc(env));
-    await writeData(env.target, how);
+    await before();
     const [bare, frozen] = await bareFrozenReflink(env.staging, env.image, dst, false);
     out.bare.push(bare);
     out.bareFrozen.push(frozen);
-    await writeData(env.target, how);
+    await before();
     const [pre, preFrozen] = await bareFrozenReflink(env.staging, env.image, dst, true);
     out.presync.push(pre);
     out.presyncFrozen.push(preFrozen);
@@ -150,7 +166,7 @@ async function measureCopies(
     restore: [] as number[],
     bareClone: [] as number[],
     bareRestore: [] as number[],
-    parts: { record: [] } as Parts,
+    parts: { record: [], syncf: [] } as Parts,
   };
   const dst = join(env.pool.fs.mountPath, 'bare-copy.img');
   for (let i = 0; i < COPY_REPS; i++) {
@@ -160,6 +176,7 @@ async function measureCopies(
         volume_content_source:
           kind === 'clone' ? { volume: { volume_id: env.volumeId } } : { snapshot: { snapshot_id: snap.snapshot.snapshot_id } },
       };
+      await settle();
       const [res, t] = await timed(() => call(c, 'CreateVolume', req as never, { timeoutMs: 120_000 }));
       out[kind].push(t);
       await call(c, 'DeleteVolume', { volume_id: (res as { volume: { volume_id: string } }).volume.volume_id } as never, {
@@ -167,7 +184,9 @@ async function measureCopies(
       });
     }
     // Bare: the clone freezes the staged source like Quarry does; the restore copies an idle snapshot image.
+    await settle();
     out.bareClone.push((await bareFrozenReflink(env.staging, env.image, dst, false))[0]);
+    await settle();
     const [, t] = await timed(async () => {
       await run('cp', ['--reflink=always', '--sparse=auto', '--', snapImage, dst]);
       const fd = await open(dst, 'r+');
@@ -273,9 +292,13 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     `freeze marker side by side during the capacity check, the copy and the 'ready' record beside the thaw, one ` +
     `directory fsync for both renames; then the gRPC round trip`;
   const cloneAdds = (p: Parts) =>
-    `CreateVolume's reservation and 'ready' records and the freeze marker (record steps of ${ms(m(p.record))} ms bare each), ` +
-    `the capacity check (a stat of the staged source, no extent map), one more \`sync -f\` fork than the ` +
-    `bare run, and the gRPC round trip; the copy's fsync runs beside the thaw`;
+    `one \`sync -f\` fork more than the bare run (${ms(m(p.syncf))} ms bare), run in the reservation's hold while the ` +
+    `'creating' record and the source's freeze marker are written side by side (one record step, ${ms(m(p.record))} ms ` +
+    `bare); the capacity check (a stat of the staged source, no extent map); after the thaw, which the copy's fsync ` +
+    `and the 'ready' record's write run beside, the image's rename beside the marker's clearing, the 'ready' rename ` +
+    `and one directory fsync; the lookups of the request (both records, the mount table) and the gRPC round trip. ` +
+    `Three forks each way (Quarry: sync -f, fsfreeze -f and -u, the copy is one FICLONE in the process; bare: ` +
+    `fsfreeze -f and -u, cp), each about 2 ms of the event loop: see design, Freeze, for the step by step timing`;
   const flushFloor = (t: Timing) =>
     `the freeze must first write the 1 GiB back through the loop device: bare \`sync -f\` then freeze+reflink+thaw takes ` +
     `${ms(m(t.presync))} ms, of which ${ms(m(t.presyncFrozen))} ms frozen`;
@@ -345,8 +368,12 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
 - Baseline: the bare tools on the same mount and image, no Quarry: \`fsfreeze -f; cp --reflink=always; fsfreeze -u\`
   (three execa forks). The clone baseline is the same (Quarry freezes the staged source of a clone too); the
   restore baseline is \`cp --reflink=always\` of the snapshot image plus an fsync of the copy.
+- Every timed run on an idle volume (idle snapshots, clones, restores, and their baselines) starts ${SETTLE_MS} ms
+  after the previous freeze cycle ended: here a freeze that follows a thaw within a few milliseconds takes a
+  fraction of one that comes 20 ms or more later, which is what users meet.
 - What Quarry adds, in parts timed bare after each round on the same pool: one record step (a small file written and fsynced, renamed, its
-  directory fsynced); the \`sync -f\` is the bare "sync -f first" run's total less its frozen window.
+  directory fsynced); one \`sync -f\` of the staging mount; for snapshots the \`sync -f\` is the bare "sync -f first"
+  run's total less its frozen window.
 
 ${goalTable(rows)}
 
