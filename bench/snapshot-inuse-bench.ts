@@ -285,20 +285,23 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
   // Each part timed bare in the same run; the rest of the difference is the gRPC round trip, record reads and execa's own cost.
   const sync = (t: Timing) => m(t.presync) - m(t.presyncFrozen);
   const records = (t: Timing) =>
-    `one \`sync -f\` fork more than the bare run (${ms(sync(t))} ms bare, run while the records are written); ` +
+    `a \`sync -f\` fork the bare run does not have (${ms(sync(t))} ms bare, run while the records are written), ` +
+    `only when the host has 8 MiB or more unwritten (design: Freeze); ` +
     `the capacity check (a stat of the source: a volume in use reads no extent map after a copy of it or a ` +
     `snapshot's deletion, design: Capacity); three record steps one after another, each one file ` +
     `write with fsync, a rename and a directory fsync (${ms(m(t.parts.record))} ms bare each): the reservation and the ` +
     `freeze marker side by side during the capacity check, the copy and the 'ready' record beside the thaw, one ` +
     `directory fsync for both renames; then the gRPC round trip`;
   const cloneAdds = (p: Parts) =>
-    `one \`sync -f\` fork more than the bare run (${ms(m(p.syncf))} ms bare), run in the reservation's hold while the ` +
+    `a \`sync -f\` fork the bare run does not have (${ms(m(p.syncf))} ms bare; only when the host has 8 MiB or more ` +
+    `unwritten, design: Freeze), run in the reservation's hold while the ` +
     `'creating' record and the source's freeze marker are written side by side (one record step, ${ms(m(p.record))} ms ` +
     `bare); the capacity check (a stat of the staged source, no extent map); after the thaw, which the copy's fsync ` +
     `and the 'ready' record's write run beside, the image's rename beside the marker's clearing, the 'ready' rename ` +
     `and one directory fsync; the lookups of the request (both records, the mount table) and the gRPC round trip. ` +
-    `Three forks each way (Quarry: sync -f, fsfreeze -f and -u, the copy is one FICLONE in the process; bare: ` +
-    `fsfreeze -f and -u, cp), each about 2 ms of the event loop: see design, Freeze, for the step by step timing`;
+    `Quarry's forks are fsfreeze -f and -u (and that sync -f), its copy one FICLONE in the process; the bare run ` +
+    `forks fsfreeze -f, cp and fsfreeze -u; each fork holds the event loop about 2 ms: see design, Freeze, for the ` +
+    `step by step timing`;
   const flushFloor = (t: Timing) =>
     `the freeze must first write the 1 GiB back through the loop device: bare \`sync -f\` then freeze+reflink+thaw takes ` +
     `${ms(m(t.presync))} ms, of which ${ms(m(t.presyncFrozen))} ms frozen`;

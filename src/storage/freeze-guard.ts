@@ -2,6 +2,7 @@ import { aborted, failedPrecondition, notFound, unavailable } from '../domain/er
 import type { VolumeId } from '../domain/ids.js';
 import { flushFilesystem, freeze, thaw } from '../host/fsfreeze.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
+import { hostUnwrittenBytes } from '../host/meminfo.js';
 import { topMountAt } from '../host/mountinfo.js';
 import { faultPoint } from './fault-points.js';
 import type { ImagePool } from './image-pool.js';
@@ -58,11 +59,30 @@ export function freezeMarker(opts: Pick<FreezeOptions, 'nodeId' | 'holder' | 'ma
 }
 
 /**
+ * Below this much unwritten file data on the whole host, a filesystem about to be frozen is not
+ * written back first (design: Freeze). Measured here on an idle staged xfs volume: the `sync -f`
+ * costs about 6 ms and makes the freeze right after it about 5 ms slower, where the freeze itself
+ * writes this much through the loop device in about 3 ms (1 GiB took about 290 ms).
+ */
+export const WRITE_BACK_MIN_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Whether a write-back before the freeze can pay for itself: only when the host has at least
+ * WRITE_BACK_MIN_BYTES dirty or under write-back. That count covers every filesystem, so it bounds
+ * this one's from above; when it cannot be read, the write-back runs, as it always did.
+ */
+export function writeBackWorthIt(hostUnwritten: number | undefined): boolean {
+  return hostUnwritten === undefined || hostUnwritten >= WRITE_BACK_MIN_BYTES;
+}
+
+/**
  * Starts writing back a filesystem that is about to be frozen (design: Freeze). The freeze flushes
  * everything itself and stays the only guarantee; this moves most of that work before it, while
- * writers still run. A failure here is left for the freeze to meet and report.
+ * writers still run, when there is enough of it to pay for the fork (writeBackWorthIt). A failure
+ * here is left for the freeze to meet and report.
  */
 export function flushAhead(mountPath: string): Promise<void> {
+  if (!writeBackWorthIt(hostUnwrittenBytes())) return Promise.resolve();
   return flushFilesystem(mountPath).catch(() => undefined);
 }
 
