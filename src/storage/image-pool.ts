@@ -29,10 +29,11 @@ export interface PoolOptions {
 }
 
 /**
- * Fills a new volume's partial image (a clone or a restore). It may take the two steps that follow
- * a good copy as its own: `alongsideSync` (the 'ready' record written to a temporary file) beside
- * the copy's fsync, and `publish` (the image's final size and name) after it. A step it does not
- * take is taken once it returns.
+ * Fills a new volume's partial image (a clone or a restore), anew: what an earlier attempt left at
+ * that path is removed or overwritten, never reused. It may take the two steps that follow a good
+ * copy as its own: `alongsideSync` (the 'ready' record written to a temporary file) beside the
+ * copy's fsync, and `publish` (the image's final size and name) after it. A step it does not take
+ * is taken once it returns.
  */
 export type FillImage = (partialPath: string, next: FillSteps) => Promise<void>;
 
