@@ -11,9 +11,17 @@ import { withScope } from './lib/scope.js';
 await withScope(async (scope) => {
   const pool = await benchPool(scope, { fsType: 'xfs', reflink: true });
   const sock = join(pool.workDir, 'c.sock');
-  const wrap = process.env.STRACE
+  // NOPROF: no profiler (CPU per burst only); CHILD_ARGS: extra node flags (e.g. --trace-gc), CHILD_NODE_OPTIONS: the child's NODE_OPTIONS.
+  const wrap = process.env.NOPROF
+    ? [process.execPath, ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(' ') : [])]
+    : process.env.STRACE
     ? ['strace', '-f', '-c', '-o', process.env.STRACE, process.execPath]
-    : [process.execPath, '--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`];
+    : [
+        process.execPath,
+        '--cpu-prof',
+        `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`,
+        `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`,
+      ];
   const child = spawn(
     wrap[0]!,
     [
@@ -31,7 +39,7 @@ await withScope(async (scope) => {
       '--log-level',
       'warn',
     ],
-    { stdio: 'inherit' },
+    { stdio: 'inherit', env: { ...process.env, ...(process.env.CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CHILD_NODE_OPTIONS } : {}) } },
   );
   const exited = new Promise((r) => child.on('exit', r));
   while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 50));
@@ -41,12 +49,24 @@ await withScope(async (scope) => {
     const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return `utime ${f[11]} stime ${f[12]}`;
   };
-  process.stderr.write(`before: ${cpu()}\n`);
-  const t0 = Date.now();
-  await Promise.all(
-    Array.from({ length: n }, (_, i) => call(c, 'CreateVolume', createRequest(`p-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
-  );
-  process.stderr.write(`${n} creates: ${Date.now() - t0} ms; after: ${cpu()}\n`);
+  const ticks = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  // WARM sequential creates first, then each burst of BURSTS (comma-separated; default N).
+  for (let i = 0; i < Number(process.env.WARM ?? 0); i++) {
+    await call(c, 'CreateVolume', createRequest(`w-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
+  }
+  for (const [k, b] of (process.env.BURSTS ?? String(n)).split(',').map(Number).entries()) {
+    const c0 = ticks();
+    process.stderr.write(`before: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`);
+    const t0 = Date.now();
+    await Promise.all(
+      Array.from({ length: b }, (_, i) => call(c, 'CreateVolume', createRequest(`p${k}-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
+    );
+    const perCreate = ((ticks() - c0) * 10) / b;
+    process.stderr.write(`${b} creates: ${Date.now() - t0} ms; cpu/create ${perCreate} ms; after: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`);
+  }
   const seq = Number(process.env.SEQ ?? 0);
   const times: number[] = [];
   for (let i = 0; i < seq; i++) {
