@@ -17,7 +17,7 @@ import { GiB } from '../src/domain/bytes.js';
 import { call, type CsiClients } from '../src/wire/client.js';
 import { startQuarry, type QuarryProcess } from '../test/helpers/quarry-process.js';
 import type { HasAfter } from '../test/helpers/scratch.js';
-import { benchPool, createRequest, imageEnv, mountCapability, type BenchPool } from './lib/quarry.js';
+import { benchPool, createRequest, imageEnv, imageNodeArgs, mountCapability, type BenchPool } from './lib/quarry.js';
 import { startBareServer } from './lib/bare-server-process.js';
 import { goalTable, table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
@@ -138,6 +138,7 @@ function startRole(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool
     socketName: `${role}-${++started}.sock`,
     args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
     env: imageEnv(),
+    nodeArgs: imageNodeArgs(),
     node,
   });
 }
@@ -262,6 +263,7 @@ export async function memoryBench(): Promise<Section> {
       socketName: 'all.sock',
       args: ['--nodeid', 'bench-node', '--pool', allPool, '--log-level', 'warn'],
       env: imageEnv(),
+      nodeArgs: imageNodeArgs(),
     });
     fig.all = await settledRss(all.pid);
     await all.kill();
@@ -437,7 +439,7 @@ ${table(
     .map(([k, v]) => `\`${k}=${v}\``)
     .join(
       ', ',
-    )}). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
+    )}) and its launcher's node flags (\`${imageNodeArgs().join(' ')}\`). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same cores). GetPluginInfo is measured the same
