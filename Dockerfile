@@ -69,10 +69,10 @@ RUN apt-get update \
 WORKDIR /opt/quarry
 ENV NODE_ENV=production
 # A small young generation and a bounded old one: V8 otherwise lets a node process's heap
-# drift to ~150 MiB before collecting. With these (and the allocator settings below) a quarry
-# process on Node 24 is ~80 MiB RSS idle and ~95 MiB right after a burst of RPCs, ~52 MiB of it
-# the node binary's own pages (Node 20: ~64, ~74-79 and ~42; the process bench,
-# docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for
+# drift to ~150 MiB before collecting. With these (and the allocator settings and the launcher's
+# flag below) a quarry process on Node 24 is ~77-80 MiB RSS idle and ~90-92 MiB right after a
+# burst of RPCs, ~53 MiB of it the node binary's own pages (Node 20: ~61-62, ~72 and ~43; the
+# process bench, docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for
 # 2.5 or 5 MiB more RSS per process; the RSS goal is the tighter (design: Process footprint).
 ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
 # glibc: allocations of 32 KiB and more get their own mapping, returned on free, and free memory

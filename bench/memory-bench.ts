@@ -278,13 +278,21 @@ export async function memoryBench(): Promise<Section> {
 const mib = (n: number) => `${n.toFixed(1)} MiB`;
 const us = (n: number) => `${n.toFixed(1)} µs`;
 
+/**
+ * What a quarry process loads beyond the bare server, each measured by import in a fresh Node 20
+ * process with the image's flags (design: Process footprint), and every one needed to serve.
+ */
+const LOADED_BEYOND_BARE =
+  'measured by import: our own modules ~1.8 MiB, the contract parsed into one protobufjs Root ~1.3 MiB (the bare server has ' +
+  "proto-loader's parse instead), pino ~0.5 MiB, valibot ~0.5 MiB, fs-native-extensions ~0.3 MiB, execa 8 ~0.1 MiB";
+
 /** Why an RSS goal is missed: the floor measured in the same run, and what of the rest is heap (anon) or code pages (file). */
 function rssReason(q: Rss, b: Rss, goal: number): string {
   const over = q.total - b.total;
   const floorNote =
     b.total > goal
       ? `the floor is above the goal by ${mib(b.total - goal)}`
-      : `ours is ${mib(over)} over it, ${mib(q.anon - b.anon)} of it anonymous memory (V8 heap of our code and its garbage, malloc) and ${mib(q.file - b.file)} more pages of the node binary and libraries touched`;
+      : `ours is ${mib(over)} over it, ${mib(q.anon - b.anon)} of it anonymous memory (V8 heap of our code and its garbage, malloc) and ${mib(q.file - b.file)} more pages of the node binary and libraries touched; ${LOADED_BEYOND_BARE}`;
   return `${mib(q.total)} against ${mib(b.total)} for the bare grpc-js server in the same run (the floor of the runtime, grpc-js and the contract): ${floorNote}`;
 }
 
@@ -444,6 +452,9 @@ ${table(
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same cores). GetPluginInfo is measured the same
   way: its handler returns constants, so it is the per-call wrapper alone, and Probe's excess over it is the pool check.
+- What a quarry process holds beyond the bare server, idle: ${LOADED_BEYOND_BARE}. Right after the mixed
+  calls the rest is their garbage waiting for a full collection and the optimised code of the hot paths: the read
+  ${SETTLE_AFTER_BUSY_MS / 1000} s later shows what a quiet process returns to.
 - "${busy}" is read right after the last call: the heap at its fullest. The detail
   table also gives RSS ${SETTLE_AFTER_BUSY_MS / 1000} s later with no call in between, once V8's memory reducer has
   collected and released the old generation: the steady state a quiet process returns to.
