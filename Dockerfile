@@ -69,10 +69,10 @@ RUN apt-get update \
 WORKDIR /opt/quarry
 ENV NODE_ENV=production
 # A small young generation and a bounded old one: V8 otherwise lets a node process's heap
-# drift to ~150 MiB before collecting. With these (and the allocator settings below) a quarry
-# process on Node 24 is ~80 MiB RSS idle and ~95 MiB right after a burst of RPCs, ~52 MiB of it
-# the node binary's own pages (Node 20: ~64, ~74-79 and ~42; the process bench,
-# docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for
+# drift to ~150 MiB before collecting. With these (and the allocator settings and the launcher's
+# flag below) a quarry process on Node 24 is ~77-80 MiB RSS idle and ~90-92 MiB right after a
+# burst of RPCs, ~53 MiB of it the node binary's own pages (Node 20: ~61-62, ~72 and ~43; the
+# process bench, docs/benchmarks.md "Process"). A semi-space of 2 or 4 MiB trims Probe CPU by ~7% or ~15% for
 # 2.5 or 5 MiB more RSS per process; the RSS goal is the tighter (design: Process footprint).
 ENV NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=64"
 # glibc: allocations of 32 KiB and more get their own mapping, returned on free, and free memory
@@ -86,8 +86,13 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/proto ./proto
 COPY --from=build /src/dist/src ./dist/src
-# `quarry` on PATH, so that `kubectl exec ... -- quarry doctor` works too.
-RUN printf '#!/bin/sh\nexec node /opt/quarry/dist/src/cli/main.js "$@"\n' > /usr/local/bin/quarry \
+# `quarry` on PATH, so that `kubectl exec ... -- quarry doctor` works too. The launcher gives node
+# the V8 flags NODE_OPTIONS does not admit: --no-sparkplug turns off V8's baseline compiler, whose
+# machine code for every warm function was ~2 MiB of a busy process on Node 20 (~1 MiB on Node 24);
+# TurboFan still optimises the hot ones, and Probe, CreateVolume and the mixed calls measured no
+# more CPU without it (design: Process footprint). `quarry --version` below fails the build if the
+# image's node does not know a flag.
+RUN printf '#!/bin/sh\nexec node --no-sparkplug /opt/quarry/dist/src/cli/main.js "$@"\n' > /usr/local/bin/quarry \
  && chmod 0755 /usr/local/bin/quarry \
  && quarry --version
 LABEL org.opencontainers.image.title="quarry" \

@@ -17,7 +17,7 @@ import { GiB } from '../src/domain/bytes.js';
 import { call, type CsiClients } from '../src/wire/client.js';
 import { startQuarry, type QuarryProcess } from '../test/helpers/quarry-process.js';
 import type { HasAfter } from '../test/helpers/scratch.js';
-import { benchPool, createRequest, imageEnv, mountCapability, type BenchPool } from './lib/quarry.js';
+import { benchPool, createRequest, imageEnv, imageNodeArgs, mountCapability, type BenchPool } from './lib/quarry.js';
 import { startBareServer } from './lib/bare-server-process.js';
 import { goalTable, table, type Section } from './lib/report.js';
 import { withScope } from './lib/scope.js';
@@ -138,6 +138,7 @@ function startRole(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool
     socketName: `${role}-${++started}.sock`,
     args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
     env: imageEnv(),
+    nodeArgs: imageNodeArgs(),
     node,
   });
 }
@@ -262,6 +263,7 @@ export async function memoryBench(): Promise<Section> {
       socketName: 'all.sock',
       args: ['--nodeid', 'bench-node', '--pool', allPool, '--log-level', 'warn'],
       env: imageEnv(),
+      nodeArgs: imageNodeArgs(),
     });
     fig.all = await settledRss(all.pid);
     await all.kill();
@@ -276,13 +278,21 @@ export async function memoryBench(): Promise<Section> {
 const mib = (n: number) => `${n.toFixed(1)} MiB`;
 const us = (n: number) => `${n.toFixed(1)} µs`;
 
+/**
+ * What a quarry process loads beyond the bare server, each measured by import in a fresh Node 20
+ * process with the image's flags (design: Process footprint), and every one needed to serve.
+ */
+const LOADED_BEYOND_BARE =
+  'measured by import: our own modules ~1.8 MiB, the contract parsed into one protobufjs Root ~1.3 MiB (the bare server has ' +
+  "proto-loader's parse instead), pino ~0.5 MiB, valibot ~0.5 MiB, fs-native-extensions ~0.3 MiB, execa 8 ~0.1 MiB";
+
 /** Why an RSS goal is missed: the floor measured in the same run, and what of the rest is heap (anon) or code pages (file). */
 function rssReason(q: Rss, b: Rss, goal: number): string {
   const over = q.total - b.total;
   const floorNote =
     b.total > goal
       ? `the floor is above the goal by ${mib(b.total - goal)}`
-      : `ours is ${mib(over)} over it, ${mib(q.anon - b.anon)} of it anonymous memory (V8 heap of our code and its garbage, malloc) and ${mib(q.file - b.file)} more pages of the node binary and libraries touched`;
+      : `ours is ${mib(over)} over it, ${mib(q.anon - b.anon)} of it anonymous memory (V8 heap of our code and its garbage, malloc) and ${mib(q.file - b.file)} more pages of the node binary and libraries touched; ${LOADED_BEYOND_BARE}`;
   return `${mib(q.total)} against ${mib(b.total)} for the bare grpc-js server in the same run (the floor of the runtime, grpc-js and the contract): ${floorNote}`;
 }
 
@@ -437,11 +447,14 @@ ${table(
     .map(([k, v]) => `\`${k}=${v}\``)
     .join(
       ', ',
-    )}). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
+    )}) and its launcher's node flags (\`${imageNodeArgs().join(' ')}\`). Idle RSS is read ${SETTLE_MS / 1000} s after the first answer (Probe), before any other call; VmRSS from \`/proc/<pid>/status\`.
 - Probe CPU: utime+stime of the server process (\`/proc/<pid>/stat\`) over ${PROBES.toLocaleString('en')} Probes after
   ${WARMUP.toLocaleString('en')} to warm up, divided by the calls; throughput is the same calls over their wall time,
   ${IN_FLIGHT} in flight, the client being this bench process (on the same cores). GetPluginInfo is measured the same
   way: its handler returns constants, so it is the per-call wrapper alone, and Probe's excess over it is the pool check.
+- What a quarry process holds beyond the bare server, idle: ${LOADED_BEYOND_BARE}. Right after the mixed
+  calls the rest is their garbage waiting for a full collection and the optimised code of the hot paths: the read
+  ${SETTLE_AFTER_BUSY_MS / 1000} s later shows what a quiet process returns to.
 - "${busy}" is read right after the last call: the heap at its fullest. The detail
   table also gives RSS ${SETTLE_AFTER_BUSY_MS / 1000} s later with no call in between, once V8's memory reducer has
   collected and released the old generation: the steady state a quiet process returns to.

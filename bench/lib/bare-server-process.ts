@@ -1,6 +1,6 @@
 /**
  * The bare grpc-js server (bench/lib/bare-grpc-server.ts) as its own process, with the image's
- * environment, killed by the scope; returns once it answers Probe. The create and memory benches'
+ * environment and node flags, killed by the scope; returns once it answers Probe. The create and memory benches'
  * baseline.
  */
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, csiClients, type CsiClients } from '../../src/wire/client.js';
 import { onCleanup, type HasAfter } from '../../test/helpers/scratch.js';
-import { imageEnv } from './quarry.js';
+import { imageEnv, imageNodeArgs } from './quarry.js';
 
 export interface BareServer {
   pid: number;
@@ -28,10 +28,14 @@ export async function startBareServer(
 ): Promise<BareServer> {
   const socketPath = join(dir, `${name}.sock`);
   const script = fileURLToPath(new URL('./bare-grpc-server.js', import.meta.url));
-  const child = spawn(opts.node ?? process.execPath, [script, socketPath, ...(opts.createDir ? [opts.createDir] : [])], {
-    env: { ...process.env, ...imageEnv() },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    opts.node ?? process.execPath,
+    [...imageNodeArgs(), script, socketPath, ...(opts.createDir ? [opts.createDir] : [])],
+    {
+      env: { ...process.env, ...imageEnv() },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const exited = new Promise((r) => child.once('exit', r));
   onCleanup(scope, async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -59,6 +59,17 @@ export function imageEnv(): Record<string, string> {
   return env;
 }
 
+/**
+ * The flags the image's launcher (/usr/local/bin/quarry, written by the Dockerfile) gives node
+ * before quarry's main module: V8 flags that NODE_OPTIONS does not admit.
+ */
+export function imageNodeArgs(): string[] {
+  const dockerfile = readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8');
+  const m = /exec node ((?:--[\w-]+(?:=\S+)? )*)\/opt\/quarry\/dist\/src\/cli\/main\.js/.exec(dockerfile);
+  if (!m) throw new Error('no launcher line `exec node [flags] /opt/quarry/dist/src/cli/main.js` in the Dockerfile');
+  return m[1]!.split(' ').filter(Boolean);
+}
+
 /** Starts `quarry <role>` on the pool (node ID bench-node, overprovisioning 10, warn logging), as the image runs it. */
 export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: BenchPool): Promise<QuarryProcess> {
   return startQuarry(scope, {
@@ -67,6 +78,7 @@ export function startOnPool(scope: HasAfter, role: 'controller' | 'node', pool: 
     socketName: `${role}.sock`,
     args: ['--nodeid', 'bench-node', '--pool', pool.path, '--overprovisioning', '10', '--log-level', 'warn'],
     env: imageEnv(),
+    nodeArgs: imageNodeArgs(),
   });
 }
 

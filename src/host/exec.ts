@@ -1,4 +1,4 @@
-import type { Options } from 'execa';
+import type { ExecaError, Options } from 'execa';
 import { Code, QuarryError } from '../domain/errors.js';
 
 /** Default bound for one host command; callers pass a longer one for slow tools (mkfs on big devices, cp). */
@@ -27,8 +27,8 @@ export type HostToolObserver = (tool: string, outcome: HostToolOutcome, seconds:
 
 let observer: HostToolObserver | undefined;
 
-// execa (about 4 MiB of RSS with its dependencies) loads on the first host-tool run, not at
-// start: an idle process, or one answering only Probe and stats, never needs it (design: Process footprint).
+// execa loads on the first host-tool run: a process without a pool (the local-mode resizer
+// endpoint), or a test of the wire alone, never loads it (design: Process footprint).
 let execaModule: Promise<typeof import('execa')> | undefined;
 const loadExeca = () => (execaModule ??= import('execa'));
 
@@ -71,39 +71,31 @@ function outcomeOf(err: unknown): HostToolOutcome {
 
 async function runUnobserved(tool: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const ok = new Set([0, ...(opts.okExitCodes ?? [])]);
-  const { execa, ExecaError } = await loadExeca();
-  try {
-    const r = await execa(tool, [...args], {
-      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      reject: false,
-      stripFinalNewline: true,
-      input: opts.input,
-      env: { LC_ALL: 'C' },
-      // execa's types list only small literal descriptors; at run time it passes any number through.
-      ...(opts.shareFd === undefined ? {} : { stdio: ['pipe', 'pipe', 'pipe', opts.shareFd] as unknown as Options['stdio'] }),
-    });
-    if (r.failed && r.exitCode === undefined) throw r;
-    const exitCode = r.exitCode ?? -1;
-    if (!ok.has(exitCode)) {
-      throw new HostCommandError(tool, args, exitCode, String(r.stderr || r.stdout));
-    }
-    return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode };
-  } catch (err) {
-    if (err instanceof HostCommandError) throw err;
-    if (err instanceof ExecaError) {
-      if (err.code === 'ENOENT') {
-        throw new QuarryError(Code.FAILED_PRECONDITION, `host tool ${tool} is not installed: install ${packageFor(tool)} on this host`);
-      }
-      if (err.timedOut) {
-        throw new QuarryError(
-          Code.DEADLINE_EXCEEDED,
-          `${tool} ${args.join(' ')} did not finish within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
-        );
-      }
-      throw new QuarryError(Code.INTERNAL, `${tool} failed: ${err.shortMessage}`);
-    }
-    throw err;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const { execa } = await loadExeca();
+  // reject: false: execa resolves every outcome, a tool that could not start or ran out of time
+  // included (then an error object with failed set and no exit code).
+  const r = await execa(tool, [...args], {
+    timeout: timeoutMs,
+    reject: false,
+    stripFinalNewline: true,
+    input: opts.input,
+    env: { LC_ALL: 'C' },
+    // execa's types list only small literal descriptors; at run time it passes any number through.
+    ...(opts.shareFd === undefined ? {} : { stdio: ['pipe', 'pipe', 'pipe', opts.shareFd] as unknown as Options['stdio'] }),
+  });
+  if (r.failed && r.exitCode === undefined) throw notRun(tool, args, r as ExecaError & { code?: string }, timeoutMs);
+  if (!ok.has(r.exitCode)) throw new HostCommandError(tool, args, r.exitCode, String(r.stderr || r.stdout));
+  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
+}
+
+/** Why a tool gave no exit code: not installed, out of time, or killed (a signal, a failed spawn). */
+function notRun(tool: string, args: readonly string[], failure: ExecaError & { code?: string }, timeoutMs: number): QuarryError {
+  if (failure.code === 'ENOENT') {
+    return new QuarryError(Code.FAILED_PRECONDITION, `host tool ${tool} is not installed: install ${packageFor(tool)} on this host`);
   }
+  if (failure.timedOut) return new QuarryError(Code.DEADLINE_EXCEEDED, `${tool} ${args.join(' ')} did not finish within ${timeoutMs} ms`);
+  return new QuarryError(Code.INTERNAL, `${tool} failed: ${failure.shortMessage}`);
 }
 
 export class HostCommandError extends QuarryError {

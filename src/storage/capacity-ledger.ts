@@ -171,11 +171,17 @@ export class CapacityLedger {
   noteSnapshot(s: SnapshotRecord): void {
     const old = this.snapshots.get(s.id);
     this.snapshots.set(s.id, s);
-    if (old?.state === s.state) return;
-    // Marked for deletion: the source's sharing can only fall from here. Otherwise the copy made its
-    // extents shared: measured afresh (the copy itself already marked it).
-    if (s.state === 'deleting') this.sharingFell(s.sourceVolumeId);
-    else this.sharingGrew(s.sourceVolumeId);
+    if (old?.state !== s.state) this.copyChanged(s.sourceVolumeId, s.state);
+  }
+
+  /**
+   * A copy of the volume (a snapshot or a clone, made here or seen made by another process) changed
+   * state. Marked for deletion: the source's sharing can only fall from here. Otherwise the copy made
+   * its extents shared. One rule for both ways of learning it (design: Capacity).
+   */
+  private copyChanged(sourceVolumeId: string, state: string): void {
+    if (state === 'deleting') this.sharingFell(sourceVolumeId);
+    else this.sharingGrew(sourceVolumeId);
   }
 
   forgetSnapshot(id: string): void {
@@ -485,12 +491,12 @@ export class CapacityLedger {
     this.synced = true;
     this.recountAll();
     // What another process copied or deleted changed who shares which extents: measured afresh.
-    for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.remeasure(s.sourceVolumeId);
+    for (const s of this.snapshots.values()) if (before.snapshots.get(s.id)?.state !== s.state) this.copyChanged(s.sourceVolumeId, s.state);
     for (const [id, s] of before.snapshots) if (!this.snapshots.has(id)) this.snapshotGone(id, s.sourceVolumeId);
     for (const [id, line] of before.lines) if (line.record && !next.has(id)) this.volumeGone(id, line);
     for (const r of volumes) {
       const was = before.lines.get(r.id)?.record;
-      if (r.source?.kind === 'volume' && was?.state !== r.state) this.remeasure(r.source.id);
+      if (r.source?.kind === 'volume' && was?.state !== r.state) this.copyChanged(r.source.id, r.state);
       if (inUse(was) && !inUse(r)) this.remeasureFamily(r.id);
     }
   }

@@ -27,6 +27,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** The node binary to run quarry with; default the one running this process (benches compare runtimes). */
   node?: string;
+  /** Flags for node before quarry's main module (benches: the image launcher's V8 flags). */
+  nodeArgs?: string[];
   /** Socket file name inside dir; default csi-<n>.sock. */
   socketName?: string;
   startTimeoutMs?: number;
@@ -61,7 +63,12 @@ let counter = 0;
 export async function startQuarry(t: HasAfter, opts: StartOptions): Promise<QuarryProcess> {
   const socketPath = join(opts.dir, opts.socketName ?? `csi-${process.pid}-${++counter}.sock`);
   const endpoint = `unix://${socketPath}`;
-  const child = spawnQuarry([opts.role, '--endpoint', endpoint, ...withKubeletDir(opts.role, opts.args ?? [])], opts.env, opts.node);
+  const child = spawnQuarry(
+    [opts.role, '--endpoint', endpoint, ...withKubeletDir(opts.role, opts.args ?? [])],
+    opts.env,
+    opts.node,
+    opts.nodeArgs,
+  );
   const out = captureOutput(child);
   const exited = exitOf(child);
   let clients: CsiClients | undefined;
@@ -147,10 +154,15 @@ function withKubeletDir(role: StartOptions['role'], args: string[]): string[] {
   return [...args, '--kubelet-dir', realpathSync(tmpdir())];
 }
 
-function spawnQuarry(args: string[], env: Record<string, string> | undefined, node = process.execPath): ChildProcess {
+function spawnQuarry(
+  args: string[],
+  env: Record<string, string> | undefined,
+  node = process.execPath,
+  nodeArgs: string[] = [],
+): ChildProcess {
   const e = { ...process.env, ...env };
   if (!env?.QUARRY_FAULT_POINT) delete e.QUARRY_FAULT_POINT;
-  return spawn(node, [QUARRY_MAIN, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(node, [...nodeArgs, QUARRY_MAIN, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function captureOutput(child: ChildProcess) {

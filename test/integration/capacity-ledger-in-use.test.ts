@@ -95,3 +95,37 @@ test('a volume in use is counted without an extent map after a snapshot of it an
   assert.equal(c.ledger, c.recount, 'out of use, the ledger counts exactly what the recount does');
   assert.equal(c.recount, 30 * MiB + 6 * MiB, 'thick: its unwritten extents; thin: its six allocated MiB, nothing shared now');
 });
+
+test('a snapshot of a volume in use made by another process is counted by the same rule: no extent map, never above the recount', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 1024 * MiB, reflink: true });
+  const root = join(fs.mountPath, 'pool');
+  await mkdir(root);
+  const here = await ImagePool.open('default', root, { overprovisioning: 4 });
+  onCleanup(t, () => here.close());
+  // Another process on the same pool: its changes reach `here` only through the pool generation.
+  const other = await ImagePool.open('default', root, { overprovisioning: 4 });
+  onCleanup(t, () => other.close());
+
+  const thick = (await here.createVolume(spec('thick', 32 * MiB, 'thick'))).id as VolumeId;
+  await write(here, thick, [0, 1]);
+  await stage(here, thick, true);
+  let c = await counts(here);
+  assert.equal(c.ledger, c.recount, 'before the snapshot, every byte is owned and measured');
+
+  const snap = snapshotIdForName('s-other');
+  await createSnapshot(other, { id: snap, name: 's-other', sourceVolumeId: thick, parameters: {} });
+  c = await counts(here);
+  // Had an extent map been read, the thick volume's 30 MiB of unwritten extents would count as owned.
+  assert.equal(c.ledger, 0, "after another process's copy, every allocated byte of the source counts as shared");
+  assert.equal(c.recount, 30 * MiB, "the recount finds the thick volume's unwritten extents its own");
+
+  await deleteSnapshot(other, snap);
+  c = await counts(here);
+  assert.ok(c.ledger <= c.recount, `after the other process's delete the ledger owns ${c.ledger} > recount ${c.recount}`);
+
+  await stage(here, thick, false);
+  await sleep(UNLINK_SETTLE_MS);
+  c = await counts(here);
+  assert.equal(c.ledger, c.recount, 'out of use, the ledger counts exactly what the recount does');
+  assert.equal(c.recount, 32 * MiB, 'thick: all of it its own once the snapshot is gone');
+});
