@@ -4,24 +4,26 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GiB } from '../src/domain/bytes.js';
 import { call, csiClients } from '../src/wire/client.js';
-import { benchPool, createRequest } from './lib/quarry.js';
+import { benchPool, createRequest, imageEnv, imageNodeArgs } from './lib/quarry.js';
 import { QUARRY_MAIN } from '../test/helpers/quarry-process.js';
 import { withScope } from './lib/scope.js';
 
 await withScope(async (scope) => {
   const pool = await benchPool(scope, { fsType: 'xfs', reflink: true });
   const sock = join(pool.workDir, 'c.sock');
-  // NOPROF: no profiler (CPU per burst only); CHILD_ARGS: extra node flags (e.g. --trace-gc), CHILD_NODE_OPTIONS: the child's NODE_OPTIONS.
+  // The image's environment and launcher flags; NOPROF: no profiler (CPU per burst only); CHILD_ARGS:
+  // more node flags (e.g. --trace-gc); CHILD_NODE_OPTIONS: the child's NODE_OPTIONS instead of the image's.
+  const extra = process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(' ') : [];
   const wrap = process.env.NOPROF
-    ? [process.execPath, ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(' ') : [])]
+    ? [process.execPath, ...imageNodeArgs(), ...extra]
     : process.env.STRACE
-    ? ['strace', '-f', '-c', '-o', process.env.STRACE, process.execPath]
-    : [
-        process.execPath,
-        '--cpu-prof',
-        `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`,
-        `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`,
-      ];
+      ? ['strace', '-f', '-c', '-o', process.env.STRACE, process.execPath]
+      : [
+          process.execPath,
+          '--cpu-prof',
+          `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`,
+          `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/ledger-prof'}`,
+        ];
   const child = spawn(
     wrap[0]!,
     [
@@ -39,10 +41,17 @@ await withScope(async (scope) => {
       '--log-level',
       'warn',
     ],
-    { stdio: 'inherit', env: { ...process.env, ...(process.env.CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CHILD_NODE_OPTIONS } : {}) } },
+    {
+      stdio: 'inherit',
+      env: { ...process.env, ...imageEnv(), ...(process.env.CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CHILD_NODE_OPTIONS } : {}) },
+    },
   );
-  const exited = new Promise((r) => child.on('exit', r));
-  while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 50));
+  let gone = false;
+  const exited = new Promise((r) => child.on('exit', r)).then(() => (gone = true));
+  while (!existsSync(sock)) {
+    if (gone) throw new Error('the controller exited before it listened');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const c = csiClients(`unix://${sock}`).controller;
   const n = Number(process.env.N ?? 500);
   const cpu = () => {
@@ -65,7 +74,9 @@ await withScope(async (scope) => {
       Array.from({ length: b }, (_, i) => call(c, 'CreateVolume', createRequest(`p${k}-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
     );
     const perCreate = ((ticks() - c0) * 10) / b;
-    process.stderr.write(`${b} creates: ${Date.now() - t0} ms; cpu/create ${perCreate} ms; after: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`);
+    process.stderr.write(
+      `${b} creates: ${Date.now() - t0} ms; cpu/create ${perCreate} ms; after: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`,
+    );
   }
   const seq = Number(process.env.SEQ ?? 0);
   const times: number[] = [];
