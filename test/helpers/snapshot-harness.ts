@@ -1,5 +1,7 @@
 // Test helper: real `quarry` processes over one pool, and the CSI calls that stage and publish a volume through them.
-import { mkdir } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call, type CsiClients } from './grpc-client.js';
 import { startQuarry, type QuarryProcess } from './quarry-process.js';
@@ -83,4 +85,29 @@ export async function stageAndPublish(
   };
   onCleanup(t, release);
   return { stagingPath, targetPath, release };
+}
+
+/** One block written with fsync by a pod-like writer (dd); a frozen filesystem would hold it (hang guard, not a timing). */
+export async function assertWritable(path: string): Promise<void> {
+  const child = spawn('dd', ['if=/dev/zero', `of=${path}`, 'bs=4096', 'count=1', 'conv=fsync'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${path}: write still blocked after 90 s (frozen?)`)), 90_000);
+  });
+  try {
+    assert.equal(await Promise.race([exited, guard]), 0, 'the write completed');
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  }
+}
+
+/** Names in the pool's record directories that are not a record or an image: temporary files, partial images. */
+export async function poolLeftovers(pool: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of ['volumes', 'snapshots']) {
+    for (const name of await readdir(join(pool, dir))) if (!/^[a-z0-9-]+\.(json|img)$/.test(name)) out.push(`${dir}/${name}`);
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import { snapshotIdForName, volumeIdForName, type VolumeId } from '../../src/dom
 import { UNLINK_SETTLE_MS } from '../../src/storage/capacity-ledger.js';
 import { ImagePool, type NewVolume } from '../../src/storage/image-pool.js';
 import { createSnapshot, deleteSnapshot } from '../../src/storage/snapshots.js';
-import { makeScratchFs, onCleanup } from '../helpers/scratch.js';
+import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
 
 const spec = (name: string, size: number, provisioning: 'thin' | 'thick'): NewVolume => ({
   id: volumeIdForName(name),
@@ -42,6 +42,20 @@ const stage = (pool: ImagePool, id: VolumeId, on: boolean) =>
     staging: on ? [{ nodeId: 'node-a', stagingPath: `/var/lib/kubelet/staging/${id}`, accessType: 'block' as const }] : [],
   }));
 
+/** A pool directory on a fresh 1 GiB xfs scratch filesystem with reflink. */
+async function scratchPoolDir(t: HasAfter): Promise<string> {
+  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 1024 * MiB, reflink: true });
+  const root = join(fs.mountPath, 'pool');
+  await mkdir(root);
+  return root;
+}
+
+async function openPool(t: HasAfter, root: string): Promise<ImagePool> {
+  const pool = await ImagePool.open('default', root, { overprovisioning: 4 });
+  onCleanup(t, () => pool.close());
+  return pool;
+}
+
 async function counts(pool: ImagePool): Promise<{ ledger: number; recount: number }> {
   const ledger = await pool.ledgerCapacity();
   const recount = await pool.capacity();
@@ -50,11 +64,7 @@ async function counts(pool: ImagePool): Promise<{ ledger: number; recount: numbe
 }
 
 test('a volume in use is counted without an extent map after a snapshot of it and after that snapshot goes, never above the recount, and exactly once it leaves use', async (t) => {
-  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 1024 * MiB, reflink: true });
-  const root = join(fs.mountPath, 'pool');
-  await mkdir(root);
-  const pool = await ImagePool.open('default', root, { overprovisioning: 4 });
-  onCleanup(t, () => pool.close());
+  const pool = await openPool(t, await scratchPoolDir(t));
 
   // Thick: fallocated, so its image holds unwritten extents, which XFS's FICLONE does not share.
   const thick = (await pool.createVolume(spec('thick', 32 * MiB, 'thick'))).id as VolumeId;
@@ -97,14 +107,10 @@ test('a volume in use is counted without an extent map after a snapshot of it an
 });
 
 test('a snapshot of a volume in use made by another process is counted by the same rule: no extent map, never above the recount', async (t) => {
-  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 1024 * MiB, reflink: true });
-  const root = join(fs.mountPath, 'pool');
-  await mkdir(root);
-  const here = await ImagePool.open('default', root, { overprovisioning: 4 });
-  onCleanup(t, () => here.close());
+  const root = await scratchPoolDir(t);
+  const here = await openPool(t, root);
   // Another process on the same pool: its changes reach `here` only through the pool generation.
-  const other = await ImagePool.open('default', root, { overprovisioning: 4 });
-  onCleanup(t, () => other.close());
+  const other = await openPool(t, root);
 
   const thick = (await here.createVolume(spec('thick', 32 * MiB, 'thick'))).id as VolumeId;
   await write(here, thick, [0, 1]);

@@ -5,7 +5,6 @@
 // killed while frozen and retried), nothing is left behind: no marker, no temporary record file,
 // no partial image, and the source's filesystem is writable.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,28 +15,13 @@ import type { VolumeRecord } from '../../src/storage/records.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode, type QuarryProcess } from '../helpers/quarry-process.js';
 import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
-import { mountCapability, stageAndPublish, startQuarryOnPool } from '../helpers/snapshot-harness.js';
-
-/** One block written with fsync by a pod-like writer (dd); a frozen filesystem would hold it (hang guard, not a timing). */
-async function writable(path: string): Promise<void> {
-  const child = spawn('dd', ['if=/dev/zero', `of=${path}`, 'bs=4096', 'count=1', 'conv=fsync'], { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${path}: write still blocked after 90 s (frozen?)`)), 90_000);
-  });
-  try {
-    assert.equal(await Promise.race([exited, guard]), 0, 'the write completed');
-  } finally {
-    clearTimeout(timer);
-    child.kill('SIGKILL');
-  }
-}
-
-/** Names in the pool's volumes directory that are not a record or an image: temporary files, partial images. */
-async function leftovers(pool: string): Promise<string[]> {
-  return (await readdir(join(pool, 'volumes'))).filter((name) => !/^[a-z0-9-]+\.(json|img)$/.test(name));
-}
+import {
+  assertWritable as writable,
+  mountCapability,
+  poolLeftovers as leftovers,
+  stageAndPublish,
+  startQuarryOnPool,
+} from '../helpers/snapshot-harness.js';
 
 async function setup(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });

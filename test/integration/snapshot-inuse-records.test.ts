@@ -14,32 +14,13 @@ import type { VolumeRecord } from '../../src/storage/records.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
-import { mountCapability, stageAndPublish, startQuarryOnPool } from '../helpers/snapshot-harness.js';
-
-/** One block written with fsync by a pod-like writer (dd); a frozen filesystem would hold it (hang guard, not a timing). */
-async function writable(path: string): Promise<void> {
-  const child = spawn('dd', ['if=/dev/zero', `of=${path}`, 'bs=4096', 'count=1', 'conv=fsync'], { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${path}: write still blocked after 90 s (frozen?)`)), 90_000);
-  });
-  try {
-    assert.equal(await Promise.race([exited, guard]), 0, 'the write completed');
-  } finally {
-    clearTimeout(timer);
-    child.kill('SIGKILL');
-  }
-}
-
-/** Names in the pool's record directories that are not a record or an image: temporary files, partial images. */
-async function leftovers(pool: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const dir of ['volumes', 'snapshots']) {
-    for (const name of await readdir(join(pool, dir))) if (!/^[a-z0-9-]+\.(json|img)$/.test(name)) out.push(`${dir}/${name}`);
-  }
-  return out;
-}
+import {
+  assertWritable as writable,
+  mountCapability,
+  poolLeftovers as leftovers,
+  stageAndPublish,
+  startQuarryOnPool,
+} from '../helpers/snapshot-harness.js';
 
 async function setup(t: HasAfter, opts: { size: (available: number) => number }) {
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
