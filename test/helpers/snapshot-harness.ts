@@ -1,11 +1,14 @@
 // Test helper: real `quarry` processes over one pool, and the CSI calls that stage and publish a volume through them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call, type CsiClients } from './grpc-client.js';
 import { startQuarry, type QuarryProcess } from './quarry-process.js';
-import { onCleanup, type HasAfter } from './scratch.js';
+import { GiB } from '../../src/domain/bytes.js';
+import { thaw } from '../../src/host/fsfreeze.js';
+import type { VolumeRecord } from '../../src/storage/records.js';
+import { makeScratchFs, onCleanup, type HasAfter } from './scratch.js';
 
 export interface PoolStartOptions {
   role: 'all' | 'controller' | 'node';
@@ -110,4 +113,27 @@ export async function poolLeftovers(pool: string): Promise<string[]> {
     for (const name of await readdir(join(pool, dir))) if (!/^[a-z0-9-]+\.(json|img)$/.test(name)) out.push(`${dir}/${name}`);
   }
   return out;
+}
+
+/**
+ * A real node and controller on a fresh 2 GiB xfs-reflink pool, and one xfs volume of
+ * `size(available capacity)` bytes staged and published on that node: a volume in use.
+ */
+export async function startInUseVolume(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
+  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
+  const pool = join(fs.mountPath, 'pool');
+  const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
+  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl', env: opts.controllerEnv });
+  const available = Number((await call(ctl.clients.controller, 'GetCapacity', {})).available_capacity);
+  const vol = (
+    await call(ctl.clients.controller, 'CreateVolume', {
+      name: 'v',
+      capacity_range: { required_bytes: opts.size(available) },
+      volume_capabilities: [mountCapability('xfs')],
+    })
+  ).volume!;
+  const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
+  onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
+  const readRecord = async (id: string) => JSON.parse(await readFile(join(pool, 'volumes', `${id}.json`), 'utf8')) as VolumeRecord;
+  return { fs, pool, ctl, vol, pub, readRecord };
 }

@@ -5,54 +5,38 @@
 // killed while frozen and retried), nothing is left behind: no marker, no temporary record file,
 // no partial image, and the source's filesystem is writable.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { GiB, MiB } from '../../src/domain/bytes.js';
-import { thaw } from '../../src/host/fsfreeze.js';
-import type { VolumeRecord } from '../../src/storage/records.js';
+import { MiB } from '../../src/domain/bytes.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode, type QuarryProcess } from '../helpers/quarry-process.js';
-import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import type { HasAfter } from '../helpers/scratch.js';
 import {
   assertWritable as writable,
   mountCapability,
   poolLeftovers as leftovers,
-  stageAndPublish,
+  startInUseVolume,
   startQuarryOnPool,
 } from '../helpers/snapshot-harness.js';
 
 async function setup(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
-  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
-  const pool = join(fs.mountPath, 'pool');
-  const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
-  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl', env: opts.controllerEnv });
-  const available = Number((await call(ctl.clients.controller, 'GetCapacity', {})).available_capacity);
-  const vol = (
-    await call(ctl.clients.controller, 'CreateVolume', {
-      name: 'v',
-      capacity_range: { required_bytes: opts.size(available) },
-      volume_capabilities: [mountCapability('xfs')],
-    })
-  ).volume!;
-  const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
-  onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
-  const readRecord = async (id: string) => JSON.parse(await readFile(join(pool, 'volumes', `${id}.json`), 'utf8')) as VolumeRecord;
-  const source = () => readRecord(vol.volume_id!);
+  const s = await startInUseVolume(t, opts);
+  const source = () => s.readRecord(s.vol.volume_id!);
   const clone = (c: QuarryProcess, name: string) =>
     call(
       c.clients.controller,
       'CreateVolume',
       {
         name,
-        capacity_range: { required_bytes: Number(vol.capacity_bytes) },
+        capacity_range: { required_bytes: Number(s.vol.capacity_bytes) },
         volume_capabilities: [mountCapability('xfs')],
-        volume_content_source: { volume: { volume_id: vol.volume_id! } },
+        volume_content_source: { volume: { volume_id: s.vol.volume_id! } },
       },
       { timeoutMs: 60_000 },
     );
-  return { fs, pool, ctl, vol, pub, source, readRecord, clone };
+  return { ...s, source, clone };
 }
 
 test('clones of a volume in use leave no marker, temporary record or partial image, and the filesystem writable', async (t) => {

@@ -8,37 +8,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { GiB, MiB } from '../../src/domain/bytes.js';
-import { thaw } from '../../src/host/fsfreeze.js';
-import type { VolumeRecord } from '../../src/storage/records.js';
+import { MiB } from '../../src/domain/bytes.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
-import { makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
-import {
-  assertWritable as writable,
-  mountCapability,
-  poolLeftovers as leftovers,
-  stageAndPublish,
-  startQuarryOnPool,
-} from '../helpers/snapshot-harness.js';
+import type { HasAfter } from '../helpers/scratch.js';
+import { assertWritable as writable, poolLeftovers as leftovers, startInUseVolume } from '../helpers/snapshot-harness.js';
 
 async function setup(t: HasAfter, opts: { size: (available: number) => number }) {
-  const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
-  const pool = join(fs.mountPath, 'pool');
-  const node = await startQuarryOnPool(t, { role: 'node', dir: fs.dir, pool, label: 'node' });
-  const ctl = await startQuarryOnPool(t, { role: 'controller', dir: fs.dir, pool, label: 'ctl' });
-  const available = Number((await call(ctl.clients.controller, 'GetCapacity', {})).available_capacity);
-  const vol = (
-    await call(ctl.clients.controller, 'CreateVolume', {
-      name: 'v',
-      capacity_range: { required_bytes: opts.size(available) },
-      volume_capabilities: [mountCapability('xfs')],
-    })
-  ).volume!;
-  const pub = await stageAndPublish(t, node.clients, vol.volume_id!, fs.dir);
-  onCleanup(t, () => thaw(pub.stagingPath).catch(() => undefined));
-  const record = async () => JSON.parse(await readFile(join(pool, 'volumes', `${vol.volume_id}.json`), 'utf8')) as VolumeRecord;
-  return { pool, ctl, vol, pub, record };
+  const s = await startInUseVolume(t, opts);
+  return { ...s, record: () => s.readRecord(s.vol.volume_id!) };
 }
 
 test('snapshots of a volume in use leave no marker, temporary record or partial image, and the filesystem writable', async (t) => {
