@@ -55,7 +55,10 @@ test('a tool that is not installed is FAILED_PRECONDITION naming what to install
 
 test('a tool that runs past its bound is stopped and is DEADLINE_EXCEEDED', async () => {
   await assert.rejects(run('sleep', ['30'], { timeoutMs: 200 }), isCode(Code.DEADLINE_EXCEEDED, /^sleep 30 did not finish within 200 ms$/));
-  assert.deepEqual(await observed(() => run('sleep', ['30'], { timeoutMs: 100 })), ['timeout']);
+  // Once in three CI runs this observed 'error' (not reproduced in 27 runs, loaded or not): the message says which error.
+  let failure: unknown;
+  const seen = await observed(() => run('sleep', ['30'], { timeoutMs: 100 }).catch((e: unknown) => Promise.reject((failure = e))));
+  assert.deepEqual(seen, ['timeout'], `the run failed with: ${(failure as Error | undefined)?.message}`);
 });
 
 test('a tool killed by a signal is INTERNAL, not an exit code', async () => {
