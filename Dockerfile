@@ -10,7 +10,8 @@
 #   - /opt/quarry: dist/src (compiled TypeScript), proto/ (parsed once at run
 #     time by protobufjs), production node_modules only;
 #   - e2fsprogs (mkfs.ext4, resize2fs, e2fsck, dumpe2fs), xfsprogs (mkfs.xfs,
-#     xfs_growfs), btrfs-progs (mkfs.btrfs, `btrfs filesystem resize`):
+#     xfs_growfs; xfs_io, kept running through a freeze so the thaw needs no
+#     fork), btrfs-progs (mkfs.btrfs, `btrfs filesystem resize`):
 #     create, check and grow the volume filesystems;
 #   - util-linux and mount (losetup, blkid, blockdev, fallocate, fsfreeze,
 #     mount, umount): loop devices, probing for existing filesystems before

@@ -91,6 +91,60 @@ async function runUnobserved(tool: string, args: readonly string[], opts: RunOpt
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
 }
 
+/** A tool kept running to take commands on stdin; its stderr is read as it comes. */
+export interface HostSession {
+  /** Writes to the tool's stdin. */
+  write(text: string): void;
+  /** Called with each piece of stderr as it arrives. */
+  onStderr(listener: (text: string) => void): void;
+  /** Settles when the tool has exited, whatever the cause (never rejects). */
+  readonly exited: Promise<void>;
+  /** Ends stdin (the tool then exits) and waits for the exit. */
+  close(): Promise<void>;
+  /** Stops the tool (SIGTERM; execa sends SIGKILL 5 s later) and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `tool` as a session (argument array, LC_ALL=C, stdout ignored), bounded by
+ * `lifetimeMs`: past it the tool is stopped like a run past its timeout.
+ */
+export async function startSession(tool: string, args: readonly string[], lifetimeMs: number): Promise<HostSession> {
+  const started = process.hrtime.bigint();
+  const { execa } = await loadExeca();
+  const child = execa(tool, [...args], { reject: false, buffer: false, stdout: 'ignore', env: { LC_ALL: 'C' } });
+  const deadline = stopAtDeadline(child, lifetimeMs);
+  // stdin may be closed by the tool's exit before a write: its error is the exit's business.
+  child.stdin?.on('error', () => undefined);
+  const exited = child.then(
+    (r) => {
+      deadline.clear();
+      const outcome: HostToolOutcome = deadline.passed()
+        ? 'timeout'
+        : r.exitCode === 0
+          ? 'ok'
+          : r.exitCode === undefined
+            ? 'error'
+            : 'failed';
+      observer?.(tool, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+    },
+    () => deadline.clear(),
+  );
+  return {
+    write: (text) => child.stdin?.write(text),
+    onStderr: (listener) => child.stderr?.on('data', (d: Buffer) => listener(d.toString('utf8'))),
+    exited,
+    async close() {
+      child.stdin?.end();
+      await exited;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /**
  * Our own bound, not execa's `timeout`: execa 8 sometimes reports a run its timer killed as
  * "killed with SIGTERM" without `timedOut` (2 in 400 runs of `sleep 30` with a 100 ms bound,

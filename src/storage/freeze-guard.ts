@@ -1,6 +1,7 @@
-import { aborted, failedPrecondition, notFound, unavailable } from '../domain/errors.js';
+import { aborted, Code, failedPrecondition, notFound, QuarryError, unavailable } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
 import { flushFilesystem, freeze, thaw } from '../host/fsfreeze.js';
+import { type FreezerSession, openFreezer } from '../host/freezer-session.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
 import { hostUnwrittenBytes } from '../host/meminfo.js';
 import { topMountAt } from '../host/mountinfo.js';
@@ -37,6 +38,11 @@ export interface CopyPlan {
   recorded?: Promise<void>;
   /** The freeze marker, when the caller already renamed it into the volume's record (commitMarker). */
   marked?: MarkedFreeze;
+  /**
+   * The freezer process, started in the reservation's hold (reserveBesideMarker) so that its start
+   * overlaps the records' fsyncs; the freeze then owns it and closes it. Never rejects.
+   */
+  freezer?: Promise<FreezerSession | undefined>;
 }
 
 /** A freeze marker set by the caller in its own hold of the pool lock (prepareMarker, commitMarker). */
@@ -145,6 +151,8 @@ export interface FreezeOptions {
   recorded?: Promise<void>;
   /** The marker, already set by the caller (CopyPlan.marked); else it is set here. */
   marked?: MarkedFreeze;
+  /** The freezer, already started by the caller (CopyPlan.freezer); else it is started here. Closed here. */
+  freezer?: Promise<FreezerSession | undefined>;
 }
 
 /** Steps of a good copy that need not wait for the thaw, and the ones that must. */
@@ -189,12 +197,18 @@ export async function reserveBesideMarker<T>(
   const markerWrite = marker ? prepareMarker(pool, source, marker) : undefined;
   markerWrite?.catch(() => undefined); // awaited below; handled from now on, whatever comes first
   startWriteBack(plan);
+  if (marker) plan.freezer ??= startFreezer(plan.freezeMountPath!, marker.until);
   try {
     await check();
     const prepared = await markerWrite;
     const out = await commit();
     if (prepared) plan.marked = await commitMarker(pool, prepared);
     return out;
+  } catch (err) {
+    // No freeze follows a refused hold: its freezer ends here.
+    await closeFreezer(plan.freezer);
+    plan.freezer = undefined;
+    throw err;
   } finally {
     const prepared = await markerWrite?.catch(() => undefined);
     if (prepared) await pool.volumes.discard(prepared);
@@ -284,9 +298,12 @@ export async function withFrozenFilesystem<T>(
   let result!: T;
   let unmarked: Promise<PreparedRecord<VolumeRecord>> | undefined;
   let alongside: Promise<void> = Promise.resolve();
-  const thawOnce = () => (thawing ??= thaw(mountPath));
+  // Started before the freeze (by the caller's hold, or here), so the thaw waits for no fork;
+  // fsfreeze stands in for it whenever it fails (both count the state already reached as done).
+  const freezer = opts.freezer ?? startFreezer(mountPath, marked.marker.until);
+  const thawOnce = () => (thawing ??= viaFreezer(freezer, 'thaw', () => thaw(mountPath)));
   try {
-    await freeze(mountPath);
+    await viaFreezer(freezer, 'freeze', () => freeze(mountPath));
     faultPoint('freeze:frozen');
     // At the deadline the record shows, not maxMs after the freeze: past it, any process's sweep may thaw.
     const timer = setTimeout(
@@ -325,15 +342,17 @@ export async function withFrozenFilesystem<T>(
     () => undefined,
     (err: unknown) => ({ err }),
   );
+  const closed = closeFreezer(freezer);
   if (thawFailure) {
     // Still frozen: the marker stays for the sweep to thaw at the deadline.
     await unmarked?.then((p) => pool.volumes.discard(p)).catch(() => undefined);
+    await closed;
     throw thawFailure.err;
   }
   const cleared = clearMarker(pool, volumeId, marked, unmarked).catch(() => undefined);
   if (failure) {
     // A failed copy returns only once the record shows no freeze, as before.
-    await cleared;
+    await Promise.all([cleared, closed]);
     throw failure.err;
   }
   // Thawed: what follows a good copy (its fsync and rename) overlaps the removal of the marker.
@@ -341,9 +360,41 @@ export async function withFrozenFilesystem<T>(
     await alongside;
     await afterThaw?.(result);
   } finally {
-    await cleared;
+    await Promise.all([cleared, closed]);
   }
   return result;
+}
+
+/** What the freezer's process may outlive the freeze's deadline by: its thaw's own bound. */
+const FREEZER_SPARE_MS = 60_000;
+
+/** A freezer for the filesystem at `mountPath`, living until the freeze's deadline plus its thaw's bound; undefined if it cannot start. */
+function startFreezer(mountPath: string, until: string): Promise<FreezerSession | undefined> {
+  const lifetimeMs = Math.max(0, Date.parse(until) - Date.now()) + FREEZER_SPARE_MS;
+  return openFreezer(mountPath, { lifetimeMs }).catch(() => undefined);
+}
+
+function closeFreezer(freezer: Promise<FreezerSession | undefined> | undefined): Promise<void> {
+  return (freezer ?? Promise.resolve(undefined)).then((f) => f?.close()).catch(() => undefined);
+}
+
+/** One freeze step through the freezer, or through `fallback` when it has none or it failed short of its bound. */
+export async function viaFreezer(
+  freezer: Promise<FreezerSession | undefined>,
+  step: 'freeze' | 'thaw',
+  fallback: () => Promise<void>,
+): Promise<void> {
+  const f = await freezer;
+  const failed = f
+    ? await f[step]().then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      )
+    : { err: undefined };
+  if (!failed) return;
+  // A command past its bound means the kernel is stuck, not the freezer: fsfreeze would wait as long.
+  if (failed.err instanceof QuarryError && failed.err.code === Code.DEADLINE_EXCEEDED) throw failed.err;
+  await fallback();
 }
 
 function withoutFreeze(v: VolumeRecord): VolumeRecord {

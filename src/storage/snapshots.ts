@@ -172,6 +172,7 @@ export async function copyConsistently(
       flushed: plan.flushed,
       recorded: plan.recorded,
       marked: plan.marked,
+      freezer: plan.freezer,
     },
     copy,
     after,

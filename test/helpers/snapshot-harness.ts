@@ -119,6 +119,19 @@ export async function poolLeftovers(pool: string): Promise<string[]> {
  * A real node and controller on a fresh 2 GiB xfs-reflink pool, and one xfs volume of
  * `size(available capacity)` bytes staged and published on that node: a volume in use.
  */
+/** The freezer processes (xfs_io, design: Freeze) still running on the filesystem at `mountPath`. */
+export async function freezersOn(mountPath: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+      (c) => c.split('\0').filter(Boolean),
+      (): string[] => [],
+    );
+    if (argv[0]?.endsWith('xfs_io') && argv.includes(mountPath)) found.push(`${pid}: ${argv.join(' ')}`);
+  }
+  return found;
+}
+
 export async function startInUseVolume(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });
   const pool = join(fs.mountPath, 'pool');

@@ -15,6 +15,7 @@ import { rejectsWithCode, type QuarryProcess } from '../helpers/quarry-process.j
 import type { HasAfter } from '../helpers/scratch.js';
 import {
   assertWritable as writable,
+  freezersOn,
   mountCapability,
   poolLeftovers as leftovers,
   startInUseVolume,
@@ -46,6 +47,7 @@ test('clones of a volume in use leave no marker, temporary record or partial ima
     const made = (await s.clone(s.ctl, `clone-${i}`)).volume!;
     assert.equal((await s.source()).freeze, undefined, 'the marker is cleared before the answer');
     assert.deepEqual(await leftovers(s.pool), [], 'nothing but records and images');
+    assert.deepEqual(await freezersOn(s.pub.stagingPath), [], 'no freezer outlives the answer');
     assert.equal((await s.readRecord(made.volume_id!)).state, 'ready');
     await writable(join(s.pub.targetPath, `after-${i}`));
     await call(s.ctl.clients.controller, 'DeleteVolume', { volume_id: made.volume_id! });
@@ -110,6 +112,7 @@ test('a clone of a volume in use refused by the capacity check leaves no marker,
   const s = await setup(t, { size: (available) => Math.floor(available / MiB) * MiB });
   await rejectsWithCode(s.clone(s.ctl, 'too-big'), grpc.status.RESOURCE_EXHAUSTED);
   assert.equal((await s.source()).freeze, undefined, 'no marker was set');
+  assert.deepEqual(await freezersOn(s.pub.stagingPath), [], 'the freezer started in the hold has ended');
   assert.deepEqual(await leftovers(s.pool), [], 'the prepared records were removed');
   assert.deepEqual(
     (await readdir(join(s.pool, 'volumes'))).sort(),

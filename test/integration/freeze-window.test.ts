@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { bytes, MiB } from '../../src/domain/bytes.js';
 import { volumeIdForName, type VolumeId } from '../../src/domain/ids.js';
-import { HostCommandError, run } from '../../src/host/exec.js';
+import { HostCommandError, run, setHostToolObserver } from '../../src/host/exec.js';
 import { thaw } from '../../src/host/fsfreeze.js';
 import { withFrozenFilesystem } from '../../src/storage/freeze-guard.js';
 import { ImagePool } from '../../src/storage/image-pool.js';
 import { assertNoLeaks, makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
+import { freezersOn } from '../helpers/snapshot-harness.js';
 
 after(assertNoLeaks);
 
@@ -84,6 +85,29 @@ test('the copy runs frozen with the marker recorded; the step after it runs thaw
   assert.equal(result, 'copied');
   assert.deepEqual(seen, ['copy', 'after']);
   assert.equal(await s.marker(), undefined, 'the marker is removed before the call returns');
+  await isThawed(s.mnt);
+});
+
+test('the freeze and the thaw go through one freezer process (xfs_io), no fsfreeze fork, and it has ended by the return', async (t) => {
+  const s = await setup(t);
+  const runs: string[] = [];
+  setHostToolObserver((tool, outcome) => runs.push(`${tool}:${outcome}`));
+  onCleanup(t, () => setHostToolObserver(undefined));
+  let during: string[] = [];
+  await s.freeze(
+    async () => {
+      during = await freezersOn(s.mnt);
+    },
+    async () => undefined,
+  );
+  setHostToolObserver(undefined);
+  assert.equal(during.length, 1, `one freezer while frozen: ${during.join('; ')}`);
+  assert.deepEqual(
+    runs.filter((r) => /^(xfs_io|fsfreeze):/.test(r)),
+    ['xfs_io:ok'],
+    'one freezer, ended cleanly; fsfreeze never ran',
+  );
+  assert.deepEqual(await freezersOn(s.mnt), [], 'the freezer has exited before the call returns');
   await isThawed(s.mnt);
 });
 

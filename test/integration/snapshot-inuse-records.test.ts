@@ -12,7 +12,7 @@ import { MiB } from '../../src/domain/bytes.js';
 import { call } from '../helpers/grpc-client.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import type { HasAfter } from '../helpers/scratch.js';
-import { assertWritable as writable, poolLeftovers as leftovers, startInUseVolume } from '../helpers/snapshot-harness.js';
+import { assertWritable as writable, freezersOn, poolLeftovers as leftovers, startInUseVolume } from '../helpers/snapshot-harness.js';
 
 async function setup(t: HasAfter, opts: { size: (available: number) => number }) {
   const s = await startInUseVolume(t, opts);
@@ -34,6 +34,7 @@ test('snapshots of a volume in use leave no marker, temporary record or partial 
     assert.equal(snap.ready_to_use, true);
     assert.equal((await s.record()).freeze, undefined, 'the marker is cleared before the answer');
     assert.deepEqual(await leftovers(s.pool), [], 'nothing but records and images');
+    assert.deepEqual(await freezersOn(s.pub.stagingPath), [], 'no freezer outlives the answer');
     const snapshotRecord = JSON.parse(await readFile(join(s.pool, 'snapshots', `${snap.snapshot_id}.json`), 'utf8')) as { state: string };
     assert.equal(snapshotRecord.state, 'ready');
     await writable(join(s.pub.targetPath, `after-${i}`));
@@ -55,6 +56,7 @@ test('a snapshot of a volume in use refused by the capacity check leaves no mark
     grpc.status.RESOURCE_EXHAUSTED,
   );
   assert.equal((await s.record()).freeze, undefined, 'no marker was set');
+  assert.deepEqual(await freezersOn(s.pub.stagingPath), [], 'the freezer started in the hold has ended');
   assert.deepEqual(await leftovers(s.pool), [], 'the prepared records were removed');
   assert.deepEqual(await readdir(join(s.pool, 'snapshots')), [], 'nothing reserved');
   await writable(join(s.pub.targetPath, 'after'));

@@ -1,0 +1,119 @@
+/**
+ * Wraps xfs_io(8) in expert mode as a freezer: one process per frozen copy, started before the
+ * freeze and told `freeze` and then `thaw` on its stdin. The thaw then waits for no fork: here
+ * `fsfreeze -u` forked from a Quarry process takes 3–4 ms before its ioctl, the command on a pipe
+ * well under 1 ms, and that is time the volume's writers stay blocked (design: Freeze).
+ * FIFREEZE and FITHAW are generic, so xfs_io (opened read-only, as fsfreeze opens) serves ext4
+ * and btrfs as well as xfs.
+ *
+ * xfs_io's stdout is block-buffered on a pipe and says nothing on success, so each command is
+ * followed by an unknown command whose complaint, on unbuffered stderr, marks that the one before
+ * it has ended; anything printed before that mark is the command's error.
+ */
+import { Code, QuarryError } from '../domain/errors.js';
+import { checkAbsolutePath } from './errors.js';
+import { type HostSession, startSession } from './exec.js';
+
+const MARK = 'quarry-command-done';
+const MARK_LINE = `command "${MARK}" not found\n`;
+
+export interface FreezerSession {
+  /** FIFREEZE. Already frozen (EBUSY) counts as done, as with fsfreeze. */
+  freeze(): Promise<void>;
+  /** FITHAW. Not frozen (EINVAL) counts as done, as with fsfreeze. */
+  thaw(): Promise<void>;
+  /** Ends the process; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface FreezerOptions {
+  /** Bound of each command, like fsfreeze's timeout. */
+  commandTimeoutMs?: number;
+  /** Bound of the whole process. */
+  lifetimeMs: number;
+}
+
+/** Starts xfs_io on the filesystem mounted at `mountPath`. */
+export async function openFreezer(mountPath: string, opts: FreezerOptions): Promise<FreezerSession> {
+  checkAbsolutePath(mountPath, 'mount path');
+  const session = await startSession('xfs_io', ['-r', '-x', mountPath], opts.lifetimeMs);
+  return new XfsIoFreezer(session, mountPath, opts.commandTimeoutMs ?? 60_000);
+}
+
+class XfsIoFreezer implements FreezerSession {
+  private stderr = '';
+  private pending?: { resolve: (output: string) => void; reject: (err: Error) => void };
+  private queue: Promise<unknown> = Promise.resolve();
+  private ended = false;
+
+  constructor(
+    private readonly session: HostSession,
+    private readonly mountPath: string,
+    private readonly timeoutMs: number,
+  ) {
+    session.onStderr((text) => this.take(text));
+    void session.exited.then(() => {
+      this.ended = true;
+      this.pending?.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${mountPath} exited: ${this.stderr.trim().slice(0, 300)}`));
+      this.pending = undefined;
+    });
+  }
+
+  freeze(): Promise<void> {
+    return this.command('freeze', /device or resource busy/i);
+  }
+
+  thaw(): Promise<void> {
+    return this.command('thaw', /invalid argument/i);
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+
+  private take(text: string): void {
+    this.stderr += text;
+    const at = this.stderr.indexOf(MARK_LINE);
+    if (at < 0 || !this.pending) return;
+    const output = this.stderr.slice(0, at);
+    this.stderr = this.stderr.slice(at + MARK_LINE.length);
+    this.pending.resolve(output);
+    this.pending = undefined;
+  }
+
+  /** One command at a time: its answer is whatever stderr says before the mark. */
+  private command(name: 'freeze' | 'thaw', done: RegExp): Promise<void> {
+    const run = this.queue.then(async () => {
+      const output = await this.send(name);
+      if (output.trim() && !done.test(output)) {
+        throw new QuarryError(Code.INTERNAL, `xfs_io ${name} of ${this.mountPath}: ${output.trim().slice(0, 500)}`);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private send(name: string): Promise<string> {
+    if (this.ended) return Promise.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${this.mountPath} has exited`));
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Stuck in the kernel or not: this process takes no more commands.
+        this.ended = true;
+        this.pending = undefined;
+        reject(new QuarryError(Code.DEADLINE_EXCEEDED, `xfs_io ${name} of ${this.mountPath} did not finish within ${this.timeoutMs} ms`));
+        void this.session.stop();
+      }, this.timeoutMs);
+      this.pending = {
+        resolve: (out) => {
+          clearTimeout(timer);
+          resolve(out);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.session.write(`${name}\n${MARK}\n`);
+    });
+  }
+}
