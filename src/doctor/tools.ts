@@ -27,6 +27,7 @@ export const TOOLS: readonly ToolSpec[] = [
   { tool: 'mount', pkg: 'mount', args: ['--version'] },
   { tool: 'umount', pkg: 'mount', args: ['--version'] },
   { tool: 'fsfreeze', pkg: 'util-linux', args: ['-V'] },
+  { tool: 'xfs_io', pkg: 'xfsprogs', args: ['-V'] }, // the freezer (design: Freeze)
   { tool: 'fallocate', pkg: 'util-linux', args: ['-V'] },
   { tool: 'flock', pkg: 'util-linux', args: ['-V'] }, // the pool lock (design: Pool lock and concurrency)
   { tool: 'cp', pkg: 'coreutils', args: ['--version'] },
