@@ -93,6 +93,8 @@ async function runUnobserved(tool: string, args: readonly string[], opts: RunOpt
 
 /** A tool kept running to take commands on stdin; its stderr is read as it comes. */
 export interface HostSession {
+  /** The tool's process ID (undefined when it could not be started). */
+  readonly pid: number | undefined;
   /** Writes to the tool's stdin. */
   write(text: string): void;
   /** Called with each piece of stderr as it arrives. */
@@ -131,6 +133,7 @@ export async function startSession(tool: string, args: readonly string[], lifeti
     () => deadline.clear(),
   );
   return {
+    pid: child.pid,
     write: (text) => child.stdin?.write(text),
     onStderr: (listener) => child.stderr?.on('data', (d: Buffer) => listener(d.toString('utf8'))),
     exited,

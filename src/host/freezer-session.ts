@@ -10,6 +10,7 @@
  * followed by an unknown command whose complaint, on unbuffered stderr, marks that the one before
  * it has ended; anything printed before that mark is the command's error.
  */
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { Code, QuarryError } from '../domain/errors.js';
 import { checkAbsolutePath } from './errors.js';
 import { type HostSession, startSession } from './exec.js';
@@ -22,6 +23,11 @@ export interface FreezerSession {
   freeze(): Promise<void>;
   /** FITHAW. Not frozen (EINVAL) counts as done, as with fsfreeze. */
   thaw(): Promise<void>;
+  /**
+   * The mount (its ID, as /proc/self/mountinfo shows it) through which the process holds the
+   * filesystem open: what a freeze would freeze. That open also keeps it from being unmounted.
+   */
+  openedMountId(): Promise<number>;
   /** Ends the process; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -71,6 +77,23 @@ class XfsIoFreezer implements FreezerSession {
     return this.session.close();
   }
 
+  async openedMountId(): Promise<number> {
+    // xfs_io opens its file before it reads a command: once a command is answered, the fd is there.
+    await this.run(() => this.send(''));
+    // fdinfo's mnt_id, not st_dev: on btrfs a file's st_dev is its subvolume's, not the mount's.
+    const mounts = new Set<number>();
+    const proc = `/proc/${this.session.pid}`;
+    for (const fd of await readdir(`${proc}/fd`)) {
+      if (Number(fd) <= 2 || !(await stat(`${proc}/fd/${fd}`).catch(() => undefined))?.isDirectory()) continue;
+      const id = /^mnt_id:\s*(\d+)$/m.exec(await readFile(`${proc}/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (id !== undefined) mounts.add(Number(id));
+    }
+    if (mounts.size !== 1) {
+      throw new QuarryError(Code.INTERNAL, `xfs_io on ${this.mountPath} holds ${mounts.size} mounts open, expected one`);
+    }
+    return [...mounts][0]!;
+  }
+
   private take(text: string): void {
     this.stderr += text;
     const at = this.stderr.indexOf(MARK_LINE);
@@ -81,18 +104,24 @@ class XfsIoFreezer implements FreezerSession {
     this.pending = undefined;
   }
 
-  /** One command at a time: its answer is whatever stderr says before the mark. */
+  /** Its answer is whatever stderr says before the mark. */
   private command(name: 'freeze' | 'thaw', done: RegExp): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.run(async () => {
       const output = await this.send(name);
       if (output.trim() && !done.test(output)) {
         throw new QuarryError(Code.INTERNAL, `xfs_io ${name} of ${this.mountPath}: ${output.trim().slice(0, 500)}`);
       }
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
+  /** One command at a time. */
+  private run<T>(step: () => Promise<T>): Promise<T> {
+    const ran = this.queue.then(step);
+    this.queue = ran.catch(() => undefined);
+    return ran;
+  }
+
+  /** Sends `name` (or, when empty, only the mark) and resolves with what stderr said before the mark. */
   private send(name: string): Promise<string> {
     if (this.ended) return Promise.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${this.mountPath} has exited`));
     return new Promise<string>((resolve, reject) => {
@@ -100,7 +129,12 @@ class XfsIoFreezer implements FreezerSession {
         // Stuck in the kernel or not: this process takes no more commands.
         this.ended = true;
         this.pending = undefined;
-        reject(new QuarryError(Code.DEADLINE_EXCEEDED, `xfs_io ${name} of ${this.mountPath} did not finish within ${this.timeoutMs} ms`));
+        reject(
+          new QuarryError(
+            Code.DEADLINE_EXCEEDED,
+            `xfs_io ${name || 'start'} of ${this.mountPath} did not finish within ${this.timeoutMs} ms`,
+          ),
+        );
         void this.session.stop();
       }, this.timeoutMs);
       this.pending = {
@@ -113,7 +147,7 @@ class XfsIoFreezer implements FreezerSession {
           reject(err);
         },
       };
-      this.session.write(`${name}\n${MARK}\n`);
+      this.session.write(name ? `${name}\n${MARK}\n` : `${MARK}\n`);
     });
   }
 }

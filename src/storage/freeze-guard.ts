@@ -25,6 +25,8 @@ const NOT_DURABLE = { syncDir: false } as const;
 export interface CopyPlan {
   /** Freeze the filesystem mounted here for the whole copy: it is the volume's staging mount on this host. */
   freezeMountPath?: string;
+  /** The mount the plan found there (its mountinfo ID): only the filesystem through it may be frozen. */
+  freezeMountId?: number;
   /**
    * The write-back of that filesystem, started as soon as the plan is made (or by startWriteBack)
    * so it overlaps the records written before the freeze. Never rejects: it only shortens the freeze.
@@ -120,7 +122,7 @@ export async function planConsistentCopy(
   if (here) {
     const mounted = await topMountAt(here.stagingPath);
     if (mounted && (!here.device || mounted.source === here.device)) {
-      const plan: CopyPlan = { freezeMountPath: here.stagingPath };
+      const plan: CopyPlan = { freezeMountPath: here.stagingPath, freezeMountId: mounted.mountId };
       return opts.writeBack === false ? plan : startWriteBack(plan);
     }
   }
@@ -153,6 +155,8 @@ export interface FreezeOptions {
   marked?: MarkedFreeze;
   /** The freezer, already started by the caller (CopyPlan.freezer); else it is started here. Closed here. */
   freezer?: Promise<FreezerSession | undefined>;
+  /** The volume's staging mount (CopyPlan.freezeMountId): anything else found at the mount path is never frozen. */
+  mountId?: number;
 }
 
 /** Steps of a good copy that need not wait for the thaw, and the ones that must. */
@@ -300,9 +304,14 @@ export async function withFrozenFilesystem<T>(
   let alongside: Promise<void> = Promise.resolve();
   // Started before the freeze (by the caller's hold, or here), so the thaw waits for no fork;
   // fsfreeze stands in for it whenever it fails (both count the state already reached as done).
-  const freezer = opts.freezer ?? startFreezer(mountPath, marked.marker.until);
+  const started = opts.freezer ?? startFreezer(mountPath, marked.marker.until);
+  let freezer = started;
+  let freezing = false;
   const thawOnce = () => (thawing ??= viaFreezer(freezer, 'thaw', () => thaw(mountPath)));
   try {
+    if (opts.mountId !== undefined && !(await checkFreezeTarget(freezer, mountPath, opts.mountId))) freezer = Promise.resolve(undefined);
+    // From here a thaw is due whatever happens: a freeze that failed may still have taken effect.
+    freezing = true;
     await viaFreezer(freezer, 'freeze', () => freeze(mountPath));
     faultPoint('freeze:frozen');
     // At the deadline the record shows, not maxMs after the freeze: past it, any process's sweep may thaw.
@@ -338,11 +347,14 @@ export async function withFrozenFilesystem<T>(
     failure = { err };
     await alongside.catch(() => undefined); // settled, so nothing it leaves behind outlives the error
   }
-  const thawFailure = await thawOnce().then(
-    () => undefined,
-    (err: unknown) => ({ err }),
-  );
-  const closed = closeFreezer(freezer);
+  // Refused before the freeze (not the volume's filesystem): nothing to thaw, and nothing at that path may be thawed.
+  const thawFailure = freezing
+    ? await thawOnce().then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      )
+    : undefined;
+  const closed = closeFreezer(started);
   if (thawFailure) {
     // Still frozen: the marker stays for the sweep to thaw at the deadline.
     await unmarked?.then((p) => pool.volumes.discard(p)).catch(() => undefined);
@@ -363,6 +375,32 @@ export async function withFrozenFilesystem<T>(
     await Promise.all([cleared, closed]);
   }
   return result;
+}
+
+/**
+ * Refuses (FAILED_PRECONDITION) a freeze of whatever is at `mountPath` when it is not the volume's
+ * staging mount the plan found: unstaged since, the path shows the filesystem below it (the
+ * kubelet's, often the host's root), which must never be frozen. The freezer's open file is
+ * checked, and that open also keeps the mount in place until the thaw; without a freezer (or when
+ * its file cannot be read) the mount table is checked, and the freeze falls back to fsfreeze.
+ * Says whether the freezer may be used.
+ */
+export async function checkFreezeTarget(
+  freezer: Promise<FreezerSession | undefined>,
+  mountPath: string,
+  mountId: number,
+): Promise<boolean> {
+  const f = await freezer;
+  const opened = await f?.openedMountId().catch(() => undefined);
+  const found = opened ?? (await topMountAt(mountPath))?.mountId;
+  if (found !== mountId) {
+    throw failedPrecondition(
+      `the volume's staging mount (mount ${mountId}) is no longer at ${mountPath} ` +
+        `(${found === undefined ? 'nothing mounted' : `found mount ${found}`}); nothing was frozen. It was unstaged meanwhile: retry`,
+    );
+  }
+  // A freezer whose file could not be checked is not used: its thaw could meet another filesystem.
+  return opened !== undefined;
 }
 
 /** What the freezer's process may outlive the freeze's deadline by: its thaw's own bound. */

@@ -173,6 +173,7 @@ export async function copyConsistently(
       recorded: plan.recorded,
       marked: plan.marked,
       freezer: plan.freezer,
+      mountId: plan.freezeMountId,
     },
     copy,
     after,

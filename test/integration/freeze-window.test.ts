@@ -5,12 +5,14 @@
 // fsfreeze -u on a thawed one is EINVAL.
 import assert from 'node:assert/strict';
 import { mkdir, open } from 'node:fs/promises';
+import { Code, QuarryError } from '../../src/domain/errors.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { bytes, MiB } from '../../src/domain/bytes.js';
 import { volumeIdForName, type VolumeId } from '../../src/domain/ids.js';
 import { HostCommandError, run, setHostToolObserver } from '../../src/host/exec.js';
 import { thaw } from '../../src/host/fsfreeze.js';
+import { topMountAt } from '../../src/host/mountinfo.js';
 import { withFrozenFilesystem } from '../../src/storage/freeze-guard.js';
 import { ImagePool } from '../../src/storage/image-pool.js';
 import { assertNoLeaks, makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
@@ -59,7 +61,7 @@ async function setup(t: HasAfter) {
   const marker = async () => (await pool.volumes.read(id))?.freeze;
   const freeze = <T>(copy: () => Promise<T>, afterThaw: (result: T) => Promise<void>) =>
     withFrozenFilesystem(pool, id, mnt, opts, copy, { afterThaw });
-  return { mnt, marker, freeze };
+  return { pool, id, mnt, marker, freeze };
 }
 
 test('the copy runs frozen with the marker recorded; the step after it runs thawed; no marker is left', async (t) => {
@@ -142,5 +144,36 @@ test('a failing copy skips the step after it, thaws, and leaves no marker', asyn
   );
   assert.equal(ran, false, 'nothing runs after a failed copy');
   assert.equal(await s.marker(), undefined);
+  await isThawed(s.mnt);
+});
+
+test('a staging mount gone since the plan: the filesystem now under the path is neither frozen nor thawed, and the copy does not run', async (t) => {
+  const s = await setup(t);
+  // The plan saw a filesystem at `staging` (a tmpfs standing for the volume's); it is unmounted before
+  // the freeze, as an unstage racing the snapshot would, so the path now shows the filesystem below.
+  const staging = join(s.mnt, 'staging');
+  await mkdir(staging);
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'quarry-test-staging', staging]);
+  onCleanup(t, () => run('umount', [staging]).catch(() => undefined));
+  const planned = (await topMountAt(staging))!;
+  await run('umount', [staging]);
+  const runs: string[] = [];
+  setHostToolObserver((tool) => runs.push(tool));
+  onCleanup(t, () => setHostToolObserver(undefined));
+  let copied = false;
+  await assert.rejects(
+    withFrozenFilesystem(s.pool, s.id, staging, { ...opts, mountId: planned.mountId }, async () => {
+      copied = true;
+    }),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.FAILED_PRECONDITION && /no longer at/.test(e.message),
+  );
+  setHostToolObserver(undefined);
+  assert.equal(copied, false, 'no copy without the freeze');
+  assert.deepEqual(
+    runs.filter((r) => r === 'fsfreeze'),
+    [],
+    'fsfreeze never ran',
+  );
+  assert.equal(await s.marker(), undefined, 'the marker is cleared');
   await isThawed(s.mnt);
 });

@@ -7,6 +7,7 @@ import { Code, QuarryError } from '../../src/domain/errors.js';
 import type { FsType } from '../../src/domain/volume.js';
 import { openFreezer } from '../../src/host/freezer-session.js';
 import { thaw } from '../../src/host/fsfreeze.js';
+import { topMountAt } from '../../src/host/mountinfo.js';
 import { leakCheck, makeScratchFs, onCleanup } from '../helpers/scratch.js';
 
 const isCode = (code: Code) => (e: unknown) => e instanceof QuarryError && e.code === code;
@@ -17,6 +18,8 @@ for (const fsType of ['ext4', 'xfs', 'btrfs'] as FsType[]) {
     onCleanup(t, () => thaw(fs.mountPath)); // never leave a frozen fs behind (not frozen counts as done)
     const freezer = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
     onCleanup(t, () => freezer.close());
+    const mounted = (await topMountAt(fs.mountPath))!;
+    assert.equal(await freezer.openedMountId(), mounted.mountId, 'it holds the mount open');
     await freezer.freeze();
     await freezer.freeze();
     let written = false;

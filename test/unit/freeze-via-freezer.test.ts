@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import type { FreezerSession } from '../../src/host/freezer-session.js';
-import { viaFreezer } from '../../src/storage/freeze-guard.js';
+import { checkFreezeTarget, viaFreezer } from '../../src/storage/freeze-guard.js';
 
 /** A freezer whose steps end as told, counting its calls. */
 function fakeFreezer(outcome: 'ok' | Code): FreezerSession & { calls: string[] } {
@@ -11,7 +11,13 @@ function fakeFreezer(outcome: 'ok' | Code): FreezerSession & { calls: string[] }
     calls.push(name);
     if (outcome !== 'ok') throw new QuarryError(outcome, `${name} failed`);
   };
-  return { calls, freeze: step('freeze'), thaw: step('thaw'), close: async () => undefined };
+  return {
+    calls,
+    freeze: step('freeze'),
+    thaw: step('thaw'),
+    openedMountId: async () => 70,
+    close: async () => undefined,
+  };
 }
 
 function fallbackCounter() {
@@ -51,4 +57,25 @@ test('a freezer past its bound: the kernel is stuck, so the error stands and fsf
     (e: unknown) => e instanceof QuarryError && e.code === Code.DEADLINE_EXCEEDED,
   );
   assert.equal(fb.runs, 0);
+});
+
+test("checkFreezeTarget: the freezer holds the volume's filesystem open: it may be used", async () => {
+  const f = fakeFreezer('ok');
+  assert.equal(await checkFreezeTarget(Promise.resolve(f), '/any', 70), true);
+});
+
+test('checkFreezeTarget: the freezer holds another filesystem open: refused, nothing frozen', async () => {
+  const f = fakeFreezer('ok');
+  await assert.rejects(
+    checkFreezeTarget(Promise.resolve(f), '/any', 71),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.FAILED_PRECONDITION && /found mount 70/.test(e.message),
+  );
+  assert.deepEqual(f.calls, [], 'no freeze step was sent');
+});
+
+test('checkFreezeTarget: without a freezer the mount table decides; nothing mounted there is refused', async () => {
+  await assert.rejects(
+    checkFreezeTarget(Promise.resolve(undefined), '/nonexistent-quarry-staging', 70),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.FAILED_PRECONDITION && /nothing mounted/.test(e.message),
+  );
 });
