@@ -19,3 +19,16 @@ export async function describeMachine(): Promise<string> {
     `  whose images live on the host's ${await hostFsOfTemp()} (\`${tmpdir()}\`); each bench makes its own and removes them.`,
   ].join('\n');
 }
+
+/**
+ * The same fixed single-threaded loop, timed: the host's speed at that moment. On this shared VM
+ * the other tenants' load shows here (a run's baselines move with it), so runs on different days
+ * can be told apart.
+ */
+export function cpuCalibrationMs(): number {
+  const started = process.hrtime.bigint();
+  let x = 0;
+  for (let i = 0; i < 300_000_000; i++) x = (x * 31 + i) | 0;
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return x === 1 ? ms + 1 : ms; // uses x, so the loop is not optimised away
+}
