@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createVolumeBench } from './create-volume-bench.js';
 import { groupSnapshotBench } from './group-snapshot-bench.js';
 import { ioBench } from './io-bench.js';
-import { cpuCalibrationMs, describeMachine } from './lib/machine.js';
+import { CALIBRATION_REFERENCE, cpuCalibrationMs, describeMachine } from './lib/machine.js';
 import { renderSection, type Section } from './lib/report.js';
 import { cleanUpOnSignals } from './lib/scope.js';
 import { memoryBench } from './memory-bench.js';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const sections: Section[] = [];
   const failed: string[] = [];
   const started = Date.now();
-  const calibrationBefore = cpuCalibrationMs();
+  const calibrationBefore = await cpuCalibrationMs();
   for (const name of names) {
     const t0 = Date.now();
     process.stderr.write(`\n=== bench ${name}\n`);
@@ -70,9 +70,9 @@ Quarry's performance goals (design.md, "Performance targets"), measured. Benchma
 - Date: ${new Date().toISOString()}
 ${await describeMachine()}
 - The host is a shared VM where other test workloads may run at the same time: expect run-to-run variance.
-  Host speed, a fixed single-threaded loop of 3·10⁸ steps (bench/lib/machine.ts, \`cpuCalibrationMs\`): ${calibrationBefore.toFixed(0)} ms
-  before the benches, ${cpuCalibrationMs().toFixed(0)} ms after (1,733–1,781 ms on 2026-12-02, a day when the baselines ran 1.5–2.5× slower than
-  on 2026-11-30: compare runs by their ratios to the baselines, not by their absolute figures).
+  Host speed, a fixed single-threaded loop of 3·10⁸ steps in a fresh Node process (bench/lib/cpu-loop.ts), median of three:
+  ${calibrationBefore.toFixed(0)} ms before the benches, ${(await cpuCalibrationMs()).toFixed(0)} ms after (${CALIBRATION_REFERENCE}).
+  Compare runs by their ratios to the baselines, not by their absolute figures.
 
 ${sections.map(renderSection).join('\n')}`;
   const out = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));

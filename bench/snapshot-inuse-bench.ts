@@ -301,7 +301,8 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     const floor = m(t.floor) + m(t.rtt);
     const parts =
       `the floor here, bare: the freeze marker written durably first (spec §4: a freeze is recorded before it ` +
-      `happens), \`fsfreeze -f\`, one FICLONE, \`fsfreeze -u\` beside the copy's fsync, one directory fsync ` +
+      `happens) with a kept freezer process started beside it, FIFREEZE, one FICLONE, FITHAW beside the copy's ` +
+      `fsync, one directory fsync ` +
       `(${ms(m(t.floor))} ms), plus one gRPC round trip to a bare grpc-js server after the same idle ` +
       `(${ms(m(t.rtt))} ms): ${ms(floor)} ms`;
     const head =
@@ -429,8 +430,8 @@ ${goalTable(rows)}
 Where a snapshot of a volume in use spends its time, bare tools only (same runs): a \`sync -f\` before the freeze
 moves the write-back out of the frozen window (writers blocked only while frozen), but not out of the total.
 The floor is the least a driver can do and keep spec §4 (bench/lib/snapshot-floor.ts): the freeze marker
-written durably first, \`fsfreeze -f\`, one FICLONE in the process (no copy fork), \`fsfreeze -u\` beside the
-copy's fsync, one directory fsync; the gRPC round trip is a Probe to a bare grpc-js server after ${SETTLE_MS} ms idle.
+written durably first with a kept freezer process (xfs_io, as Quarry's) started beside it, FIFREEZE, one FICLONE
+in the process (no copy fork), FITHAW beside the copy's fsync, one directory fsync; the gRPC round trip is a Probe to a bare grpc-js server after ${SETTLE_MS} ms idle.
 
 ${frozen}
 `,

@@ -1,6 +1,7 @@
 /** What the benches ran on, for the report. */
 import { readFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { GiB } from '../../src/domain/bytes.js';
 import { run } from '../../src/host/exec.js';
 
@@ -21,14 +22,18 @@ export async function describeMachine(): Promise<string> {
 }
 
 /**
- * The same fixed single-threaded loop, timed: the host's speed at that moment. On this shared VM
- * the other tenants' load shows here (a run's baselines move with it), so runs on different days
- * can be told apart.
+ * The host's speed at that moment: a fixed single-threaded loop (cpu-loop.ts), each time in a
+ * fresh Node process so V8 has the same start; the median of three. On this shared VM the other
+ * tenants' load shows here (a run's baselines move with it), so runs on different days can be
+ * told apart.
  */
-export function cpuCalibrationMs(): number {
-  const started = process.hrtime.bigint();
-  let x = 0;
-  for (let i = 0; i < 300_000_000; i++) x = (x * 31 + i) | 0;
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return x === 1 ? ms + 1 : ms; // uses x, so the loop is not optimised away
+export async function cpuCalibrationMs(): Promise<number> {
+  const loop = fileURLToPath(new URL('./cpu-loop.js', import.meta.url));
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) times.push(Number((await run(process.execPath, [loop])).stdout));
+  return times.sort((a, b) => a - b)[1]!;
 }
+
+/** A day's reading of cpuCalibrationMs to compare a run against, and what the baselines did then. */
+export const CALIBRATION_REFERENCE =
+  'on 2026-12-02, 1,733–1,781 ms, a day when the baselines ran 1.5–2.5× slower than on 2026-11-30';

@@ -3,17 +3,19 @@
  * keep spec §4 (a freeze recorded durably before it happens) and answer only a snapshot that is
  * durable. Done with bare tools and node:fs on the same mount, image and pool, no Quarry:
  *
- *   record step (the freeze marker) → fsfreeze -f → FICLONE in this process →
- *   fsfreeze -u beside the copy's fsync → one directory fsync
+ *   record step (the freeze marker), beside it a freezer's start → FIFREEZE → FICLONE in this
+ *   process → FITHAW beside the copy's fsync → one directory fsync
  *
- * plus, measured apart, one gRPC round trip to a bare grpc-js server after the same idle. Quarry's
- * own copy is the same FICLONE (fs.copyFile with COPYFILE_FICLONE_FORCE), so unlike the `cp` of
- * the bare-tools baseline the floor pays no copy fork.
+ * plus, measured apart, one gRPC round trip to a bare grpc-js server after the same idle. The
+ * freeze and thaw go through the same kept xfs_io process Quarry uses (host/freezer-session), so the
+ * floor pays no fork inside the frozen window either; Quarry's own copy is the same FICLONE
+ * (fs.copyFile with COPYFILE_FICLONE_FORCE), so unlike the `cp` of the bare-tools baseline the
+ * floor pays no copy fork.
  */
 import { constants } from 'node:fs';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../src/host/exec.js';
+import { openFreezer } from '../../src/host/freezer-session.js';
 import { call, type CsiClients } from '../../src/wire/client.js';
 import { timed } from './stats.js';
 
@@ -45,19 +47,23 @@ export async function floorSnapshot(staging: string, image: string, poolDir: str
   const dst = join(poolDir, 'floor-snapshot.img');
   try {
     const [, t] = await timed(async () => {
-      await recordStep(poolDir, 'floor-marker.json');
-      await run('fsfreeze', ['-f', staging]);
-      const failure = await copyFile(image, dst, constants.COPYFILE_FICLONE_FORCE).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
-      );
-      const thawed = run('fsfreeze', ['-u', staging]);
-      if (failure) {
-        await thawed;
-        throw failure.err;
+      const [freezer] = await Promise.all([openFreezer(staging, { lifetimeMs: 60_000 }), recordStep(poolDir, 'floor-marker.json')]);
+      try {
+        await freezer.freeze();
+        const failure = await copyFile(image, dst, constants.COPYFILE_FICLONE_FORCE).then(
+          () => undefined,
+          (err: unknown) => ({ err }),
+        );
+        const thawed = freezer.thaw();
+        if (failure) {
+          await thawed;
+          throw failure.err;
+        }
+        await Promise.all([thawed, syncPath(dst)]);
+        await syncPath(poolDir);
+      } finally {
+        await freezer.close();
       }
-      await Promise.all([thawed, syncPath(dst)]);
-      await syncPath(poolDir);
     });
     return t;
   } finally {
