@@ -35,5 +35,4 @@ export async function cpuCalibrationMs(): Promise<number> {
 }
 
 /** A day's reading of cpuCalibrationMs to compare a run against, and what the baselines did then. */
-export const CALIBRATION_REFERENCE =
-  'on 2026-12-02, 1,733–1,781 ms, a day when the baselines ran 1.5–2.5× slower than on 2026-11-30';
+export const CALIBRATION_REFERENCE = 'on 2026-12-02, 1,733–1,781 ms, a day when the baselines ran 1.5–2.5× slower than on 2026-11-30';

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino';
 import { ImagePool } from '../storage/image-pool.js';
 import { PoolSet } from '../storage/pool-set.js';
 import { recoverInterrupted, sweepTempRecords } from '../storage/recovery.js';
-import { startFreezeSweeper, thawRecordedFreezes } from '../storage/freeze-guard.js';
+import { startFreezeSweeper, thawRecordedFreezes } from '../storage/freeze-sweep.js';
 import { newRequestLocks, type ServiceContext } from '../services/context.js';
 import { identityService } from '../services/identity.js';
 import { registerNode } from '../services/node/register.js';

@@ -1,6 +1,7 @@
 import { notFound } from '../domain/errors.js';
 import type { VolumeId } from '../domain/ids.js';
-import { reserveBesideMarker, type CopyPlan } from './freeze-guard.js';
+import type { CopyPlan } from './copy-plan.js';
+import { reserveBesideMarker } from './freeze-marker.js';
 import type { FillImage, ImagePool, NewVolume, ReservationHold } from './image-pool.js';
 import type { VolumeRecord } from './records.js';
 import { copyImageConsistently, type SnapshotCopyOptions } from './snapshots.js';

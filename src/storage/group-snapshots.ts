@@ -4,7 +4,7 @@ import { snapshotIdForName, type GroupSnapshotId, type SnapshotId, type VolumeId
 import { allocatedBytes } from '../host/fallocate.js';
 import { syncDir } from './durable-file.js';
 import { faultPoint } from './fault-points.js';
-import { planConsistentCopy, type CopyPlan } from './freeze-guard.js';
+import { planConsistentCopy, type CopyPlan } from './copy-plan.js';
 import { noSpace } from './image-file.js';
 import type { ImagePool } from './image-pool.js';
 import { RECORD_FORMAT, type SnapshotRecord, type VolumeRecord } from './records.js';

@@ -3,7 +3,9 @@ import { Code, notFound, QuarryError } from '../domain/errors.js';
 import type { SnapshotId, VolumeId } from '../domain/ids.js';
 import { allocatedBytes } from '../host/fallocate.js';
 import { faultPoint } from './fault-points.js';
-import { planConsistentCopy, reserveBesideMarker, withFrozenFilesystem, type AfterCopy, type CopyPlan } from './freeze-guard.js';
+import { type CopyPlan, freezes, planConsistentCopy } from './copy-plan.js';
+import { type AfterCopy, withFrozenFilesystem } from './freeze-guard.js';
+import { reserveBesideMarker } from './freeze-marker.js';
 import { removeFile } from './durable-file.js';
 import { noSpace } from './image-file.js';
 import { removeObject } from './object-removal.js';
@@ -153,7 +155,7 @@ export async function copyConsistently(
   copy: () => Promise<void>,
   after: AfterCopy<void> = {},
 ): Promise<void> {
-  if (!plan.freezeMountPath || !opts.nodeId) {
+  if (!freezes(plan) || !opts.nodeId) {
     await plan.recorded;
     await copy();
     await after.whileThawing?.();
@@ -163,18 +165,8 @@ export async function copyConsistently(
   await withFrozenFilesystem(
     pool,
     sourceId,
-    plan.freezeMountPath,
-    {
-      nodeId: opts.nodeId,
-      holder: opts.holder ?? 'controller',
-      maxFreezeMs: opts.maxFreezeMs,
-      onThawError: opts.onThawError,
-      flushed: plan.flushed,
-      recorded: plan.recorded,
-      marked: plan.marked,
-      freezer: plan.freezer,
-      mountId: plan.freezeMountId,
-    },
+    plan,
+    { nodeId: opts.nodeId, holder: opts.holder ?? 'controller', maxFreezeMs: opts.maxFreezeMs, onThawError: opts.onThawError },
     copy,
     after,
   );

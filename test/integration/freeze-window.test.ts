@@ -13,7 +13,9 @@ import { volumeIdForName, type VolumeId } from '../../src/domain/ids.js';
 import { HostCommandError, run, setHostToolObserver } from '../../src/host/exec.js';
 import { thaw } from '../../src/host/fsfreeze.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
+import type { CopyPlan, FreezingPlan } from '../../src/storage/copy-plan.js';
 import { withFrozenFilesystem } from '../../src/storage/freeze-guard.js';
+import { reserveBesideMarker } from '../../src/storage/freeze-marker.js';
 import { ImagePool } from '../../src/storage/image-pool.js';
 import { assertNoLeaks, makeScratchFs, onCleanup, type HasAfter } from '../helpers/scratch.js';
 import { freezersOn } from '../helpers/snapshot-harness.js';
@@ -60,7 +62,7 @@ async function setup(t: HasAfter) {
   const mnt = volumeFs.mountPath;
   const marker = async () => (await pool.volumes.read(id))?.freeze;
   const freeze = <T>(copy: () => Promise<T>, afterThaw: (result: T) => Promise<void>) =>
-    withFrozenFilesystem(pool, id, mnt, opts, copy, { afterThaw });
+    withFrozenFilesystem(pool, id, { freezeMountPath: mnt }, opts, copy, { afterThaw });
   return { pool, id, mnt, marker, freeze };
 }
 
@@ -162,7 +164,7 @@ test('a staging mount gone since the plan: the filesystem now under the path is 
   onCleanup(t, () => setHostToolObserver(undefined));
   let copied = false;
   await assert.rejects(
-    withFrozenFilesystem(s.pool, s.id, staging, { ...opts, mountId: planned.mountId }, async () => {
+    withFrozenFilesystem(s.pool, s.id, { freezeMountPath: staging, freezeMountId: planned.mountId }, opts, async () => {
       copied = true;
     }),
     (e: unknown) => e instanceof QuarryError && e.code === Code.FAILED_PRECONDITION && /no longer at/.test(e.message),
@@ -175,5 +177,47 @@ test('a staging mount gone since the plan: the filesystem now under the path is 
     'fsfreeze never ran',
   );
   assert.equal(await s.marker(), undefined, 'the marker is cleared');
+  await isThawed(s.mnt);
+});
+
+test('a reservation hold refused by its check ends the freezer it started; a good hold hands it on to the freeze', async (t) => {
+  const s = await setup(t);
+  const source = (await s.pool.volumes.read(s.id))!;
+  const refused: CopyPlan = { freezeMountPath: s.mnt };
+  let duringHold: string[] = [];
+  await assert.rejects(
+    reserveBesideMarker(
+      s.pool,
+      source,
+      refused,
+      opts,
+      async () => {
+        assert.ok(await refused.freezer, 'the hold started a freezer');
+        duringHold = await freezersOn(s.mnt);
+        throw new QuarryError(Code.RESOURCE_EXHAUSTED, 'no room (the test)');
+      },
+      () => assert.fail('a refused check commits nothing'),
+    ),
+    (e: unknown) => e instanceof QuarryError && e.code === Code.RESOURCE_EXHAUSTED,
+  );
+  assert.equal(duringHold.length, 1, `one xfs_io ran on the volume's mount during the hold: ${duringHold.join('; ')}`);
+  assert.deepEqual(await freezersOn(s.mnt), [], 'it has ended');
+  assert.equal(refused.freezer, undefined, 'the plan holds no freezer');
+  assert.equal(await s.marker(), undefined, 'no marker was set');
+
+  const good: FreezingPlan = { freezeMountPath: s.mnt };
+  await reserveBesideMarker(
+    s.pool,
+    source,
+    good,
+    opts,
+    async () => undefined,
+    async () => undefined,
+  );
+  onCleanup(t, async () => (await good.freezer)?.close());
+  assert.equal((await freezersOn(s.mnt)).length, 1, 'the freezer lives on for the freeze');
+  await withFrozenFilesystem(s.pool, s.id, good, opts, () => isFrozen(s.mnt));
+  assert.deepEqual(await freezersOn(s.mnt), [], 'the freeze closed it');
+  assert.equal(await s.marker(), undefined);
   await isThawed(s.mnt);
 });

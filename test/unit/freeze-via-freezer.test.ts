@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import type { FreezerSession } from '../../src/host/freezer-session.js';
-import { checkFreezeTarget, viaFreezer } from '../../src/storage/freeze-guard.js';
+import { checkFreezeTarget, viaFreezer } from '../../src/storage/freezer-steps.js';
 
 /** A freezer whose steps end as told, counting its calls. */
 function fakeFreezer(outcome: 'ok' | Code): FreezerSession & { calls: string[] } {

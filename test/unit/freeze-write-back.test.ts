@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hostUnwrittenBytes, parseUnwrittenBytes } from '../../src/host/meminfo.js';
-import { WRITE_BACK_MIN_BYTES, writeBackWorthIt } from '../../src/storage/freeze-guard.js';
+import { WRITE_BACK_MIN_BYTES, writeBackWorthIt } from '../../src/storage/copy-plan.js';
 
 const SAMPLE = `MemTotal:        8129060 kB
 MemFree:          512344 kB

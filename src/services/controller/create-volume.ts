@@ -2,7 +2,7 @@ import { bytes } from '../../domain/bytes.js';
 import { alreadyExists, invalidArgument, notFound, outOfRange, resourceExhausted } from '../../domain/errors.js';
 import { parseSnapshotId, parseVolumeId, volumeIdForName } from '../../domain/ids.js';
 import type { Capability, FsType } from '../../domain/volume.js';
-import { planConsistentCopy } from '../../storage/freeze-guard.js';
+import { planConsistentCopy } from '../../storage/copy-plan.js';
 import { createVolumeFrom } from '../../storage/clones.js';
 import type { ImagePool, NewVolume } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';

@@ -3,7 +3,7 @@ import { failedPrecondition, invalidArgument } from '../../domain/errors.js';
 import { sizeForRange } from '../capacity-range.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { ensureNotFrozen } from '../../storage/freeze-guard.js';
+import { ensureNotFrozen } from '../../storage/freeze-sweep.js';
 import { currentLoop } from './loop-attachment.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath, nodeVolumePath } from './paths.js';

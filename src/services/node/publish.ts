@@ -6,7 +6,7 @@ import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import type { MountEntry as MountInfoEntry } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { ensureNotFrozen } from '../../storage/freeze-guard.js';
+import { ensureNotFrozen } from '../../storage/freeze-sweep.js';
 import { currentLoop, ensureLoop, mountsOfImageLoops } from './loop-attachment.js';
 import { withPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';

@@ -6,7 +6,7 @@ import { decodeCapability } from '../capabilities.js';
 import type { ServiceContext } from '../context.js';
 import type { HostOps } from '../host-ops.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { ensureNotFrozen } from '../../storage/freeze-guard.js';
+import { ensureNotFrozen } from '../../storage/freeze-sweep.js';
 import { detachUnusedLoops, ensureLoop } from './loop-attachment.js';
 import { withStaging, withoutStaging } from './node-records.js';
 import { describeMount, mountsOfVolume, pathState, topIsOurs, volumeLoops } from './ownership.js';

@@ -1,7 +1,7 @@
 import { failedPrecondition } from '../../domain/errors.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { ensureNotFrozen } from '../../storage/freeze-guard.js';
+import { ensureNotFrozen } from '../../storage/freeze-sweep.js';
 import { detachUnusedLoops } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
