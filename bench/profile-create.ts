@@ -1,6 +1,6 @@
 /** Ad-hoc: a CPU profile of `quarry controller` over a burst of creates (not part of run-all). */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GiB } from '../src/domain/bytes.js';
 import { call, csiClients } from '../src/wire/client.js';
@@ -58,6 +58,18 @@ await withScope(async (scope) => {
     const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return `utime ${f[11]} stime ${f[12]}`;
   };
+  // CPU ticks, user and system, of the main thread (its tid is the pid) and of all the others (libuv's workers, V8's helpers).
+  const threadTicks = () => {
+    const by = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+      const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(child.pid) ? 'main' : 'other threads';
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      by.set(`${name} user`, (by.get(`${name} user`) ?? 0) + Number(f[11]));
+      by.set(`${name} system`, (by.get(`${name} system`) ?? 0) + Number(f[12]));
+    }
+    return by;
+  };
   const ticks = () => {
     const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return Number(f[11]) + Number(f[12]);
@@ -67,16 +79,22 @@ await withScope(async (scope) => {
     await call(c, 'CreateVolume', createRequest(`w-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
   }
   for (const [k, b] of (process.env.BURSTS ?? String(n)).split(',').map(Number).entries()) {
+    // SIGNAL_BURSTS: SIGUSR2 to the controller before and after each burst, for a profiler preloaded there (CHILD_ARGS=--import ...).
+    if (process.env.SIGNAL_BURSTS) child.kill('SIGUSR2');
     const c0 = ticks();
+    const t0s = threadTicks();
     process.stderr.write(`before: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`);
     const t0 = Date.now();
     await Promise.all(
       Array.from({ length: b }, (_, i) => call(c, 'CreateVolume', createRequest(`p${k}-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
     );
     const perCreate = ((ticks() - c0) * 10) / b;
+    if (process.env.SIGNAL_BURSTS) child.kill('SIGUSR2');
     process.stderr.write(
       `${b} creates: ${Date.now() - t0} ms; cpu/create ${perCreate} ms; after: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`,
     );
+    const perThread = [...threadTicks()].map(([name, t]) => `${name} ${(((t - (t0s.get(name) ?? 0)) * 10) / b).toFixed(2)}`);
+    process.stderr.write(`  cpu/create by thread (ms): ${perThread.join(', ')}\n`);
   }
   const seq = Number(process.env.SEQ ?? 0);
   const times: number[] = [];

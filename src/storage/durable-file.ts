@@ -1,7 +1,7 @@
 import fs, { renameSync } from 'node:fs';
 import { rm, mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { dirname, join, basename } from 'node:path';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 // Plain descriptors, not FileHandle objects: every record write and directory fsync opens one,
@@ -92,7 +92,9 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 
 /** The first half of writeFileAtomic: the content in a fsynced temporary file next to `path`. Returns its path. */
 export async function writeTemp(path: string, data: string | Uint8Array): Promise<string> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(TEMP_TAG_BYTES).toString('hex')}.tmp`);
+  // Sliced at the last slash rather than dirname/basename/join: one string, not four (a record's path has no trailing slash).
+  const slash = path.lastIndexOf('/') + 1;
+  const tmp = `${path.slice(0, slash)}.${path.slice(slash)}.${randomBytes(TEMP_TAG_BYTES).toString('hex')}.tmp`;
   const fd = await openFd(tmp, 'wx', 0o600);
   try {
     await writeFd(fd, data);

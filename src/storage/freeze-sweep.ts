@@ -19,7 +19,8 @@ export async function thawRecordedFreezes(
 ): Promise<Array<{ volumeId: string; mountPath: string; error?: string }>> {
   const now = opts.now ?? Date.now();
   const out: Array<{ volumeId: string; mountPath: string; error?: string }> = [];
-  for (const v of await pool.listVolumes()) {
+  // Every 5 s in every process: records unchanged since the last pass are not stat'ed or read again.
+  for (const v of await pool.listVolumesForListing()) {
     const f = v.freeze;
     if (!f || f.nodeId !== nodeId || v.state !== 'ready') continue;
     const expired = !(Date.parse(f.until) >= now);

@@ -11,7 +11,7 @@ import { faultPoint } from './fault-points.js';
 import { removeFile, type AtomicWriteOptions } from './durable-file.js';
 import { createImage, growImage, isNoSpace, noSpace, publishImage } from './image-file.js';
 import { removeObject } from './object-removal.js';
-import { openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
+import { fileIn, openPoolDir, poolSubdirs, POOL_MARKER } from './pool-dir.js';
 import { CapacityLedger } from './capacity-ledger.js';
 import { initGeneration, PoolLock } from './pool-lock.js';
 import { NodeRegistry, type NodeRegistration } from './node-registry.js';
@@ -110,11 +110,11 @@ export class ImagePool {
   }
 
   volumeImagePath(id: string): string {
-    return join(this.volumes.dir, `${id}.img`);
+    return fileIn(this.volumes.dir, `${id}.img`);
   }
 
   snapshotImagePath(id: string): string {
-    return join(this.snapshots.dir, `${id}.img`);
+    return fileIn(this.snapshots.dir, `${id}.img`);
   }
 
   /**
@@ -141,11 +141,11 @@ export class ImagePool {
   }
 
   private partialImagePath(id: string): string {
-    return join(this.volumes.dir, `${id}.img.partial`);
+    return fileIn(this.volumes.dir, `${id}.img.partial`);
   }
 
   snapshotPartialImagePath(id: string): string {
-    return join(this.snapshots.dir, `${id}.img.partial`);
+    return fileIn(this.snapshots.dir, `${id}.img.partial`);
   }
 
   /** Lets go of the pool's lifetime lock, so its filesystem can be unmounted (benches, tests). */
@@ -202,9 +202,9 @@ export class ImagePool {
   }
 
   /**
-   * Every volume record, for ListVolumes: served from the last listing while the pool generation
-   * shows no change since, else read (unchanged records from the store's cache) (design: Records).
-   * Not under the pool lock, so a listing never waits behind a burst of changes.
+   * Every volume record, for ListVolumes and the freeze sweep: served from the last listing while
+   * the pool generation shows no change since, else read (unchanged records from the store's cache)
+   * (design: Records). Not under the pool lock, so a listing never waits behind a burst of changes.
    */
   async listVolumesForListing(): Promise<VolumeRecord[]> {
     // No generation to be had (the lock file unreadable, a read-only pool): the listing reads, as it always could.

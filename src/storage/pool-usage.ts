@@ -1,9 +1,9 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { sharedBytes } from '../host/filefrag.js';
 import { capacityMargin, validSize, type CapacityInput } from './capacity.js';
 import type { SnapshotRecord, VolumeRecord } from './records.js';
+import { fileIn } from './pool-dir.js';
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
 
@@ -76,8 +76,8 @@ export async function volumeImageAllocation(
   knownShared?: number,
 ): Promise<ImageAllocation | undefined> {
   return (
-    (await imageAllocation(join(volumesDir, `${id}.img`), reflink, knownShared)) ??
-    (await imageAllocation(join(volumesDir, `${id}.img.partial`), reflink, knownShared))
+    (await imageAllocation(fileIn(volumesDir, `${id}.img`), reflink, knownShared)) ??
+    (await imageAllocation(fileIn(volumesDir, `${id}.img.partial`), reflink, knownShared))
   );
 }
 
@@ -122,7 +122,7 @@ export interface ImageAllocation {
 
 /** The same, synchronously, for an image whose shared bytes are known (a stat, no extent map). */
 export function statImageSync(volumesDir: string, id: string, knownShared: number): ImageAllocation | undefined {
-  for (const path of [join(volumesDir, `${id}.img`), join(volumesDir, `${id}.img.partial`)]) {
+  for (const path of [fileIn(volumesDir, `${id}.img`), fileIn(volumesDir, `${id}.img.partial`)]) {
     const st = statSync(path, { bigint: true, throwIfNoEntry: false });
     if (!st) continue;
     const allocated = Number(st.blocks * 512n);

@@ -1,7 +1,6 @@
 import { readFile as readFileCb, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
 import { resourceExhausted } from '../domain/errors.js';
 import {
   commitTemp,
@@ -14,6 +13,7 @@ import {
 } from './durable-file.js';
 import { parseRecord } from './record-schema.js';
 import type { PoolRecord } from './records.js';
+import { fileIn } from './pool-dir.js';
 
 const LIST_BATCH = 64;
 /**
@@ -58,7 +58,7 @@ export class RecordStore<R extends PoolRecord> {
   ) {}
 
   pathOf(id: string): string {
-    return join(this.dir, `${id}.json`);
+    return fileIn(this.dir, `${id}.json`);
   }
 
   async read(id: string): Promise<R | undefined> {
