@@ -25,7 +25,8 @@ export interface FreezerSession {
   thaw(): Promise<void>;
   /**
    * The mount (its ID, as /proc/self/mountinfo shows it) through which the process holds the
-   * filesystem open: what a freeze would freeze. That open also keeps it from being unmounted.
+   * filesystem open: what a freeze would freeze. That open also keeps it from being unmounted, and
+   * never moves to another mount, so it is read once and the answer kept.
    */
   openedMountId(): Promise<number>;
   /** Ends the process; safe to call more than once. */
@@ -51,6 +52,7 @@ class XfsIoFreezer implements FreezerSession {
   private pending?: { resolve: (output: string) => void; reject: (err: Error) => void };
   private queue: Promise<unknown> = Promise.resolve();
   private ended = false;
+  private mountIdRead?: Promise<number>;
 
   constructor(
     private readonly session: HostSession,
@@ -77,7 +79,13 @@ class XfsIoFreezer implements FreezerSession {
     return this.session.close();
   }
 
-  async openedMountId(): Promise<number> {
+  /** Read once: an open file stays on the mount it was opened through. */
+  openedMountId(): Promise<number> {
+    this.mountIdRead ??= this.readOpenedMountId();
+    return this.mountIdRead;
+  }
+
+  private async readOpenedMountId(): Promise<number> {
     // xfs_io opens its file before it reads a command: once a command is answered, the fd is there.
     await this.run(() => this.send(''));
     // fdinfo's mnt_id, not st_dev: on btrfs a file's st_dev is its subvolume's, not the mount's.

@@ -15,12 +15,13 @@ import type { VolumeRecord } from './records.js';
 export async function thawRecordedFreezes(
   pool: ImagePool,
   nodeId: string,
-  opts: { startOf?: string; now?: number },
+  opts: { startOf?: string; now?: number; periodic?: boolean },
 ): Promise<Array<{ volumeId: string; mountPath: string; error?: string }>> {
   const now = opts.now ?? Date.now();
   const out: Array<{ volumeId: string; mountPath: string; error?: string }> = [];
-  // Every 5 s in every process: records unchanged since the last pass are not stat'ed or read again.
-  for (const v of await pool.listVolumesForListing()) {
+  // The periodic sweep (every 5 s in every process) takes the generation-checked listing: records
+  // unchanged since its last pass are not stat'ed or read again. The others read, as they are rare.
+  for (const v of await (opts.periodic ? pool.listVolumesForListing() : pool.listVolumes())) {
     const f = v.freeze;
     if (!f || f.nodeId !== nodeId || v.state !== 'ready') continue;
     const expired = !(Date.parse(f.until) >= now);
@@ -70,7 +71,7 @@ export function startFreezeSweeper(
   const all = [...pools];
   const sweep = async () => {
     for (const pool of all) {
-      for (const r of await thawRecordedFreezes(pool, nodeId, {}).catch(() => [])) log(pool.name, r);
+      for (const r of await thawRecordedFreezes(pool, nodeId, { periodic: true }).catch(() => [])) log(pool.name, r);
     }
   };
   const timer = setInterval(() => void sweep(), everyMs);

@@ -32,10 +32,21 @@ export async function checkFreezeTarget(
 /** What the freezer's process may outlive the freeze's deadline by: its thaw's own bound. */
 const FREEZER_SPARE_MS = 60_000;
 
-/** A freezer for the filesystem at `mountPath`, living until the freeze's deadline plus its thaw's bound; undefined if it cannot start. */
+/**
+ * A freezer for the filesystem at `mountPath`, living until the freeze's deadline plus its thaw's
+ * bound; undefined if it cannot start. The mount it holds open is read as soon as it runs, so that
+ * checkFreezeTarget finds the answer waiting: started in the reservation's hold, that read
+ * overlaps the records' fsyncs instead of coming between them and the freeze (design: Freeze).
+ */
 export function startFreezer(mountPath: string, until: string): Promise<FreezerSession | undefined> {
   const lifetimeMs = Math.max(0, Date.parse(until) - Date.now()) + FREEZER_SPARE_MS;
-  return openFreezer(mountPath, { lifetimeMs }).catch(() => undefined);
+  return openFreezer(mountPath, { lifetimeMs }).then(
+    (f) => {
+      f.openedMountId().catch(() => undefined); // kept by the freezer; a failure is met again by the check
+      return f;
+    },
+    () => undefined,
+  );
 }
 
 export function closeFreezer(freezer: Promise<FreezerSession | undefined> | undefined): Promise<void> {
