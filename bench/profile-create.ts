@@ -79,7 +79,8 @@ await withScope(async (scope) => {
     await call(c, 'CreateVolume', createRequest(`w-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
   }
   for (const [k, b] of (process.env.BURSTS ?? String(n)).split(',').map(Number).entries()) {
-    // SIGNAL_BURSTS: SIGUSR2 to the controller before and after each burst, for a profiler preloaded there (CHILD_ARGS=--import ...).
+    // SIGNAL_BURSTS: SIGUSR2 to the controller before and after each burst, for lib/heap-sampler.js
+    // preloaded there (NOPROF=1 CHILD_ARGS=--import=<dist>/bench/lib/heap-sampler.js).
     if (process.env.SIGNAL_BURSTS) child.kill('SIGUSR2');
     const c0 = ticks();
     const t0s = threadTicks();
