@@ -301,7 +301,7 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     const floor = m(t.floor) + m(t.rtt);
     const parts =
       `the floor here, bare: the freeze marker written durably first (spec §4: a freeze is recorded before it ` +
-      `happens) with a kept freezer process started beside it, FIFREEZE, one FICLONE, FITHAW beside the copy's ` +
+      `happens) with the kept freezer process (xfs_io, as Quarry's) told to open the mount beside it, FIFREEZE, one FICLONE, FITHAW beside the copy's ` +
       `fsync, one directory fsync ` +
       `(${ms(m(t.floor))} ms), plus one gRPC round trip to a bare grpc-js server after the same idle ` +
       `(${ms(m(t.rtt))} ms): ${ms(floor)} ms`;
@@ -336,9 +336,10 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     `bare); the capacity check (a stat of the staged source, no extent map); after the thaw, which the copy's fsync ` +
     `and the 'ready' record's write run beside, the image's rename beside the marker's clearing, the 'ready' rename ` +
     `and one directory fsync; the lookups of the request (both records, the mount table) and the gRPC round trip. ` +
-    `Quarry forks one freezer (xfs_io, started in the reservation's hold, told \`freeze\` and \`thaw\` on its stdin) ` +
-    `and that sync -f, its copy one FICLONE in the process; the bare run forks fsfreeze -f, cp and fsfreeze -u; each ` +
-    `fork holds the event loop about 2 ms: see design, Freeze, for the step by step timing`;
+    `Quarry forks no freezer on the request path (its kept xfs_io is told in the reservation's hold to open the ` +
+    `staging mount, then \`freeze\` and \`thaw\`, on its stdin), only that sync -f, and its copy is one FICLONE in ` +
+    `the process; the bare run forks fsfreeze -f, cp and fsfreeze -u, and each fork holds the event loop about 2 ms: ` +
+    `see design, Freeze, for the step by step timing`;
   const flushFloor = (t: Timing) =>
     `the freeze must first write the 1 GiB back through the loop device: bare \`sync -f\` then freeze+reflink+thaw takes ` +
     `${ms(m(t.presync))} ms, of which ${ms(m(t.presyncFrozen))} ms frozen`;
@@ -430,7 +431,7 @@ ${goalTable(rows)}
 Where a snapshot of a volume in use spends its time, bare tools only (same runs): a \`sync -f\` before the freeze
 moves the write-back out of the frozen window (writers blocked only while frozen), but not out of the total.
 The floor is the least a driver can do and keep spec §4 (bench/lib/snapshot-floor.ts): the freeze marker
-written durably first with a kept freezer process (xfs_io, as Quarry's) started beside it, FIFREEZE, one FICLONE
+written durably first with the kept freezer process (xfs_io, as Quarry's) told to open the mount beside it, FIFREEZE, one FICLONE
 in the process (no copy fork), FITHAW beside the copy's fsync, one directory fsync; the gRPC round trip is a Probe to a bare grpc-js server after ${SETTLE_MS} ms idle.
 
 ${frozen}

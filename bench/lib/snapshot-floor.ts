@@ -3,7 +3,7 @@
  * keep spec §4 (a freeze recorded durably before it happens) and answer only a snapshot that is
  * durable. Done with bare tools and node:fs on the same mount, image and pool, no Quarry:
  *
- *   record step (the freeze marker), beside it a freezer's start → FIFREEZE → FICLONE in this
+ *   record step (the freeze marker), beside it the kept freezer's open → FIFREEZE → FICLONE in this
  *   process → FITHAW beside the copy's fsync → one directory fsync
  *
  * plus, measured apart, one gRPC round trip to a bare grpc-js server after the same idle. The

@@ -105,23 +105,36 @@ export interface HostSession {
   close(): Promise<void>;
   /** Stops the tool (SIGTERM; execa sends SIGKILL 5 s later) and waits for the exit. */
   stop(): Promise<void>;
+  /**
+   * Puts a session started without a lifetime to work: from now it keeps this process running
+   * and is stopped `lifetimeMs` from now, like one started with that lifetime.
+   */
+  bound(lifetimeMs: number): void;
 }
 
 /**
  * Starts `tool` as a session (argument array, LC_ALL=C, stdout ignored), bounded by
- * `lifetimeMs`: past it the tool is stopped like a run past its timeout.
+ * `lifetimeMs`: past it the tool is stopped like a run past its timeout. Without a lifetime it
+ * is a spare: it has no bound and does not keep this process running (its stdin closes when this
+ * process ends, and the tool then exits) until `bound` puts it to work.
  */
-export async function startSession(tool: string, args: readonly string[], lifetimeMs: number): Promise<HostSession> {
+export async function startSession(tool: string, args: readonly string[], lifetimeMs?: number): Promise<HostSession> {
   const started = process.hrtime.bigint();
   const { execa } = await loadExeca();
   const child = execa(tool, [...args], { reject: false, buffer: false, stdout: 'ignore', env: { LC_ALL: 'C' } });
-  const deadline = stopAtDeadline(child, lifetimeMs);
+  let deadline = lifetimeMs === undefined ? undefined : stopAtDeadline(child, lifetimeMs);
+  // The pipes are sockets at run time; their stream types do not show ref/unref.
+  const handles = [child, child.stdin, child.stderr] as ({ ref?(): void; unref?(): void } | null)[];
+  const held = (on: boolean) => {
+    for (const h of handles) on ? h?.ref?.() : h?.unref?.();
+  };
+  if (lifetimeMs === undefined) held(false);
   // stdin may be closed by the tool's exit before a write: its error is the exit's business.
   child.stdin?.on('error', () => undefined);
   const exited = child.then(
     (r) => {
-      deadline.clear();
-      const outcome: HostToolOutcome = deadline.passed()
+      deadline?.clear();
+      const outcome: HostToolOutcome = deadline?.passed()
         ? 'timeout'
         : r.exitCode === 0
           ? 'ok'
@@ -130,7 +143,7 @@ export async function startSession(tool: string, args: readonly string[], lifeti
             : 'failed';
       observer?.(tool, outcome, Number(process.hrtime.bigint() - started) / 1e9);
     },
-    () => deadline.clear(),
+    () => deadline?.clear(),
   );
   return {
     pid: child.pid,
@@ -144,6 +157,11 @@ export async function startSession(tool: string, args: readonly string[], lifeti
     async stop() {
       child.kill('SIGTERM');
       await exited;
+    },
+    bound(ms) {
+      deadline?.clear();
+      deadline = stopAtDeadline(child, ms);
+      held(true);
     },
   };
 }

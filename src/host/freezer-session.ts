@@ -40,30 +40,110 @@ export interface FreezerOptions {
   lifetimeMs: number;
 }
 
-/** Starts xfs_io on the filesystem mounted at `mountPath`. */
+/**
+ * Starts xfs_io on the filesystem mounted at `mountPath`: the kept spare, told to open it, when
+ * there is one and the path can be written as a command; a new process otherwise.
+ */
 export async function openFreezer(mountPath: string, opts: FreezerOptions): Promise<FreezerSession> {
   checkAbsolutePath(mountPath, 'mount path');
-  const session = await startSession('xfs_io', ['-r', '-x', mountPath], opts.lifetimeMs);
-  return new XfsIoFreezer(session, mountPath, opts.commandTimeoutMs ?? 60_000);
+  const timeoutMs = opts.commandTimeoutMs ?? 60_000;
+  const spare = COMMAND_SAFE_PATH.test(mountPath) ? await takeSpare() : undefined;
+  let freezer: XfsIoFreezer;
+  if (spare) {
+    spare.bound(opts.lifetimeMs);
+    freezer = new XfsIoFreezer(spare, mountPath, timeoutMs, true);
+  } else {
+    freezer = new XfsIoFreezer(await startSession('xfs_io', ['-r', '-x', mountPath], opts.lifetimeMs), mountPath, timeoutMs, false);
+  }
+  void freezer.ended.then(keepSpareSoon);
+  return freezer;
 }
+
+/**
+ * A path xfs_io reads back whole from its command line: no blanks, quotes or escapes. Staging
+ * paths (the kubelet's) always are; any other takes a new process with the path as an argument.
+ */
+const COMMAND_SAFE_PATH = /^\/[\w./@:+=,~-]*$/;
+
+/**
+ * The spare: an xfs_io with no file, started after a freezer ends, so the next freeze writes to a
+ * pipe instead of waiting on a fork (`spawn` holds the event loop 1–5 ms, design: Freeze). It
+ * holds nothing open, and it does not keep this process running; when this process ends, its
+ * stdin closes and it exits, however this process ended. A process that never freezes starts none.
+ */
+let spare: Promise<HostSession> | undefined;
+let spareExited = false;
+let refill: NodeJS.Timeout | undefined;
+
+/** Time after a freezer ends before the spare starts, so its fork lands after the request's answer. */
+const SPARE_DELAY_MS = 20;
+
+function keepSpareSoon(): void {
+  if (spare || refill) return;
+  refill = setTimeout(() => {
+    refill = undefined;
+    if (spare) return;
+    spareExited = false;
+    spare = startSession('xfs_io', ['-r', '-x']);
+    void spare.then(
+      (s) =>
+        s.exited.then(() => {
+          spareExited = true;
+        }),
+      () => {
+        spare = undefined;
+      },
+    );
+  }, SPARE_DELAY_MS);
+  refill.unref();
+}
+
+async function takeSpare(): Promise<HostSession | undefined> {
+  const taken = spare;
+  spare = undefined;
+  const session = await taken?.catch(() => undefined);
+  return session?.pid !== undefined && !spareExited ? session : undefined;
+}
+
+/** Bound of the spare's `open`: an open of a directory waits on nothing a freeze does. */
+const OPEN_TIMEOUT_MS = 10_000;
 
 class XfsIoFreezer implements FreezerSession {
   private stderr = '';
   private pending?: { resolve: (output: string) => void; reject: (err: Error) => void };
   private queue: Promise<unknown> = Promise.resolve();
-  private ended = false;
+  private exited = false;
   private mountIdRead?: Promise<number>;
+
+  /** Settles when the process has exited. */
+  readonly ended: Promise<void>;
+  /** The spare's `open` of the mount; rejects with xfs_io's reason. Resolved for a process started on it. */
+  private readonly opened: Promise<void>;
 
   constructor(
     private readonly session: HostSession,
     private readonly mountPath: string,
     private readonly timeoutMs: number,
+    fromSpare: boolean,
   ) {
     session.onStderr((text) => this.take(text));
-    void session.exited.then(() => {
-      this.ended = true;
+    this.ended = session.exited.then(() => {
+      this.exited = true;
       this.pending?.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${mountPath} exited: ${this.stderr.trim().slice(0, 300)}`));
       this.pending = undefined;
+    });
+    this.opened = fromSpare ? this.openMount() : Promise.resolve();
+    this.opened.catch(() => undefined); // met by every command after it
+  }
+
+  /** The spare's first command; a failure ends the process, as a failed open ends a new one. */
+  private openMount(): Promise<void> {
+    return this.run(async () => {
+      const output = await this.send(`open -r ${this.mountPath}`, OPEN_TIMEOUT_MS);
+      if (output.trim()) {
+        void this.session.close();
+        throw new QuarryError(Code.INTERNAL, `xfs_io could not open ${this.mountPath}: ${output.trim().slice(0, 300)}`);
+      }
     });
   }
 
@@ -87,7 +167,10 @@ class XfsIoFreezer implements FreezerSession {
 
   private async readOpenedMountId(): Promise<number> {
     // xfs_io opens its file before it reads a command: once a command is answered, the fd is there.
-    await this.run(() => this.send(''));
+    await this.run(async () => {
+      await this.opened;
+      await this.send('');
+    });
     // fdinfo's mnt_id, not st_dev: on btrfs a file's st_dev is its subvolume's, not the mount's.
     const mounts = new Set<number>();
     const proc = `/proc/${this.session.pid}`;
@@ -115,6 +198,7 @@ class XfsIoFreezer implements FreezerSession {
   /** Its answer is whatever stderr says before the mark. */
   private command(name: 'freeze' | 'thaw', done: RegExp): Promise<void> {
     return this.run(async () => {
+      await this.opened;
       const output = await this.send(name);
       if (output.trim() && !done.test(output)) {
         throw new QuarryError(Code.INTERNAL, `xfs_io ${name} of ${this.mountPath}: ${output.trim().slice(0, 500)}`);
@@ -130,21 +214,18 @@ class XfsIoFreezer implements FreezerSession {
   }
 
   /** Sends `name` (or, when empty, only the mark) and resolves with what stderr said before the mark. */
-  private send(name: string): Promise<string> {
-    if (this.ended) return Promise.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${this.mountPath} has exited`));
+  private send(name: string, timeoutMs = this.timeoutMs): Promise<string> {
+    if (this.exited) return Promise.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${this.mountPath} has exited`));
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         // Stuck in the kernel or not: this process takes no more commands.
-        this.ended = true;
+        this.exited = true;
         this.pending = undefined;
         reject(
-          new QuarryError(
-            Code.DEADLINE_EXCEEDED,
-            `xfs_io ${name || 'start'} of ${this.mountPath} did not finish within ${this.timeoutMs} ms`,
-          ),
+          new QuarryError(Code.DEADLINE_EXCEEDED, `xfs_io ${name || 'start'} of ${this.mountPath} did not finish within ${timeoutMs} ms`),
         );
         void this.session.stop();
-      }, this.timeoutMs);
+      }, timeoutMs);
       this.pending = {
         resolve: (out) => {
           clearTimeout(timer);

@@ -1,7 +1,7 @@
 // Test helper: real `quarry` processes over one pool, and the CSI calls that stage and publish a volume through them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call, type CsiClients } from './grpc-client.js';
 import { startQuarry, type QuarryProcess } from './quarry-process.js';
@@ -119,7 +119,10 @@ export async function poolLeftovers(pool: string): Promise<string[]> {
  * A real node and controller on a fresh 2 GiB xfs-reflink pool, and one xfs volume of
  * `size(available capacity)` bytes staged and published on that node: a volume in use.
  */
-/** The freezer processes (xfs_io, design: Freeze) still running on the filesystem at `mountPath`. */
+/**
+ * The freezer processes (xfs_io, design: Freeze) still running on the filesystem at `mountPath`:
+ * started on it, or a spare told to open it (then only its open file shows the path).
+ */
 export async function freezersOn(mountPath: string): Promise<string[]> {
   const found: string[] = [];
   for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
@@ -127,7 +130,10 @@ export async function freezersOn(mountPath: string): Promise<string[]> {
       (c) => c.split('\0').filter(Boolean),
       (): string[] => [],
     );
-    if (argv[0]?.endsWith('xfs_io') && argv.includes(mountPath)) found.push(`${pid}: ${argv.join(' ')}`);
+    if (!argv[0]?.endsWith('xfs_io')) continue;
+    const fds = await readdir(`/proc/${pid}/fd`).catch((): string[] => []);
+    const open = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+    if (argv.includes(mountPath) || open.includes(mountPath)) found.push(`${pid}: ${argv.join(' ')}`);
   }
   return found;
 }

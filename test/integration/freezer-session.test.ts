@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -8,6 +9,7 @@ import type { FsType } from '../../src/domain/volume.js';
 import { openFreezer } from '../../src/host/freezer-session.js';
 import { thaw } from '../../src/host/fsfreeze.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
+import { waitUntil } from '../helpers/quarry-process.js';
 import { leakCheck, makeScratchFs, onCleanup } from '../helpers/scratch.js';
 
 const isCode = (code: Code) => (e: unknown) => e instanceof QuarryError && e.code === code;
@@ -51,8 +53,86 @@ test('freezer: a command past its bound is DEADLINE_EXCEEDED and ends the proces
   onCleanup(t, () => thaw(fs.mountPath)); // the freeze may have taken effect before the bound
   const freezer = await openFreezer(fs.mountPath, { lifetimeMs: 30_000, commandTimeoutMs: 1 });
   onCleanup(t, () => freezer.close());
+  // Dirty data the freeze must write back first, so it cannot answer within the bound (a kept
+  // spare answers an idle freeze in well under a millisecond).
+  await writeFile(join(fs.mountPath, 'dirty'), Buffer.alloc(64 * 1024 * 1024, 1));
   await assert.rejects(freezer.freeze(), isCode(Code.DEADLINE_EXCEEDED));
   await assert.rejects(freezer.thaw(), isCode(Code.UNAVAILABLE));
+});
+
+/** This process's xfs_io children started with no file: kept spares. */
+async function sparesOf(parent: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (Number(stat.split(') ')[1]?.split(' ')[1]) === parent && argv === 'xfs_io\0-r\0-x\0') found.push(Number(pid));
+  }
+  return found;
+}
+
+const opensPath = async (pid: number, path: string) => {
+  const fds = await readdir(`/proc/${pid}/fd`).catch((): string[] => []);
+  return (await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))).includes(path);
+};
+
+test('a freezer that ends leaves one spare with no file open; the next freezer is that process, opening its mount', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'xfs' });
+  onCleanup(t, () => thaw(fs.mountPath));
+  const first = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
+  await first.openedMountId();
+  await first.close();
+  await waitUntil(
+    async () => (await sparesOf(process.pid)).length > 0,
+    5_000,
+    () => 'no spare started',
+  );
+  const spares = await sparesOf(process.pid);
+  assert.equal(spares.length, 1, `one spare: ${spares.join(', ')}`);
+  assert.equal(await opensPath(spares[0]!, fs.mountPath), false, 'the spare holds nothing open');
+
+  const next = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
+  onCleanup(t, () => next.close());
+  assert.equal(await next.openedMountId(), (await topMountAt(fs.mountPath))!.mountId);
+  assert.equal(await opensPath(spares[0]!, fs.mountPath), true, 'the spare became the freezer of this mount');
+  await next.freeze();
+  await next.thaw();
+  await next.close();
+  await waitUntil(
+    async () => !(await opensPath(spares[0]!, fs.mountPath)),
+    5_000,
+    () => 'the freezer still holds the mount',
+  );
+});
+
+test('a spare ends with the process that kept it, even one killed with SIGKILL', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'xfs' });
+  const module = new URL('../../src/host/freezer-session.js', import.meta.url).href;
+  const script = `
+    const { openFreezer } = await import(${JSON.stringify(module)});
+    const f = await openFreezer(${JSON.stringify(fs.mountPath)}, { lifetimeMs: 30000 });
+    await f.openedMountId();
+    await f.close();
+    setInterval(() => undefined, 1000); // kept alive until killed
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  onCleanup(t, () => child.kill('SIGKILL'));
+  await waitUntil(
+    async () => (await sparesOf(child.pid!)).length > 0,
+    10_000,
+    () => 'the child kept no spare',
+  );
+  const spares = await sparesOf(child.pid!);
+  child.kill('SIGKILL');
+  await waitUntil(
+    async () =>
+      !(await readFile(`/proc/${spares[0]}/stat`, 'utf8').then(
+        (st) => !/\) Z /.test(st),
+        () => false,
+      )),
+    5_000,
+    () => `spare ${spares[0]} outlived its process`,
+  );
 });
 
 test('nothing leaked', async () => {
