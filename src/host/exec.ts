@@ -119,7 +119,8 @@ export interface HostSession {
  * process ends, and the tool then exits) until `bound` puts it to work.
  */
 export async function startSession(tool: string, args: readonly string[], lifetimeMs?: number): Promise<HostSession> {
-  const started = process.hrtime.bigint();
+  // A spare's run counts from `bound`: its idle wait is no tool's work.
+  let started = process.hrtime.bigint();
   const { execa } = await loadExeca();
   const child = execa(tool, [...args], { reject: false, buffer: false, stdout: 'ignore', env: { LC_ALL: 'C' } });
   let deadline = lifetimeMs === undefined ? undefined : stopAtDeadline(child, lifetimeMs);
@@ -159,6 +160,7 @@ export async function startSession(tool: string, args: readonly string[], lifeti
       await exited;
     },
     bound(ms) {
+      started = process.hrtime.bigint();
       deadline?.clear();
       deadline = stopAtDeadline(child, ms);
       held(true);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import type { FsType } from '../../src/domain/volume.js';
+import { setHostToolObserver } from '../../src/host/exec.js';
 import { openFreezer } from '../../src/host/freezer-session.js';
 import { thaw } from '../../src/host/fsfreeze.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
@@ -91,6 +92,11 @@ test('a freezer that ends leaves one spare with no file open; the next freezer i
   assert.equal(spares.length, 1, `one spare: ${spares.join(', ')}`);
   assert.equal(await opensPath(spares[0]!, fs.mountPath), false, 'the spare holds nothing open');
 
+  // Idle a while: the spare's run, as the host-tool metrics see it, counts from its use, not its start.
+  await sleep(1_000);
+  const runs: Array<[string, number]> = [];
+  setHostToolObserver((tool, _outcome, seconds) => runs.push([tool, seconds]));
+  onCleanup(t, () => setHostToolObserver(undefined));
   const next = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
   onCleanup(t, () => next.close());
   assert.equal(await next.openedMountId(), (await topMountAt(fs.mountPath))!.mountId);
@@ -98,6 +104,9 @@ test('a freezer that ends leaves one spare with no file open; the next freezer i
   await next.freeze();
   await next.thaw();
   await next.close();
+  setHostToolObserver(undefined);
+  assert.equal(runs.length, 1, `one run observed: ${JSON.stringify(runs)}`);
+  assert.ok(runs[0]![0] === 'xfs_io' && runs[0]![1] < 0.9, `the run counts from its use: ${JSON.stringify(runs)}`);
   await waitUntil(
     async () => !(await opensPath(spares[0]!, fs.mountPath)),
     5_000,
