@@ -71,9 +71,14 @@ const COMMAND_SAFE_PATH = /^\/[\w./@:+=,~-]*$/;
  * holds nothing open, and it does not keep this process running; when this process ends, its
  * stdin closes and it exits, however this process ended. A process that never freezes starts none.
  */
-let spare: Promise<HostSession> | undefined;
-let spareExited = false;
+let spare: Promise<KeptSpare> | undefined;
 let refill: NodeJS.Timeout | undefined;
+
+/** A spare and whether it has exited: its own flag, as an earlier spare may exit after a later one starts. */
+interface KeptSpare {
+  session: HostSession;
+  exited: boolean;
+}
 
 /** Time after a freezer ends before the spare starts, so its fork lands after the request's answer. */
 const SPARE_DELAY_MS = 20;
@@ -83,17 +88,17 @@ function keepSpareSoon(): void {
   refill = setTimeout(() => {
     refill = undefined;
     if (spare) return;
-    spareExited = false;
-    spare = startSession('xfs_io', ['-r', '-x']);
-    void spare.then(
-      (s) =>
-        s.exited.then(() => {
-          spareExited = true;
-        }),
-      () => {
-        spare = undefined;
-      },
-    );
+    const started = startSession('xfs_io', ['-r', '-x']).then((session) => {
+      const kept: KeptSpare = { session, exited: false };
+      void session.exited.then(() => {
+        kept.exited = true;
+      });
+      return kept;
+    });
+    spare = started;
+    started.catch(() => {
+      if (spare === started) spare = undefined;
+    });
   }, SPARE_DELAY_MS);
   refill.unref();
 }
@@ -101,8 +106,8 @@ function keepSpareSoon(): void {
 async function takeSpare(): Promise<HostSession | undefined> {
   const taken = spare;
   spare = undefined;
-  const session = await taken?.catch(() => undefined);
-  return session?.pid !== undefined && !spareExited ? session : undefined;
+  const kept = await taken?.catch(() => undefined);
+  return kept && kept.session.pid !== undefined && !kept.exited ? kept.session : undefined;
 }
 
 /** Bound of the spare's `open`: an open of a directory waits on nothing a freeze does. */

@@ -114,6 +114,39 @@ test('a freezer that ends leaves one spare with no file open; the next freezer i
   );
 });
 
+test('a spare that ends after a newer one started does not make that one count as ended: the next freezer takes it', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'xfs' });
+  onCleanup(t, () => thaw(fs.mountPath));
+  const idleSpares = async () => {
+    const idle: number[] = [];
+    for (const pid of await sparesOf(process.pid)) if (!(await opensPath(pid, fs.mountPath))) idle.push(pid);
+    return idle;
+  };
+  const first = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
+  await first.close();
+  await waitUntil(
+    async () => (await idleSpares()).length === 1,
+    5_000,
+    () => 'no spare started',
+  );
+  const older = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 }); // takes that spare
+  onCleanup(t, () => older.close());
+  await older.openedMountId();
+  const forked = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 }); // none left: a new process
+  await forked.close();
+  await waitUntil(
+    async () => (await idleSpares()).length === 1,
+    5_000,
+    () => 'no newer spare started',
+  );
+  await older.close(); // the older spare exits now, after the newer one started
+  const next = await openFreezer(fs.mountPath, { lifetimeMs: 30_000 });
+  onCleanup(t, () => next.close());
+  await next.openedMountId();
+  assert.deepEqual(await idleSpares(), [], 'the newer spare became the freezer: none is left idle');
+  await next.close();
+});
+
 test('a spare ends with the process that kept it, even one killed with SIGKILL', async (t) => {
   const fs = await makeScratchFs(t, { fsType: 'xfs' });
   const module = new URL('../../src/host/freezer-session.js', import.meta.url).href;
