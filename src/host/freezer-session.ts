@@ -51,9 +51,9 @@ export async function openFreezer(mountPath: string, opts: FreezerOptions): Prom
   let freezer: XfsIoFreezer;
   if (spare) {
     spare.bound(opts.lifetimeMs);
-    freezer = new XfsIoFreezer(spare, mountPath, timeoutMs, true);
+    freezer = XfsIoFreezer.onSpare(spare, mountPath, timeoutMs);
   } else {
-    freezer = new XfsIoFreezer(await startSession('xfs_io', ['-r', '-x', mountPath], opts.lifetimeMs), mountPath, timeoutMs, false);
+    freezer = XfsIoFreezer.onNewProcess(await startSession('xfs_io', ['-r', '-x', mountPath], opts.lifetimeMs), mountPath, timeoutMs);
   }
   void freezer.ended.then(keepSpareSoon);
   return freezer;
@@ -123,13 +123,25 @@ class XfsIoFreezer implements FreezerSession {
   /** Settles when the process has exited. */
   readonly ended: Promise<void>;
   /** The spare's `open` of the mount; rejects with xfs_io's reason. Resolved for a process started on it. */
-  private readonly opened: Promise<void>;
+  private opened: Promise<void> = Promise.resolve();
 
-  constructor(
+  /** A process started with the mount as its file: it has it open before its first command. */
+  static onNewProcess(session: HostSession, mountPath: string, timeoutMs: number): XfsIoFreezer {
+    return new XfsIoFreezer(session, mountPath, timeoutMs);
+  }
+
+  /** A kept spare: its first command opens the mount. */
+  static onSpare(session: HostSession, mountPath: string, timeoutMs: number): XfsIoFreezer {
+    const freezer = new XfsIoFreezer(session, mountPath, timeoutMs);
+    freezer.opened = freezer.openMount();
+    freezer.opened.catch(() => undefined); // met by every command after it
+    return freezer;
+  }
+
+  private constructor(
     private readonly session: HostSession,
     private readonly mountPath: string,
     private readonly timeoutMs: number,
-    fromSpare: boolean,
   ) {
     session.onStderr((text) => this.take(text));
     this.ended = session.exited.then(() => {
@@ -137,8 +149,6 @@ class XfsIoFreezer implements FreezerSession {
       this.pending?.reject(new QuarryError(Code.UNAVAILABLE, `xfs_io on ${mountPath} exited: ${this.stderr.trim().slice(0, 300)}`));
       this.pending = undefined;
     });
-    this.opened = fromSpare ? this.openMount() : Promise.resolve();
-    this.opened.catch(() => undefined); // met by every command after it
   }
 
   /** The spare's first command; a failure ends the process, as a failed open ends a new one. */

@@ -116,10 +116,6 @@ export async function poolLeftovers(pool: string): Promise<string[]> {
 }
 
 /**
- * A real node and controller on a fresh 2 GiB xfs-reflink pool, and one xfs volume of
- * `size(available capacity)` bytes staged and published on that node: a volume in use.
- */
-/**
  * The freezer processes (xfs_io, design: Freeze) still running on the filesystem at `mountPath`:
  * started on it, or a spare told to open it (then only its open file shows the path).
  */
@@ -131,12 +127,21 @@ export async function freezersOn(mountPath: string): Promise<string[]> {
       (): string[] => [],
     );
     if (!argv[0]?.endsWith('xfs_io')) continue;
-    const fds = await readdir(`/proc/${pid}/fd`).catch((): string[] => []);
-    const open = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
-    if (argv.includes(mountPath) || open.includes(mountPath)) found.push(`${pid}: ${argv.join(' ')}`);
+    if (argv.includes(mountPath) || (await opensPath(Number(pid), mountPath))) found.push(`${pid}: ${argv.join(' ')}`);
   }
   return found;
 }
+
+/** Whether process `pid` has `path` open (one of its fds links to it). */
+export async function opensPath(pid: number, path: string): Promise<boolean> {
+  const fds = await readdir(`/proc/${pid}/fd`).catch((): string[] => []);
+  return (await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))).includes(path);
+}
+
+/**
+ * A real node and controller on a fresh 2 GiB xfs-reflink pool, and one xfs volume of
+ * `size(available capacity)` bytes staged and published on that node: a volume in use.
+ */
 
 export async function startInUseVolume(t: HasAfter, opts: { size: (available: number) => number; controllerEnv?: Record<string, string> }) {
   const fs = await makeScratchFs(t, { fsType: 'xfs', sizeBytes: 2 * GiB, reflink: true });

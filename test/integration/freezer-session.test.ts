@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -11,6 +11,7 @@ import { openFreezer } from '../../src/host/freezer-session.js';
 import { thaw } from '../../src/host/fsfreeze.js';
 import { topMountAt } from '../../src/host/mountinfo.js';
 import { waitUntil } from '../helpers/quarry-process.js';
+import { opensPath } from '../helpers/snapshot-harness.js';
 import { leakCheck, makeScratchFs, onCleanup } from '../helpers/scratch.js';
 
 const isCode = (code: Code) => (e: unknown) => e instanceof QuarryError && e.code === code;
@@ -71,11 +72,6 @@ async function sparesOf(parent: number): Promise<number[]> {
   }
   return found;
 }
-
-const opensPath = async (pid: number, path: string) => {
-  const fds = await readdir(`/proc/${pid}/fd`).catch((): string[] => []);
-  return (await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))).includes(path);
-};
 
 test('a freezer that ends leaves one spare with no file open; the next freezer is that process, opening its mount', async (t) => {
   const fs = await makeScratchFs(t, { fsType: 'xfs' });
