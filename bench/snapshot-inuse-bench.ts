@@ -21,7 +21,7 @@ const VOLUME = 10 * GiB;
 const DATA = 1 * GiB;
 const CHUNK = 4 * MiB;
 const REPS = 9;
-const COPY_REPS = 7;
+const COPY_REPS = 15;
 const SNAP_GOAL_MS = 50;
 const COPY_GOAL_MS = 30;
 
@@ -164,9 +164,15 @@ async function measureSnapshots(env: Env, how: Write): Promise<Timing> {
 }
 
 /** CreateVolume from a volume (clone of the staged, idle volume) and from a snapshot, next to bare reflinks. */
-async function measureCopies(
-  env: Env,
-): Promise<{ clone: number[]; restore: number[]; bareClone: number[]; bareRestore: number[]; parts: Parts }> {
+async function measureCopies(env: Env): Promise<{
+  clone: number[];
+  restore: number[];
+  bareClone: number[];
+  bareRestore: number[];
+  floor: number[];
+  rtt: number[];
+  parts: Parts;
+}> {
   const c = env.ctl.clients.controller;
   const snap = (await call(c, 'CreateSnapshot', { name: 'bench-restore-source', source_volume_id: env.volumeId } as never, {
     timeoutMs: 120_000,
@@ -177,6 +183,9 @@ async function measureCopies(
     restore: [] as number[],
     bareClone: [] as number[],
     bareRestore: [] as number[],
+    // The clone's floor, timed in the same rounds as the clones: this host's speed drifts over minutes.
+    floor: [] as number[],
+    rtt: [] as number[],
     parts: { record: [], syncf: [] } as Parts,
   };
   const dst = join(env.pool.fs.mountPath, 'bare-copy.img');
@@ -206,6 +215,10 @@ async function measureCopies(
     });
     out.bareRestore.push(t);
     await rm(dst);
+    await settle();
+    out.floor.push(await floorSnapshot(env.staging, env.image, env.pool.fs.mountPath));
+    await settle();
+    out.rtt.push(await roundTrip(env.bare.clients));
     await bareParts(env, out.parts);
   }
   await call(c, 'DeleteSnapshot', { snapshot_id: snap.snapshot.snapshot_id } as never, { timeoutMs: 60_000 });
@@ -334,7 +347,8 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
     `'creating' record and the source's freeze marker are written side by side (one record step, ${ms(m(p.record))} ms ` +
     `bare); the capacity check (a stat of the staged source, no extent map); after the thaw, which the copy's fsync ` +
     `and the 'ready' record's write run beside, the image's rename beside the marker's clearing, the 'ready' rename ` +
-    `and one directory fsync; the lookups of the request (both records, the mount table) and the gRPC round trip. ` +
+    `and one directory fsync; the lookups of the request (both records, served from memory while their files are ` +
+    `unchanged; the lines of the mount table naming the staging path) and the gRPC round trip. ` +
     `Quarry forks no freezer on the request path (its kept xfs_io is told in the reservation's hold to open the ` +
     `staging mount, then \`freeze\` and \`thaw\`, on its stdin), only that sync -f, and its copy is one FICLONE in ` +
     `the process; the bare run forks fsfreeze -f, cp and fsfreeze -u, and each fork holds the event loop about 2 ms: ` +
@@ -363,8 +377,13 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
       copies.clone,
       copies.bareClone,
       COPY_GOAL_MS,
-      // A clone of a staged volume does what a snapshot of it does (marker, freeze, FICLONE, thaw, fsyncs): the idle floor.
-      floorReason({ ...idle, quarry: copies.clone, bare: copies.bareClone }, cloneAdds(copies.parts), COPY_GOAL_MS),
+      // A clone of a staged volume does what a snapshot of it does (marker, freeze, FICLONE, thaw, fsyncs): the idle
+      // snapshot's floor, timed in the clones' own rounds.
+      floorReason(
+        { ...idle, quarry: copies.clone, bare: copies.bareClone, floor: copies.floor, rtt: copies.rtt },
+        cloneAdds(copies.parts),
+        COPY_GOAL_MS,
+      ),
     ),
     goalRow(
       'Restore (CreateVolume from a snapshot)',
@@ -413,7 +432,9 @@ function render(dirty: Timing, fsynced: Timing, idle: Timing, copies: Awaited<Re
 - Real \`quarry controller\` and \`quarry node\` processes (same node ID, so the controller freezes the staged
   filesystem) on a 64 GiB sparse xfs (reflink) scratch pool. One 10 GiB thin xfs volume, staged and published by
   the node; timed at the gRPC client: CreateSnapshot (records, \`sync -f\`, freeze, reflink, thaw, records), then
-  DeleteSnapshot (not timed). Median (min–max) of ${REPS} runs per state, interleaved with the baselines.
+  DeleteSnapshot (not timed). Median (min–max) of ${REPS} runs per state, interleaved with the baselines; clones
+  and restores ${COPY_REPS} runs each, interleaved with theirs and with the clone's floor (this host's speed drifts
+  over minutes, so a floor timed in other rounds would not compare).
 - Volume states: "dirty": 1 GiB rewritten in the published mount just before, not synced (the page cache holds
   it; the freeze must write it back); "fsynced": the same, then fsync; "idle": nothing written since the last snapshot.
 - Baseline: the bare tools on the same mount and image, no Quarry: \`fsfreeze -f; cp --reflink=always; fsfreeze -u\`

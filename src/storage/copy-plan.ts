@@ -4,7 +4,7 @@ import { flushFilesystem } from '../host/fsfreeze.js';
 import type { FreezerSession } from '../host/freezer-session.js';
 import { findLoopsByBackingFile } from '../host/losetup.js';
 import { hostUnwrittenBytes } from '../host/meminfo.js';
-import { topMountAt } from '../host/mountinfo.js';
+import { topMountAtNow } from '../host/mountinfo.js';
 import type { MarkedFreeze } from './freeze-marker.js';
 import type { ImagePool } from './image-pool.js';
 import type { VolumeRecord } from './records.js';
@@ -96,7 +96,7 @@ export async function planConsistentCopy(
 ): Promise<CopyPlan> {
   const here = v.staging.find((s) => s.nodeId === nodeId && s.accessType === 'mount');
   if (here) {
-    const mounted = await topMountAt(here.stagingPath);
+    const mounted = topMountAtNow(here.stagingPath);
     if (mounted && (!here.device || mounted.source === here.device)) {
       const plan: CopyPlan = { freezeMountPath: here.stagingPath, freezeMountId: mounted.mountId };
       return opts.writeBack === false ? plan : startWriteBack(plan);

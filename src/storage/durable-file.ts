@@ -86,8 +86,13 @@ export interface AtomicWriteOptions {
 }
 
 /** Write-temp, fsync, rename, fsync-dir: readers see the old or the new content, never a mix. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
-  await commitTemp(await writeTemp(path, data), path, opts);
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+  renamed?: () => void,
+): Promise<void> {
+  await commitTemp(await writeTemp(path, data), path, opts, renamed);
 }
 
 /** The first half of writeFileAtomic: the content in a fsynced temporary file next to `path`. Returns its path. */
@@ -113,13 +118,15 @@ export async function writeTemp(path: string, data: string | Uint8Array): Promis
  * not to). The rename is synchronous: it runs under the pool lock, where waiting in the libuv queue
  * behind other requests' fsyncs would hold up every change of the pool.
  */
-export async function commitTemp(tmp: string, path: string, opts: AtomicWriteOptions = {}): Promise<void> {
+/** Renames `tmp` over `path`; `renamed` runs right after the rename, before anything waits. */
+export async function commitTemp(tmp: string, path: string, opts: AtomicWriteOptions = {}, renamed?: () => void): Promise<void> {
   try {
     renameSync(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
+  renamed?.();
   if (opts.syncDir !== false) await syncDir(dirname(path));
 }
 

@@ -27,8 +27,13 @@ const readFile = promisify(readFileCb);
 export interface PreparedRecord<R> {
   record: R;
   tmp: string;
+  /** The temporary file's content: what a read of the record returns once it is committed. */
+  text: string;
   committed: boolean;
 }
+
+/** A record file as this process last saw it: its identity, and its parse (or, not parsed yet, the text it wrote). */
+type KnownRecord<R> = { identity: string; record: R; text?: undefined } | { identity: string; record?: undefined; text: string };
 
 /** Told about every change this store makes: the pool's capacity ledger and generation follow it. */
 export interface RecordHooks<R> {
@@ -49,7 +54,7 @@ export class RecordStore<R extends PoolRecord> {
    * Parsed records by file identity (inode, mtime, size). Every write renames a new file into
    * place, so a changed record is always a changed identity; the files stay the truth.
    */
-  private readonly parsed = new Map<string, { identity: string; record: R }>();
+  private readonly parsed = new Map<string, KnownRecord<R>>();
 
   constructor(
     readonly dir: string,
@@ -63,9 +68,15 @@ export class RecordStore<R extends PoolRecord> {
 
   async read(id: string): Promise<R | undefined> {
     const path = this.pathOf(id);
-    // A record that does not exist (every new volume's first lookup) is answered by one stat of a
-    // cached directory entry, with no libuv request and no error object (design: Performance targets).
-    if (!statSync(path, { throwIfNoEntry: false })) return undefined;
+    // One stat of a cached directory entry, with no libuv request and no error object, answers a
+    // record that does not exist (every new volume's first lookup) and one that has not changed
+    // since it was last parsed (a clone's source, read by the lookup and again under the pool
+    // lock), design: Performance targets.
+    const identity = this.identityOf(id);
+    if (identity === undefined) return undefined;
+    const known = this.known(id, identity);
+    if (known) return known;
+    this.parsed.delete(id);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -73,13 +84,17 @@ export class RecordStore<R extends PoolRecord> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    return this.parse(id, text);
+    const record = this.parse(id, text);
+    // Replaced between the stat and the read: the identity kept is the older one, so the next read reads again.
+    this.parsed.set(id, { identity, record });
+    return record;
   }
 
   async write(record: R, opts?: AtomicWriteOptions): Promise<void> {
     await this.hooks.beforeChange?.();
+    const text = `${JSON.stringify(record, null, 2)}\n`;
     try {
-      await writeFileAtomic(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`, opts);
+      await writeFileAtomic(this.pathOf(record.id), text, opts, () => this.remember(record.id, text));
       this.hooks.written?.(record);
     } catch (err) {
       this.hooks.failed?.();
@@ -101,7 +116,8 @@ export class RecordStore<R extends PoolRecord> {
    */
   async prepare(record: R): Promise<PreparedRecord<R>> {
     try {
-      return { record, tmp: await writeTemp(this.pathOf(record.id), `${JSON.stringify(record, null, 2)}\n`), committed: false };
+      const text = `${JSON.stringify(record, null, 2)}\n`;
+      return { record, tmp: await writeTemp(this.pathOf(record.id), text), text, committed: false };
     } catch (err) {
       throw this.noSpace(err, record.id);
     }
@@ -111,7 +127,7 @@ export class RecordStore<R extends PoolRecord> {
   async commit(p: PreparedRecord<R>, opts?: AtomicWriteOptions): Promise<void> {
     await this.hooks.beforeChange?.();
     try {
-      await commitTemp(p.tmp, this.pathOf(p.record.id), opts);
+      await commitTemp(p.tmp, this.pathOf(p.record.id), opts, () => this.remember(p.record.id, p.text));
       p.committed = true;
       this.hooks.written?.(p.record);
     } catch (err) {
@@ -185,30 +201,26 @@ export class RecordStore<R extends PoolRecord> {
     // few microseconds, a libuv request several times that in CPU, and capacity checks list every
     // record under the pool lock (design: Performance targets).
     const found: (R | undefined)[] = new Array(ids.length);
-    const changed: Array<{ index: number; id: string; identity: string }> = [];
+    const changed: Array<{ index: number; id: string }> = [];
     for (let index = 0; index < ids.length; index++) {
       const id = ids[index]!;
       try {
         const identity = this.identityOf(id);
         if (identity === undefined) continue; // removed since the readdir
-        const known = this.parsed.get(id);
-        if (known?.identity === identity) found[index] = known.record;
-        else changed.push({ index, id, identity });
+        const known = this.known(id, identity);
+        if (known) found[index] = known;
+        else changed.push({ index, id });
       } catch (err) {
         if (!onCorrupt) throw err;
         onCorrupt(id, err as Error);
       }
     }
-    // Reads of changed records, a batch at a time (bounded open files).
+    // Reads (and parses, kept by identity) of changed records, a batch at a time (bounded open files).
     for (let start = 0; start < changed.length; start += LIST_BATCH) {
       await Promise.all(
-        changed.slice(start, start + LIST_BATCH).map(async ({ index, id, identity }) => {
-          this.parsed.delete(id);
+        changed.slice(start, start + LIST_BATCH).map(async ({ index, id }) => {
           try {
-            const record = await this.read(id);
-            // Replaced between stat and read: the identity no longer matches, so the next listing reads again.
-            if (record) this.parsed.set(id, { identity, record });
-            found[index] = record;
+            found[index] = await this.read(id);
           } catch (err) {
             if (!onCorrupt) throw err;
             onCorrupt(id, err as Error);
@@ -217,6 +229,26 @@ export class RecordStore<R extends PoolRecord> {
       );
     }
     return found.filter((r): r is R => r !== undefined);
+  }
+
+  /** The record as last seen, if its file still has `identity`; a text this process wrote is parsed on first use. */
+  private known(id: string, identity: string): R | undefined {
+    const known = this.parsed.get(id);
+    if (known?.identity !== identity) return undefined;
+    if (known.text === undefined) return known.record;
+    const record = this.parse(id, known.text);
+    this.parsed.set(id, { identity, record });
+    return record;
+  }
+
+  /**
+   * Keeps what this process just renamed into place, with the identity the file has now: taken
+   * right after the rename, before anything waits, so no later change can be mistaken for it.
+   */
+  private remember(id: string, text: string): void {
+    const identity = this.identityOf(id);
+    if (identity === undefined) this.parsed.delete(id);
+    else this.parsed.set(id, { identity, text });
   }
 
   /**
@@ -228,8 +260,19 @@ export class RecordStore<R extends PoolRecord> {
     return st && `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
   }
 
-  /** Checked against the record schema: a bad record is FAILED_PRECONDITION naming the file and the field. */
+  /**
+   * Checked against the record schema: a bad record is FAILED_PRECONDITION naming the file and the
+   * field. Frozen, as one parse is handed to every later reader while its file is unchanged.
+   */
   private parse(id: string, text: string): R {
-    return parseRecord<R>(this.kind, id, this.pathOf(id), text);
+    return deepFreeze(parseRecord<R>(this.kind, id, this.pathOf(id), text));
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const field of Object.values(value)) deepFreeze(field);
+    Object.freeze(value);
+  }
+  return value;
 }

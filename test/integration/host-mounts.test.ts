@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Code, QuarryError } from '../../src/domain/errors.js';
 import { bindMount, mount, unmount } from '../../src/host/mount.js';
-import { isMountPoint, mountsAt, mountsOfDevice } from '../../src/host/mountinfo.js';
+import { isMountPoint, mountsAt, mountsOfDevice, topMountAt, topMountAtNow } from '../../src/host/mountinfo.js';
 import { leakCheck, makeScratchFs, makeTempDir, onCleanup } from '../helpers/scratch.js';
 
 test('scratch fs is mounted and found by device and by path', async (t) => {
@@ -55,6 +55,26 @@ test('unmount removes stacked mounts, verifies, and treats "not mounted" as succ
   assert.deepEqual(await mountsAt(target), []);
   await unmount(target); // nothing mounted: success
   await unmount(join(dir, 'does-not-exist'));
+});
+
+test('topMountAtNow finds the top of stacked mounts as topMountAt does, on a path with a space and through a symlink', async (t) => {
+  const dir = await makeTempDir(t, 'now');
+  const src = join(dir, 'src');
+  const target = join(dir, 'a target');
+  const link = join(dir, 'link');
+  await mkdir(src);
+  await mkdir(target);
+  await symlink(target, link);
+  onCleanup(t, () => unmount(target));
+  assert.equal(topMountAtNow(target), undefined);
+  await bindMount(src, target);
+  await mount({ source: 'tmpfs', target, fsType: 'tmpfs', options: ['size=1m'] });
+  const top = topMountAtNow(target);
+  assert.equal(top?.fsType, 'tmpfs');
+  assert.equal(top?.mountPoint, target);
+  assert.deepEqual(top, await topMountAt(target));
+  assert.equal(topMountAtNow(link)?.mountId, top?.mountId);
+  assert.equal(topMountAtNow(join(dir, 'missing')), undefined);
 });
 
 test('mount errors are clear', async (t) => {

@@ -71,3 +71,37 @@ for (const fsType of ['xfs', 'ext4'] as const) {
     assert.equal((await mine.all()).find((r) => r.name === 'c')!.sizeBytes, 9 * MiB);
   });
 }
+
+test('single reads follow every change as listings do, and the records they share cannot be changed', async (t) => {
+  const fs = await makeScratchFs(t, { fsType: 'xfs' });
+  const dir = join(fs.mountPath, 'volumes');
+  await mkdir(dir);
+  const mine = new RecordStore<VolumeRecord>(dir, 'volume');
+  const other = new RecordStore<VolumeRecord>(dir, 'volume');
+  const id = volumeIdForName('a');
+  const fresh = () => new RecordStore<VolumeRecord>(dir, 'volume').read(id); // a process with nothing kept
+
+  // What this store wrote reads back as a fresh read of the file does, and the next read shares it.
+  await mine.write(volume('a'));
+  const first = await mine.read(id);
+  assert.deepEqual(first, await fresh());
+  assert.equal(await mine.read(id), first);
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first!.staging));
+  assert.throws(() => {
+    (first as { state: string }).state = 'deleting';
+  }, TypeError);
+
+  // Changed by another process's store, by a commit of this one, by hand in place: each is seen.
+  await other.write({ ...volume('a'), sizeBytes: bytes(5 * MiB) });
+  assert.equal((await mine.read(id))!.sizeBytes, 5 * MiB);
+  const prepared = await mine.prepare({ ...volume('a'), sizeBytes: bytes(7 * MiB) });
+  await mine.commit(prepared);
+  assert.equal((await mine.read(id))!.sizeBytes, 7 * MiB);
+  assert.equal((await other.read(id))!.sizeBytes, 7 * MiB);
+  await writeFile(mine.pathOf(id), `${JSON.stringify({ ...volume('a'), state: 'deleting' }, null, 2)}\n`);
+  assert.equal((await mine.read(id))!.state, 'deleting');
+  await writeFile(mine.pathOf(id), 'garbage');
+  await assert.rejects(mine.read(id), /corrupt/);
+  await other.remove(id);
+  assert.equal(await mine.read(id), undefined);
+});

@@ -4,7 +4,15 @@ import { Code, QuarryError } from '../../src/domain/errors.js';
 import { classifyProbe, parseBlkidExport } from '../../src/host/blkid.js';
 import { parseLosetupJson } from '../../src/host/losetup.js';
 import { checkMkfsOptions } from '../../src/host/mkfs.js';
-import { mountsAt, mountsOfDevice, mountsUnder, parseMountInfo, splitDev, unescapeMountField } from '../../src/host/mountinfo.js';
+import {
+  escapeMountField,
+  mountsAt,
+  mountsOfDevice,
+  mountsUnder,
+  parseMountInfo,
+  splitDev,
+  unescapeMountField,
+} from '../../src/host/mountinfo.js';
 
 const SAMPLE = [
   '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard',
@@ -83,6 +91,13 @@ test('mountinfo: helpers over parsed entries', async () => {
 test('mountinfo: a malformed line is an error, not skipped', () => {
   assert.throws(() => parseMountInfo('garbage line\n'), QuarryError);
   assert.equal(unescapeMountField('a\\040b\\012c'), 'a b\nc');
+});
+
+test('mountinfo: a path escaped as the kernel writes it reads back the same, and only those four characters change', () => {
+  const path = '/pods/a b\tc\nd\\e/vol-1_x.y';
+  assert.equal(escapeMountField(path), '/pods/a\\040b\\011c\\012d\\134e/vol-1_x.y');
+  assert.equal(unescapeMountField(escapeMountField(path)), path);
+  assert.equal(parseMountInfo(SAMPLE)[2]!.mountPoint, unescapeMountField('/var/lib/quarry/stage\\040with\\040space'));
 });
 
 test('splitDev follows glibc', () => {
