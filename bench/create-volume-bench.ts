@@ -324,8 +324,8 @@ export async function createVolumeBench(): Promise<Section> {
         msu,
         `≤ ${LIST_GOAL_MS} ms`,
         LIST_GOAL_MS,
-        `records served from memory (the pool generation unchanged); what is left is one stat per image of the ${listed} ` +
-          `listed and encoding ${listed} entries; the bare listing took ${msu(median(bareLists))} in the same run ` +
+        `records, their images' sizes and each entry's encoded bytes served from memory (the pool generation ` +
+          `unchanged); what is left is joining ${listed} entries and the client's decoding of them, as in the floor; the bare listing took ${msu(median(bareLists))} in the same run ` +
           `(design: Performance targets, ListVolumes). The floor, the same ${listed} entries answered from memory by a ` +
           `bare grpc-js server and decoded by the same client, took ${msu(median(floorLists))}` +
           (median(floorLists) > LIST_GOAL_MS ? ', over the goal: that is the limit on this machine' : ', under the goal'),

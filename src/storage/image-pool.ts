@@ -16,6 +16,7 @@ import { CapacityLedger } from './capacity-ledger.js';
 import { initGeneration, PoolLock } from './pool-lock.js';
 import { NodeRegistry, type NodeRegistration } from './node-registry.js';
 import { measurePool } from './pool-usage.js';
+import { ListedImageSizes } from './listed-image-sizes.js';
 import { RecordStore } from './record-store.js';
 import type { PreparedRecord, RecordHooks } from './record-store.js';
 import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from './records.js';
@@ -209,7 +210,20 @@ export class ImagePool {
   async listVolumesForListing(): Promise<VolumeRecord[]> {
     // No generation to be had (the lock file unreadable, a read-only pool): the listing reads, as it always could.
     const generation = await this.lock.peekGeneration().catch(() => undefined);
+    this.listedAt = generation;
     return this.volumes.allAt(generation, (id, err) => this.opts.onCorruptRecord?.(this.volumes.pathOf(id), err));
+  }
+
+  /** The pool generation the last listVolumesForListing read at. */
+  private listedAt?: bigint;
+  private readonly listedSizes = new ListedImageSizes();
+
+  /** volumeImageSizesNow for the volumes of the last listing: kept while its generation stands (ListedImageSizes). */
+  volumeImageSizesListed(ids: readonly string[]): Array<Bytes | undefined> {
+    return this.listedSizes.sizes(
+      this.listedAt,
+      ids.map((id) => this.volumeImagePath(id)),
+    );
   }
 
   /**

@@ -2,6 +2,7 @@ import { readFile as readFileCb, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { resourceExhausted } from '../domain/errors.js';
+import { deepFreeze } from '../domain/freeze.js';
 import {
   commitTemp,
   removeFile,
@@ -20,7 +21,7 @@ const LIST_BATCH = 64;
  * How long a listing served at an unchanged pool generation may stand: a record edited by hand
  * (not through Quarry, so without a new generation) is seen within this (design: Records).
  */
-const LISTING_TTL_MS = 10_000;
+export const LISTING_TTL_MS = 10_000;
 /** Callback readFile: no FileHandle object per read (design: Performance targets). */
 const readFile = promisify(readFileCb);
 
@@ -267,12 +268,4 @@ export class RecordStore<R extends PoolRecord> {
   private parse(id: string, text: string): R {
     return deepFreeze(parseRecord<R>(this.kind, id, this.pathOf(id), text));
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const field of Object.values(value)) deepFreeze(field);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { listVolumesEncoder } from './listing-encoder.js';
 
 /**
  * The options every part of Quarry decodes CSI messages with (proto-loader's names, so the
@@ -97,8 +98,10 @@ function deserializer(type: protobuf.Type): (bytes: Buffer) => unknown {
 
 /** Encodes a plain object (as handlers and clients write it) as a message of `type`. */
 function serializer(type: protobuf.Type): (value: unknown) => Buffer {
+  const listing = type.fullName === `.${CSI_PACKAGE}.ListVolumesResponse` ? listVolumesEncoder(type) : undefined;
   return (value) => {
     if (Array.isArray(value)) throw new Error(`cannot serialise an array as ${type.name}`);
+    if (listing) return listing(value);
     return Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
   };
 }

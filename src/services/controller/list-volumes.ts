@@ -1,4 +1,5 @@
 import { invalidArgument } from '../../domain/errors.js';
+import { deepFreeze } from '../../domain/freeze.js';
 import type { ImagePool } from '../../storage/image-pool.js';
 import type { VolumeRecord } from '../../storage/records.js';
 import type { ServiceContext } from '../context.js';
@@ -8,26 +9,32 @@ import { volumeMessage } from './volume-response.js';
 import type { ListVolumesRequest, ListVolumesResponse } from '../../wire/types.js';
 
 type VolumeMessage = ReturnType<typeof volumeMessage>;
+type VolumeStatus = { published_node_ids: string[]; volume_condition: VolumeCondition };
 
 /**
- * Volume messages by record object, per service context. Records served from the last listing
- * are the same objects (see RecordStore.allAt), so their messages are not built again for every
- * call; a changed record is a new object and gets its own.
+ * What a listing builds from a record, per service context and record object. Records served from
+ * the last listing are the same objects (see RecordStore.allAt), so their Volume messages are not
+ * built again for every call, nor their statuses while the condition is the same object (a healthy
+ * one is one shared object); a changed record is a new object and gets its own. Both are frozen:
+ * the wire layer then encodes each entry once and keeps its bytes (wire/listing-encoder.ts).
  */
-const messages = new WeakMap<ServiceContext, WeakMap<VolumeRecord, VolumeMessage>>();
+const built = new WeakMap<ServiceContext, WeakMap<VolumeRecord, { volume: VolumeMessage; status?: VolumeStatus }>>();
 
-function messageOf(ctx: ServiceContext, record: VolumeRecord): VolumeMessage {
-  let known = messages.get(ctx);
+function listedEntry(ctx: ServiceContext, record: VolumeRecord, condition: VolumeCondition) {
+  let known = built.get(ctx);
   if (!known) {
     known = new WeakMap();
-    messages.set(ctx, known);
+    built.set(ctx, known);
   }
-  let m = known.get(record);
-  if (!m) {
-    m = volumeMessage(ctx, record);
-    known.set(record, m);
+  let kept = known.get(record);
+  if (!kept) {
+    kept = { volume: deepFreeze(volumeMessage(ctx, record)) };
+    known.set(record, kept);
   }
-  return m;
+  if (kept.status?.volume_condition !== condition) {
+    kept.status = deepFreeze({ published_node_ids: publishedNodes(ctx, record), volume_condition: condition });
+  }
+  return { volume: kept.volume, status: kept.status };
 }
 
 export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest): Promise<ListVolumesResponse> {
@@ -39,17 +46,14 @@ export async function listVolumes(ctx: ServiceContext, req: ListVolumesRequest):
   }
   all.sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
   const { page, next_token } = paginate(all, (e) => e.record.id, req.starting_token, max);
-  // Conditions of the page only, a pool at a time: its images stat'ed now, its space read once.
+  // Conditions of the page only, a pool at a time: its images as the listing measured them, its space read once.
   const conditions = new Map<VolumeRecord, VolumeCondition>();
   for (const pool of ctx.pools.pools.values()) {
     const records = page.filter((e) => e.pool === pool).map((e) => e.record);
     if (records.length === 0) continue;
-    const found = await volumeConditions(pool, records);
+    const found = await volumeConditions(pool, records, { listed: true });
     for (const [i, r] of records.entries()) conditions.set(r, found[i]!);
   }
-  const entries = page.map(({ record }) => ({
-    volume: messageOf(ctx, record),
-    status: { published_node_ids: publishedNodes(ctx, record), volume_condition: conditions.get(record)! },
-  }));
+  const entries = page.map(({ record }) => listedEntry(ctx, record, conditions.get(record)!));
   return { entries, next_token };
 }

@@ -20,11 +20,17 @@ export async function volumeCondition(pool: ImagePool, r: VolumeRecord): Promise
 }
 
 /**
- * The conditions of volumes of one pool (ListVolumes): each image stat'ed now, as a single volume's
- * is, and the pool's space condition read once for all of them.
+ * The conditions of volumes of one pool, the pool's space condition read once for all of them.
+ * Each image is stat'ed now, or, for a listing (ListVolumes, `listed`), as the pool's last listing
+ * measured it while no change was made since (ImagePool.volumeImageSizesListed).
  */
-export async function volumeConditions(pool: ImagePool, records: readonly VolumeRecord[]): Promise<VolumeCondition[]> {
-  const sizes = pool.volumeImageSizesNow(records.map((r) => r.id));
+export async function volumeConditions(
+  pool: ImagePool,
+  records: readonly VolumeRecord[],
+  opts: { listed?: boolean } = {},
+): Promise<VolumeCondition[]> {
+  const ids = records.map((r) => r.id);
+  const sizes = opts.listed ? pool.volumeImageSizesListed(ids) : pool.volumeImageSizesNow(ids);
   const found = records.map((r, i) => imageCondition(pool, r, sizes[i]));
   const thinLeft = records.some((r, i) => !found[i] && r.provisioning === 'thin');
   const space = thinLeft ? await pool.spaceCondition() : undefined;
