@@ -69,15 +69,12 @@ export class RecordStore<R extends PoolRecord> {
 
   async read(id: string): Promise<R | undefined> {
     const path = this.pathOf(id);
-    // One stat of a cached directory entry, with no libuv request and no error object, answers a
-    // record that does not exist (every new volume's first lookup) and one that has not changed
-    // since it was last parsed (a clone's source, read by the lookup and again under the pool
-    // lock), design: Performance targets.
+    // A record that does not exist (every new volume's first lookup) is answered by one stat of a
+    // cached directory entry, with no libuv request and no error object (design: Performance targets).
+    // One that exists is always read: a request that names one volume decides on its file, never on
+    // an identity match (an inode number reused within one timestamp tick would match; design: Records).
     const identity = this.identityOf(id);
     if (identity === undefined) return undefined;
-    const known = this.known(id, identity);
-    if (known) return known;
-    this.parsed.delete(id);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -86,7 +83,7 @@ export class RecordStore<R extends PoolRecord> {
       throw err;
     }
     const record = this.parse(id, text);
-    // Replaced between the stat and the read: the identity kept is the older one, so the next read reads again.
+    // For listings (all): replaced between the stat and the read, the identity kept is the older one, so the next listing reads again.
     this.parsed.set(id, { identity, record });
     return record;
   }

@@ -72,7 +72,7 @@ for (const fsType of ['xfs', 'ext4'] as const) {
   });
 }
 
-test('single reads follow every change as listings do, and the records they share cannot be changed', async (t) => {
+test('single reads always read the file, follow every change, and hand out records that cannot be changed', async (t) => {
   const fs = await makeScratchFs(t, { fsType: 'xfs' });
   const dir = join(fs.mountPath, 'volumes');
   await mkdir(dir);
@@ -81,11 +81,16 @@ test('single reads follow every change as listings do, and the records they shar
   const id = volumeIdForName('a');
   const fresh = () => new RecordStore<VolumeRecord>(dir, 'volume').read(id); // a process with nothing kept
 
-  // What this store wrote reads back as a fresh read of the file does, and the next read shares it.
+  // What this store wrote reads back as a fresh read of the file does; each read is the file's, not a kept object.
   await mine.write(volume('a'));
   const first = await mine.read(id);
   assert.deepEqual(first, await fresh());
-  assert.equal(await mine.read(id), first);
+  assert.notEqual(await mine.read(id), first);
+  assert.deepEqual(
+    (await mine.all()).find((r) => r.id === id),
+    first,
+    'the listing serves what this store wrote',
+  );
   assert.ok(Object.isFrozen(first) && Object.isFrozen(first!.staging));
   assert.throws(() => {
     (first as { state: string }).state = 'deleting';
