@@ -220,10 +220,7 @@ export class ImagePool {
 
   /** volumeImageSizesNow for the volumes of the last listing: kept while its generation stands (ListedImageSizes). */
   volumeImageSizesListed(ids: readonly string[]): Array<Bytes | undefined> {
-    return this.listedSizes.sizes(
-      this.listedAt,
-      ids.map((id) => this.volumeImagePath(id)),
-    );
+    return this.listedSizes.sizes(this.listedAt, ids, (id) => this.volumeImagePath(id));
   }
 
   /**

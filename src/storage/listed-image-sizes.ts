@@ -14,18 +14,21 @@ export class ListedImageSizes {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Sizes of `paths` (undefined for a missing file) as of `generation`; undefined generation always stats. */
-  sizes(generation: bigint | undefined, paths: readonly string[]): Array<Bytes | undefined> {
+  /**
+   * Sizes of the images of `ids` (undefined for a missing file) as of `generation`; undefined
+   * generation always stats. Kept by ID, so a kept size costs no path string.
+   */
+  sizes(generation: bigint | undefined, ids: readonly string[], pathOf: (id: string) => string): Array<Bytes | undefined> {
     const now = this.now();
     let kept = this.kept;
     if (generation === undefined) kept = undefined;
     else if (kept?.generation !== generation || now - kept.at >= LISTING_TTL_MS) kept = { generation, at: now, sizes: new Map() };
     this.kept = kept;
-    return paths.map((path) => {
-      if (kept?.sizes.has(path)) return kept.sizes.get(path);
+    return ids.map((id) => {
+      if (kept?.sizes.has(id)) return kept.sizes.get(id);
       // Synchronous: a stat of a cached inode takes microseconds, its libuv request and promise several times that.
-      const size = statSync(path, { throwIfNoEntry: false })?.size as Bytes | undefined;
-      kept?.sizes.set(path, size);
+      const size = statSync(pathOf(id), { throwIfNoEntry: false })?.size as Bytes | undefined;
+      kept?.sizes.set(id, size);
       return size;
     });
   }

@@ -68,16 +68,19 @@ export class RecordStore<R extends PoolRecord> {
   }
 
   async read(id: string): Promise<R | undefined> {
-    const path = this.pathOf(id);
     // A record that does not exist (every new volume's first lookup) is answered by one stat of a
     // cached directory entry, with no libuv request and no error object (design: Performance targets).
     // One that exists is always read: a request that names one volume decides on its file, never on
     // an identity match (an inode number reused within one timestamp tick would match; design: Records).
     const identity = this.identityOf(id);
-    if (identity === undefined) return undefined;
+    return identity === undefined ? undefined : this.readAt(id, identity);
+  }
+
+  /** Reads and parses a record whose file had `identity` just now, and keeps the parse for listings. */
+  private async readAt(id: string, identity: string): Promise<R | undefined> {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await readFile(this.pathOf(id), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -199,7 +202,7 @@ export class RecordStore<R extends PoolRecord> {
     // few microseconds, a libuv request several times that in CPU, and capacity checks list every
     // record under the pool lock (design: Performance targets).
     const found: (R | undefined)[] = new Array(ids.length);
-    const changed: Array<{ index: number; id: string }> = [];
+    const changed: Array<{ index: number; id: string; identity: string }> = [];
     for (let index = 0; index < ids.length; index++) {
       const id = ids[index]!;
       try {
@@ -207,7 +210,7 @@ export class RecordStore<R extends PoolRecord> {
         if (identity === undefined) continue; // removed since the readdir
         const known = this.known(id, identity);
         if (known) found[index] = known;
-        else changed.push({ index, id });
+        else changed.push({ index, id, identity });
       } catch (err) {
         if (!onCorrupt) throw err;
         onCorrupt(id, err as Error);
@@ -216,9 +219,9 @@ export class RecordStore<R extends PoolRecord> {
     // Reads (and parses, kept by identity) of changed records, a batch at a time (bounded open files).
     for (let start = 0; start < changed.length; start += LIST_BATCH) {
       await Promise.all(
-        changed.slice(start, start + LIST_BATCH).map(async ({ index, id }) => {
+        changed.slice(start, start + LIST_BATCH).map(async ({ index, id, identity }) => {
           try {
-            found[index] = await this.read(id);
+            found[index] = await this.readAt(id, identity);
           } catch (err) {
             if (!onCorrupt) throw err;
             onCorrupt(id, err as Error);

@@ -14,18 +14,20 @@ test('sizes are measured again at a new generation, after LISTING_TTL_MS, and al
   await writeFile(a, Buffer.alloc(100));
   await writeFile(b, Buffer.alloc(200));
   let clock = 1_000_000;
-  const sizes = new ListedImageSizes(() => clock);
-  assert.deepEqual(sizes.sizes(7n, [a, b]), [100, 200]);
+  const kept = new ListedImageSizes(() => clock);
+  const pathOf = (id: string) => join(dir, `${id}.img`);
+  const sizes = (g: bigint | undefined, ids: string[]) => kept.sizes(g, ids, pathOf);
+  assert.deepEqual(sizes(7n, ['a', 'b']), [100, 200]);
 
   await truncate(a, 50);
   await rm(b);
-  assert.deepEqual(sizes.sizes(7n, [a, b]), [100, 200], 'same generation, inside the TTL: as measured');
-  assert.deepEqual(sizes.sizes(undefined, [a, b]), [50, undefined], 'no generation: measured now');
-  assert.deepEqual(sizes.sizes(8n, [a, b]), [50, undefined], 'a new generation: measured now');
+  assert.deepEqual(sizes(7n, ['a', 'b']), [100, 200], 'same generation, inside the TTL: as measured');
+  assert.deepEqual(sizes(undefined, ['a', 'b']), [50, undefined], 'no generation: measured now');
+  assert.deepEqual(sizes(8n, ['a', 'b']), [50, undefined], 'a new generation: measured now');
 
   await truncate(a, 70);
   clock += LISTING_TTL_MS - 1;
-  assert.deepEqual(sizes.sizes(8n, [a]), [50], 'just inside the TTL');
+  assert.deepEqual(sizes(8n, ['a']), [50], 'just inside the TTL');
   clock += 1;
-  assert.deepEqual(sizes.sizes(8n, [a]), [70], 'at the TTL: measured again');
+  assert.deepEqual(sizes(8n, ['a']), [70], 'at the TTL: measured again');
 });
