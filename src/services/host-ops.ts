@@ -32,6 +32,11 @@ export interface LoopInfo {
   device: string;
   backingFileDeleted: boolean;
   readOnly: boolean;
+  /**
+   * Cleared by the kernel when its last opener closes. Quarry never attaches with it: it means a
+   * detach was asked while something still held the device open, and the device is on its way out.
+   */
+  autoclear: boolean;
 }
 
 /** A file's filesystem device number and inode: what a loop device's backing file is, whatever its path. */

@@ -114,7 +114,7 @@ export class FakeHost implements HostOps {
       const id = await identityOf(imagePath).catch(() => undefined);
       return [...this.devices.values()]
         .filter((l) => (id ? sameId(l.backing, id) : false) || (l.deleted && l.imagePath === imagePath))
-        .map((l) => ({ device: l.device, backingFileDeleted: l.deleted, readOnly: l.readOnly, backing: l.backing }));
+        .map((l) => ({ device: l.device, backingFileDeleted: l.deleted, readOnly: l.readOnly, autoclear: false, backing: l.backing }));
     },
     attach: async (imagePath: string, opts: { directIo?: boolean; readOnly?: boolean }) => {
       this.step('loops.attach', `${imagePath}${opts.readOnly ? ' ro' : ''}`);

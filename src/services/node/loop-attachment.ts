@@ -1,15 +1,24 @@
 import type { ServiceContext } from '../context.js';
-import type { HostOps, MountEntry as MountInfoEntry } from '../host-ops.js';
+import type { HostOps, LoopInfo, MountEntry as MountInfoEntry } from '../host-ops.js';
 
 /**
- * The loop device of an image: the existing attachment with the same
+ * A loop device that can serve the image: its backing file not deleted, and no detach pending. A
+ * detach asked while another process held the device open leaves it bound until that process
+ * closes it; a bind of the device node does not hold it, so a pod given it would read nothing.
+ */
+function isLive(l: LoopInfo): boolean {
+  return !l.backingFileDeleted && !l.autoclear;
+}
+
+/**
+ * The loop device of an image: the existing live attachment with the same
  * read-only flag if there is one (found through the loop devices' backing
  * files, so it survives restarts of this process), otherwise a new one with
  * direct I/O. A read-only publication of a block volume gets its own
  * read-only loop device: a read-only bind of a device node does not stop writes.
  */
 export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnly: boolean): Promise<string> {
-  const existing = (await ctx.host.loops.findByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted && l.readOnly === readOnly);
+  const existing = (await ctx.host.loops.findByBackingFile(imagePath)).filter((l) => isLive(l) && l.readOnly === readOnly);
   if (existing.length > 0) return existing[0]!.device;
   const r = await ctx.host.loops.attach(imagePath, { directIo: true, readOnly });
   if (r.directIoFallback) {
@@ -18,9 +27,9 @@ export async function ensureLoop(ctx: ServiceContext, imagePath: string, readOnl
   return r.device;
 }
 
-/** The staged loop device of an image: the writable one if there is one. */
+/** The staged loop device of an image: the live writable one if there is one. */
 export async function currentLoop(host: HostOps, imagePath: string): Promise<string | undefined> {
-  const loops = (await host.loops.findByBackingFile(imagePath)).filter((l) => !l.backingFileDeleted);
+  const loops = (await host.loops.findByBackingFile(imagePath)).filter(isLive);
   return (loops.find((l) => !l.readOnly) ?? loops[0])?.device;
 }
 

@@ -1,0 +1,71 @@
+// A loop device that another process holds open is not detached by `losetup -d`: the kernel only
+// marks it autoclear and clears it when the last opener closes. A block volume staged again in that
+// window must not be handed the dying device: a bind of a device node does not hold it open, so the
+// pod would read nothing once the other opener closes.
+import { after, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MiB } from '../../src/domain/bytes.js';
+import { backingFileShown } from '../../src/host/loop-sysfs.js';
+import { findLoopsByBackingFile } from '../../src/host/losetup.js';
+import { assertNoHostState, provision, publish, stage, startCluster, teardown, unpublish, unstage } from '../helpers/csi-flow.js';
+import { assertNoLeaks } from '../helpers/scratch.js';
+
+after(assertNoLeaks);
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function readFirstMiB(path: string): Promise<string> {
+  const buf = Buffer.alloc(MiB);
+  const fd = await open(path, 'r');
+  try {
+    const { bytesRead } = await fd.read(buf, 0, buf.length, 0);
+    return sha(buf.subarray(0, bytesRead));
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Waits until the kernel has cleared `device` (its backing file gone from sysfs). */
+async function clearedSoon(device: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (!(await backingFileShown(device))) return true;
+    await sleep(20);
+  }
+  return false;
+}
+
+test('block: a re-stage while the old loop device is still held open gets a live device, and the data reads back', async (t) => {
+  const c = await startCluster(t);
+  const v = await provision(c, 'dying-loop', 'block', 64 * MiB);
+  const data = randomBytes(MiB);
+  const w = await open(v.target, 'r+');
+  await w.write(data, 0, data.length, 0);
+  await w.sync();
+  await w.close();
+  await unpublish(c, v.volumeId, v.target);
+
+  const [old] = await findLoopsByBackingFile(c.imagePath(v.volumeId));
+  assert.ok(old, 'the staged volume has a loop device');
+  let holder: FileHandle | undefined = await open(old.device, 'r');
+  t.after(() => holder?.close());
+  await unstage(c, v.volumeId, v.staging);
+  const [dying] = await findLoopsByBackingFile(c.imagePath(v.volumeId));
+  assert.equal(dying?.device, old.device, 'held open, the old device is still bound after the unstage');
+  assert.equal(dying?.autoclear, true, 'and the kernel marked it to clear on last close');
+
+  await stage(c, v.volumeId, v.staging, 'block');
+  await publish(c, v.volumeId, v.staging, v.target, 'block');
+  await holder.close();
+  holder = undefined;
+  assert.ok(await clearedSoon(old.device), `${old.device} is cleared once its last opener closes`);
+
+  assert.equal(await readFirstMiB(v.target), sha(data), 'the published device still shows the volume data');
+  const live = await findLoopsByBackingFile(c.imagePath(v.volumeId));
+  assert.equal(live.length, 1, 'one live loop device backs the volume');
+  assert.equal(live[0]!.autoclear, false);
+  await teardown(c, v);
+  await assertNoHostState(c);
+});
