@@ -1,4 +1,4 @@
-import { readFile as readFileCb, statSync } from 'node:fs';
+import { readFile as readFileCb, readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { resourceExhausted } from '../domain/errors.js';
@@ -24,6 +24,12 @@ const LIST_BATCH = 64;
 export const LISTING_TTL_MS = 10_000;
 /** Callback readFile: no FileHandle object per read (design: Performance targets). */
 const readFile = promisify(readFileCb);
+
+/** A record removed between its stat and its read is not there: undefined. Any other error stands. */
+function undefinedIfMissing(err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw err;
+}
 
 export interface PreparedRecord<R> {
   record: R;
@@ -72,19 +78,32 @@ export class RecordStore<R extends PoolRecord> {
     // cached directory entry, with no libuv request and no error object (design: Performance targets).
     // One that exists is always read: a request that names one volume decides on its file, never on
     // an identity match (an inode number reused within one timestamp tick would match; design: Records).
+    // The read is synchronous, as the stat before it: a record is a few hundred bytes in the page
+    // cache, and one read in place costs less than the four event-loop round trips of an async one.
     const identity = this.identityOf(id);
-    return identity === undefined ? undefined : this.readAt(id, identity);
+    if (identity === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(this.pathOf(id), 'utf8');
+    } catch (err) {
+      return undefinedIfMissing(err);
+    }
+    return this.keep(id, identity, text);
   }
 
-  /** Reads and parses a record whose file had `identity` just now, and keeps the parse for listings. */
+  /** Reads (async: a listing reads many) a record whose file had `identity` just now. */
   private async readAt(id: string, identity: string): Promise<R | undefined> {
     let text: string;
     try {
       text = await readFile(this.pathOf(id), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      return undefinedIfMissing(err);
     }
+    return this.keep(id, identity, text);
+  }
+
+  /** Parses a record read just now, and keeps the parse for listings. */
+  private keep(id: string, identity: string, text: string): R {
     const record = this.parse(id, text);
     // For listings (all): replaced between the stat and the read, the identity kept is the older one, so the next listing reads again.
     this.parsed.set(id, { identity, record });
