@@ -31,6 +31,17 @@ const LIST_GOAL_MS = 20;
  * the 1,000 burst measured 1.97, 2.07 and 2.34 s in three runs of one day).
  */
 const BURST_ROUNDS = 3;
+/**
+ * Before anything is measured, both servers answer this many bursts of WARMUP_BURST creates (Quarry's
+ * deleted after each): a fresh Node process spends its first couple of thousand calls compiling its hot
+ * functions with TurboFan on V8's helper threads. `--trace-opt` on the controller over bursts of 100
+ * with deletes between (bench/profile-create.ts, 2026-12-03) counted 20-45 functions and 100-270 ms of
+ * compile per burst for the first ~2,000 creates and deletes, then 4-6 functions and 14-20 ms: one-time
+ * work that the first bursts of 100 counted as 0.5-1.2 ms per create. The rows measure a warm process;
+ * the warm-up's own figures are printed beside them.
+ */
+const WARMUP_ROUNDS = 3;
+const WARMUP_BURST = 1000;
 
 /** Why a burst's wall time is more than its CPU (design: Performance targets, provisioning). */
 const WAITING =
@@ -200,7 +211,13 @@ export async function createVolumeBench(): Promise<Section> {
       return b;
     };
 
-    // Warm-up, then 10 volumes in the pool: sequential creates.
+    // Warm-up of both servers (see WARMUP_ROUNDS), then 10 volumes in the pool: sequential creates.
+    const warmup: Array<{ quarry: Burst; floor: Burst }> = [];
+    for (let r = 0; r < WARMUP_ROUNDS; r++) {
+      const q = await createBurst(WARMUP_BURST, `warm${r}`);
+      await deleteBurst(q.ids);
+      warmup.push({ quarry: q.b, floor: await floorBurst(WARMUP_BURST, `fwarm${r}`) });
+    }
     const base = await createBurst(10, 'base');
     const seq10 = await sequential('seq10');
     await deleteBurst(seq10.ids);
@@ -263,13 +280,13 @@ export async function createVolumeBench(): Promise<Section> {
     log(`sequential CreateVolume at 1,000 volumes: ${msu(seq1000.median)} (bare ${msu(bareSeq1000)})`);
     const d1000 = await deleteBurst([...b1000.ids, ...seq1000.ids, ...base.ids]);
 
-    const failed = [b100, b500, b1000].flatMap((x) => x.b.failures);
+    const failed = [...warmup.map((w) => w.quarry), ...[b100, b500, b1000].map((x) => x.b)].flatMap((b) => b.failures);
     const perRound = [
       ['100', b100],
       ['500', b500],
       ['1,000', b1000],
     ] as const;
-    const floorFailed = [floor100, floor500, floor1000].flatMap((x) => x.failures);
+    const floorFailed = [...warmup.map((w) => w.floor), floor100, floor500, floor1000].flatMap((x) => x.failures);
     /** Why a wall row missed: the floor's wall (and whether it alone is over the goal), then what the controller spent. */
     const wallWhy = (q: Burst, floor: Burst, bare: Burst, n: number, limitMs: number) =>
       `${sec(q.wallMs)} against ${sec(floor.wallMs)} for the bare grpc-js server doing the bare file work ` +
@@ -403,6 +420,12 @@ export async function createVolumeBench(): Promise<Section> {
   number of calls. Each burst size runs ${BURST_ROUNDS} rounds, Quarry's burst then the floor's (Quarry's volumes of a
   round deleted before the next); the rows give the median of the rounds, for wall and CPU each, and every round is
   in the last table.
+- Warm-up first: both servers answer ${WARMUP_ROUNDS} bursts of ${WARMUP_BURST.toLocaleString('en-US')} CreateVolume (Quarry's deleted after
+  each) before anything is measured, so the rows measure a process that has run a while. A fresh Node process spends
+  its first couple of thousand calls compiling its hot functions (V8's TurboFan, on its helper threads): one-time CPU,
+  not a per-create cost (design: Performance targets, "Warm-up"). The warm-up bursts, CPU per create: Quarry
+  ${warmup.map((w) => w.quarry.cpuPerCallMs.toFixed(2)).join(', ')} ms, the floor ${warmup.map((w) => w.floor.cpuPerCallMs.toFixed(2)).join(', ')} ms;
+  wall: Quarry ${warmup.map((w) => sec(w.quarry.wallMs)).join(', ')}, the floor ${warmup.map((w) => sec(w.floor.wallMs)).join(', ')}.
 - Sequential: ${SEQUENTIAL} CreateVolume one after another, median, first with 10 volumes in the pool, then with 1,000.
 - The bare file work a CreateVolume stands for: a 1 GiB sparse file created, fsynced and renamed; a small JSON record
   written to a temporary file, fsynced, renamed; the directory fsynced (bench/lib/bare-create.ts).

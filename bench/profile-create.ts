@@ -58,12 +58,16 @@ await withScope(async (scope) => {
     const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return `utime ${f[11]} stime ${f[12]}`;
   };
-  // CPU ticks, user and system, of the main thread (its tid is the pid) and of all the others (libuv's workers, V8's helpers).
+  // CPU ticks, user and system, of the main thread (its tid is the pid) and of the others by their
+  // kernel name (libuv-worker: libuv's pool; V8 DefaultWorke: V8's helpers, GC and compilers).
   const threadTicks = () => {
     const by = new Map<string, number>();
-    for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+    // Node 20 names no thread: BY_TID splits them by creation order instead (V8's helpers start before libuv's pool).
+    const tids = readdirSync(`/proc/${child.pid}/task`).sort((a, b) => Number(a) - Number(b));
+    for (const [i, tid] of tids.entries()) {
       const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(child.pid) ? 'main' : 'other threads';
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === String(child.pid) ? 'main' : process.env.BY_TID ? `#${i} ${comm}` : comm;
       const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
       by.set(`${name} user`, (by.get(`${name} user`) ?? 0) + Number(f[11]));
       by.set(`${name} system`, (by.get(`${name} system`) ?? 0) + Number(f[12]));
@@ -78,7 +82,13 @@ await withScope(async (scope) => {
   for (let i = 0; i < Number(process.env.WARM ?? 0); i++) {
     await call(c, 'CreateVolume', createRequest(`w-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
   }
+  let last: string[] = [];
   for (const [k, b] of (process.env.BURSTS ?? String(n)).split(',').map(Number).entries()) {
+    // DELETE_BETWEEN: the previous burst's volumes deleted first, as the bench's rounds do.
+    if (process.env.DELETE_BETWEEN && last.length > 0) {
+      await Promise.all(last.map((id) => call(c, 'DeleteVolume', { volume_id: id } as never, { timeoutMs: 600_000 })));
+    }
+    const ids: string[] = [];
     // SIGNAL_BURSTS: SIGUSR2 to the controller before and after each burst, for lib/heap-sampler.js
     // preloaded there (NOPROF=1 CHILD_ARGS=--import=<dist>/bench/lib/heap-sampler.js).
     if (process.env.SIGNAL_BURSTS) child.kill('SIGUSR2');
@@ -87,8 +97,12 @@ await withScope(async (scope) => {
     process.stderr.write(`before: ${cpu()} mono_us ${process.hrtime.bigint() / 1000n}\n`);
     const t0 = Date.now();
     await Promise.all(
-      Array.from({ length: b }, (_, i) => call(c, 'CreateVolume', createRequest(`p${k}-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 })),
+      Array.from({ length: b }, async (_, i) => {
+        const res = await call(c, 'CreateVolume', createRequest(`p${k}-${i}`, GiB, 'xfs'), { timeoutMs: 600_000 });
+        ids.push((res as { volume: { volume_id: string } }).volume.volume_id);
+      }),
     );
+    last = ids;
     const perCreate = ((ticks() - c0) * 10) / b;
     if (process.env.SIGNAL_BURSTS) child.kill('SIGUSR2');
     process.stderr.write(
