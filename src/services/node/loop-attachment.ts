@@ -1,3 +1,4 @@
+import { failedPrecondition } from '../../domain/errors.js';
 import type { ServiceContext } from '../context.js';
 import type { HostOps, LoopInfo, MountEntry as MountInfoEntry } from '../host-ops.js';
 
@@ -41,15 +42,39 @@ export async function mountsOfImageLoops(host: HostOps, imagePath: string): Prom
   return out;
 }
 
+/** The image's loop devices a detach left: still mounted (not touched), or held open by another process. */
+export interface LoopsLeft {
+  mounted: string[];
+  /** Detach asked, but another process still holds the device open: the kernel clears it at that last close. */
+  held: string[];
+}
+
 /** Detaches every loop device of the image that nothing has mounted any more. */
-export async function detachUnusedLoops(host: HostOps, imagePath: string): Promise<string[]> {
-  const kept: string[] = [];
+export async function detachUnusedLoops(host: HostOps, imagePath: string): Promise<LoopsLeft> {
+  const mounted: string[] = [];
+  let detached = false;
   for (const loop of await host.loops.findByBackingFile(imagePath)) {
     if ((await host.mounts.ofDevice(loop.device)).length > 0) {
-      kept.push(loop.device);
+      mounted.push(loop.device);
       continue;
     }
     await host.loops.detach(loop.device);
+    detached = true;
   }
-  return kept;
+  if (!detached) return { mounted, held: [] };
+  const held = (await host.loops.findByBackingFile(imagePath)).map((l) => l.device).filter((d) => !mounted.includes(d));
+  return { mounted, held };
+}
+
+/**
+ * Refuses to report a volume gone from this node while a loop device of it is held open by
+ * another process: it can still be written through that device, as a busy mount can. The kernel
+ * detaches it at that process's last close, and a retry then succeeds.
+ */
+export function refuseWhileHeld(volumeId: string, left: LoopsLeft): void {
+  if (left.held.length === 0) return;
+  throw failedPrecondition(
+    `loop device ${left.held.join(', ')} of volume ${volumeId} is still open in another process on this node ` +
+      '(see fuser -v on it); the kernel detaches it when that process closes it; retry then',
+  );
 }

@@ -2,7 +2,7 @@ import { lstat, rm, rmdir } from 'node:fs/promises';
 import { failedPrecondition } from '../../domain/errors.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
-import { detachUnusedLoops } from './loop-attachment.js';
+import { detachUnusedLoops, refuseWhileHeld } from './loop-attachment.js';
 import { withoutPublication } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
@@ -18,7 +18,8 @@ import type { CallContext, NodeUnpublishVolumeRequest, NodeUnpublishVolumeRespon
  *   record says Quarry published there, and only once mountinfo shows nothing there;
  * - a target that holds no trace of the volume is left as it is: success, nothing touched;
  * - a volume no longer staged on this node has its now unused loop devices detached here, so
- *   unstage-before-unpublish leaves no loop behind for DeleteVolume.
+ *   unstage-before-unpublish leaves no loop behind for DeleteVolume; one another process still
+ *   holds open fails the call (FAILED_PRECONDITION) until a retry finds it gone (refuseWhileHeld).
  */
 export async function nodeUnpublishVolume(
   ctx: ServiceContext,
@@ -33,7 +34,9 @@ export async function nodeUnpublishVolume(
     const unmounted = await unmountOurs(ctx, vol, targetPath, recorded);
     if ((recorded || unmounted) && (await ctx.host.mounts.at(targetPath)).length === 0) await removeTarget(targetPath);
     await vol.pool.updateVolume(vol.id, (v) => withoutPublication(v, ctx.nodeId!, targetPath));
-    if (!vol.record.staging.some((s) => s.nodeId === ctx.nodeId)) await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
+    if (!vol.record.staging.some((s) => s.nodeId === ctx.nodeId)) {
+      refuseWhileHeld(vol.id, await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id)));
+    }
     return {};
   });
 }

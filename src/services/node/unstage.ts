@@ -2,7 +2,7 @@ import { failedPrecondition } from '../../domain/errors.js';
 import type { ServiceContext } from '../context.js';
 import { requireVolume, requireField, type FoundVolume } from '../lookup.js';
 import { ensureNotFrozen } from '../../storage/freeze-sweep.js';
-import { detachUnusedLoops } from './loop-attachment.js';
+import { detachUnusedLoops, refuseWhileHeld } from './loop-attachment.js';
 import { withoutStaging } from './node-records.js';
 import { describeMount, pathState, topIsOurs } from './ownership.js';
 import { nodeRequestPath } from './paths.js';
@@ -13,7 +13,10 @@ import type { CallContext, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse }
  * nothing uses any more (design: Node staging). A foreign mount at the staging path is never
  * touched: over the volume's mount it is refused (FAILED_PRECONDITION); with no trace of the
  * volume there it is left alone and the unstage succeeds. A publication still bound to the
- * volume keeps its loop device; unpublish detaches it once the volume is unstaged here.
+ * volume keeps its loop device; unpublish detaches it once the volume is unstaged here. A loop
+ * device another process still holds open cannot be detached at once (the kernel defers it to the
+ * last close): the volume could still be written through it, so the unstage fails
+ * (FAILED_PRECONDITION) and the record keeps the staging until a retry finds the device gone.
  * The staging directory itself belongs to the CO and stays.
  */
 export async function nodeUnstageVolume(
@@ -28,10 +31,11 @@ export async function nodeUnstageVolume(
     // A filesystem frozen for a copy would hang this call: answer at once (design: Freeze).
     await ensureNotFrozen(vol.pool, vol.record, ctx.nodeId);
     await unmountOurs(ctx, vol, stagingPath);
-    const busy = await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
-    if (busy.length > 0) {
-      ctx.logger.info({ volume_id: vol.id, devices: busy }, 'loop device still in use by a publication; left attached');
+    const left = await detachUnusedLoops(ctx.host, vol.pool.volumeImagePath(vol.id));
+    if (left.mounted.length > 0) {
+      ctx.logger.info({ volume_id: vol.id, devices: left.mounted }, 'loop device still in use by a publication; left attached');
     }
+    refuseWhileHeld(vol.id, left);
     await vol.pool.updateVolume(vol.id, (v) => withoutStaging(v, ctx.nodeId!, stagingPath));
     return {};
   });
