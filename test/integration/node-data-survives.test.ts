@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
-import { access, open, writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiB } from '../../src/domain/bytes.js';
 import { detachLoop, findLoopsByBackingFile } from '../../src/host/losetup.js';
@@ -21,7 +21,7 @@ import {
   type Cluster,
   type VolumeKind,
 } from '../helpers/csi-flow.js';
-import { sha256File } from '../helpers/sha256.js';
+import { sha256File, sha256Head, writeRandomHead } from '../helpers/sha256.js';
 import { assertNoLeaks } from '../helpers/scratch.js';
 
 after(assertNoLeaks);
@@ -31,25 +31,14 @@ const DATA_BYTES = 1 * MiB;
 
 /** Writes random data through the target (a file, or the first MiB of a block device) and returns its sha256. */
 async function writeData(kind: VolumeKind, v: Vol): Promise<string> {
+  if (kind === 'block') return writeRandomHead(v.target, DATA_BYTES);
   const data = randomBytes(DATA_BYTES);
-  if (kind === 'block') {
-    const fd = await open(v.target, 'r+');
-    await fd.write(data, 0, data.length, 0);
-    await fd.sync();
-    await fd.close();
-  } else {
-    await writeFile(join(v.target, 'data.bin'), data, { flush: true });
-  }
+  await writeFile(join(v.target, 'data.bin'), data, { flush: true });
   return createHash('sha256').update(data).digest('hex');
 }
 
 async function readChecksum(kind: VolumeKind, v: Vol): Promise<string> {
-  if (kind !== 'block') return sha256File(join(v.target, 'data.bin'));
-  const buf = Buffer.alloc(DATA_BYTES);
-  const fd = await open(v.target, 'r');
-  await fd.read(buf, 0, buf.length, 0);
-  await fd.close();
-  return createHash('sha256').update(buf).digest('hex');
+  return kind === 'block' ? sha256Head(v.target, DATA_BYTES) : sha256File(join(v.target, 'data.bin'));
 }
 
 async function stageAndPublish(c: Cluster, kind: VolumeKind, v: Vol) {

@@ -6,7 +6,6 @@
 import { status } from '@grpc/grpc-js';
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MiB } from '../../src/domain/bytes.js';
@@ -15,21 +14,9 @@ import { findLoopsByBackingFile } from '../../src/host/losetup.js';
 import { assertNoHostState, provision, publish, stage, startCluster, teardown, unpublish, unstage } from '../helpers/csi-flow.js';
 import { rejectsWithCode } from '../helpers/quarry-process.js';
 import { assertNoLeaks } from '../helpers/scratch.js';
+import { sha256Head, writeRandomHead } from '../helpers/sha256.js';
 
 after(assertNoLeaks);
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function readFirstMiB(path: string): Promise<string> {
-  const buf = Buffer.alloc(MiB);
-  const fd = await open(path, 'r');
-  try {
-    const { bytesRead } = await fd.read(buf, 0, buf.length, 0);
-    return sha(buf.subarray(0, bytesRead));
-  } finally {
-    await fd.close();
-  }
-}
 
 /** Waits until the kernel has cleared `device` (its backing file gone from sysfs). */
 async function clearedSoon(device: string): Promise<boolean> {
@@ -43,11 +30,7 @@ async function clearedSoon(device: string): Promise<boolean> {
 test('block: a re-stage while the old loop device is still held open gets a live device, and the data reads back', async (t) => {
   const c = await startCluster(t);
   const v = await provision(c, 'dying-loop', 'block', 64 * MiB);
-  const data = randomBytes(MiB);
-  const w = await open(v.target, 'r+');
-  await w.write(data, 0, data.length, 0);
-  await w.sync();
-  await w.close();
+  const written = await writeRandomHead(v.target, MiB);
   await unpublish(c, v.volumeId, v.target);
 
   const [old] = await findLoopsByBackingFile(c.imagePath(v.volumeId));
@@ -71,7 +54,7 @@ test('block: a re-stage while the old loop device is still held open gets a live
   holder = undefined;
   assert.ok(await clearedSoon(old.device), `${old.device} is cleared once its last opener closes`);
 
-  assert.equal(await readFirstMiB(v.target), sha(data), 'the published device still shows the volume data');
+  assert.equal(await sha256Head(v.target, MiB), written, 'the published device still shows the volume data');
   const live = await findLoopsByBackingFile(c.imagePath(v.volumeId));
   assert.equal(live.length, 1, 'one live loop device backs the volume');
   assert.equal(live[0]!.autoclear, false);
