@@ -1,4 +1,4 @@
-import fs, { renameSync } from 'node:fs';
+import fs, { closeSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { rm, mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
@@ -6,10 +6,7 @@ import { randomBytes } from 'node:crypto';
 
 // Plain descriptors, not FileHandle objects: every record write and directory fsync opens one,
 // and a FileHandle costs the controller measurably more CPU per create (design: Performance targets).
-const openFd = promisify(fs.open);
 const fsyncFd = promisify(fs.fsync);
-const closeFd = promisify(fs.close);
-const writeFd = promisify(fs.writeFile);
 const unlinkPath = promisify(fs.unlink);
 
 /**
@@ -24,13 +21,13 @@ export async function removeFile(path: string): Promise<void> {
   }
 }
 
-/** fsync a directory so that a rename or unlink inside it survives a crash. */
+/** fsync a directory so that a rename or unlink inside it survives a crash. Only the fsync goes to a worker (see writeTemp). */
 export async function syncDir(dir: string): Promise<void> {
-  const fd = await openFd(dir, 'r');
+  const fd = openSync(dir, 'r');
   try {
     await fsyncFd(fd);
   } finally {
-    await closeFd(fd);
+    closeSync(fd);
   }
 }
 
@@ -100,16 +97,19 @@ export async function writeTemp(path: string, data: string | Uint8Array): Promis
   // Sliced at the last slash rather than dirname/basename/join: one string, not four (a record's path has no trailing slash).
   const slash = path.lastIndexOf('/') + 1;
   const tmp = `${path.slice(0, slash)}.${path.slice(slash)}.${randomBytes(TEMP_TAG_BYTES).toString('hex')}.tmp`;
-  const fd = await openFd(tmp, 'wx', 0o600);
+  // Only the fsync, which waits for the disk, goes to a libuv worker. Creating the file and writing a few
+  // hundred bytes into the page cache take microseconds in place, where each worker request costs a
+  // wake-up of an idle worker and one of this thread (design: Performance targets, "Worker trips").
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    await writeFd(fd, data);
+    writeFileSync(fd, data);
     await fsyncFd(fd);
   } catch (err) {
-    await closeFd(fd);
+    closeSync(fd);
     await rm(tmp, { force: true });
     throw err;
   }
-  await closeFd(fd);
+  closeSync(fd);
   return tmp;
 }
 

@@ -1,5 +1,5 @@
-import fs, { renameSync, statSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import fs, { closeSync, ftruncateSync, openSync, renameSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import type { Bytes } from '../domain/bytes.js';
@@ -8,10 +8,7 @@ import { preallocate } from '../host/fallocate.js';
 import { removeFile, syncDir } from './durable-file.js';
 
 // Plain descriptors, not FileHandle objects, as in durable-file.ts: one of these per create (design: Performance targets).
-const openFd = promisify(fs.open);
-const ftruncateFd = promisify(fs.ftruncate);
 const fsyncFd = promisify(fs.fsync);
-const closeFd = promisify(fs.close);
 
 /**
  * Creates a sparse image of exactly `size` bytes at `path`, going through
@@ -24,12 +21,14 @@ export async function createImage(
   thick: boolean,
   opts: { syncDir?: boolean } = {},
 ): Promise<void> {
+  // In place but for the fsync, as a record's temporary file (durable-file.ts writeTemp): a new sparse
+  // file's creation and size are metadata changes of microseconds, a worker trip each costs more.
   const fd = await openNewFile(partialPath);
   try {
-    await ftruncateFd(fd, size);
+    ftruncateSync(fd, size);
     await fsyncFd(fd);
   } finally {
-    await closeFd(fd);
+    closeSync(fd);
   }
   try {
     if (thick) await preallocate(partialPath, size);
@@ -37,21 +36,21 @@ export async function createImage(
     await removeFile(partialPath);
     throw err;
   }
-  await rename(partialPath, path);
+  renameSync(partialPath, path);
   if (opts.syncDir !== false) await syncDir(dirname(path));
 }
 
 /**
  * A new, empty file (O_EXCL): a partial image left by a crash is removed first, then made anew,
- * never reused through a name that might be a link. The usual case is one open request.
+ * never reused through a name that might be a link. The usual case is one open.
  */
 async function openNewFile(path: string): Promise<number> {
   try {
-    return await openFd(path, 'wx', 0o600);
+    return openSync(path, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    await removeFile(path);
-    return openFd(path, 'wx', 0o600);
+    await removeFile(path); // through a worker: a partial thick image can take long to free
+    return openSync(path, 'wx', 0o600);
   }
 }
 
