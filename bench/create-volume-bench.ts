@@ -49,16 +49,16 @@ const WAITING =
   'work does, directory fsyncs shared by the burst, and the pool lock taken twice per create';
 
 /**
- * Where the controller's CPU per create goes, from `node --cpu-prof` of a real controller during a burst of 1,000
- * (bench/profile-create.ts, main thread, 2026-12-01, loaded machine): storage ~38% (mostly the syscalls and libuv
- * request submissions of the record and image files: sync stat/rename/statfs and async open under one busy
- * directory), Node's http2/promise/async-hooks internals ~20%, grpc-js ~12%, our wire wrapper ~7% (another
- * helper's area), GC ~9%, protobufjs ~5%; the capacity ledger is under 1% since it keeps running totals.
+ * Where the controller's CPU per create goes, from `perf record -e cpu-clock -g` of a warm controller started
+ * with `--perf-basic-prof`, over bursts of 1,000 (bench/profile-create.ts, 2026-12-03, after a create's file calls
+ * other than its fsyncs moved onto the main thread; design: Performance targets, "Worker trips"): the main thread
+ * ~64% of the samples, libuv's four workers ~20% (the fsyncs), V8's helpers ~16% (GC and compiles); the kernel's
+ * scheduler, waking and switching those threads, ~17% of all of them.
  */
 const CPU_SPLIT =
-  'By a CPU profile of the controller in a burst of 1,000 (bench/profile-create.ts): storage ~38% (syscalls and libuv ' +
-  'requests of the record and image files in one busy directory), Node’s http2/promise/async-hooks internals ~20%, ' +
-  'grpc-js ~12%, GC ~9%, the per-call wire wrapper ~7%, protobufjs ~5%; the capacity ledger under 1%';
+  'By perf (cpu-clock) of a warm controller in bursts of 1,000 (design: Performance targets, “Worker trips”): its main ' +
+  'thread ~64% of the samples, libuv’s workers ~20% (the fsyncs), V8’s helpers ~16% (GC, compiles); the kernel’s ' +
+  'scheduler, waking and switching those threads, ~17% of all';
 
 /**
  * Where the floor's own CPU goes, from `node --cpu-prof` of the bare grpc-js server with a create directory over a burst
